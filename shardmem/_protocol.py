@@ -1,0 +1,58 @@
+"""Message tags and the control-block layout shared by the pool and its workers.
+
+This module is plain constants with no imports so that its source can be
+prepended to ``_worker.py`` and run inside every worker interpreter.
+
+Every message is a tuple whose first item is one of the tags below; tuples,
+ints, floats, strs, bytes, ``None`` and memoryviews cross interpreters
+without pickling.
+
+Main -> worker (a worker's own queue, or the pool's shared queue)::
+
+    (TASK, task_id, kernel_key, views, kwargs, call_id, label)
+    (KERNEL, token, key, blob)     blob: marshal of the kernel's spec; ack (DONE, token)
+    (BUFFER, buffer_id, memoryview)
+    (EVICT, token, buffer_id)      drop the cached view; ack with (DONE, token)
+    (STOP,)
+
+Worker -> main (the pool's results queue)::
+
+    (DONE, task_id, rank, value)
+    (FAILED, task_id, rank, exc_type, message, traceback_text, pickled_exc)
+    (CANCELLED, task_id, rank)
+
+Control block: one int64 array shared by everyone (see the offsets below).
+"""
+
+TASK = 1
+KERNEL = 2
+BUFFER = 3
+EVICT = 4
+STOP = 5
+
+DONE = 10
+FAILED = 11
+CANCELLED = 12
+DIED = 13  # (DIED, 0, rank, traceback_text): posted by a worker's owner thread
+
+# Control block (int64 slots).
+C_MAIN_SLEEPING = 0  # > 0 while a main-interpreter thread is blocked on the main wake fd
+C_HEADER = 8  # slots before the first worker's record
+C_STRIDE = 8  # slots per worker record
+W_SLEEPING = 0  # 1 while the worker is blocked on its wake fd
+W_STATUS = 1  # STATUS_* below
+W_CURRENT = 2  # id of the task being run, 0 when none
+W_COMPLETED = 3  # tasks finished by this worker (progress)
+W_CANCEL_LO = 4  # tasks with lo <= id <= hi are to be skipped or stopped
+W_CANCEL_HI = 5
+
+STATUS_STARTING = 0
+STATUS_IDLE = 1
+STATUS_RUNNING = 2
+STATUS_STOPPED = 3
+
+# First item of a result that was pickled because it is not natively shareable.
+PICKLED = "\x00shardmem-pickled"
+
+# Values that ask the worker to bind extra keyword arguments.
+INJECTED = ("rank", "size", "barrier")

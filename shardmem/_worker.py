@@ -1,0 +1,392 @@
+"""The loop that runs inside every worker interpreter (standard library only).
+
+The pool runs ``_protocol.py`` + this file's source in a fresh interpreter
+after ``prepare_main`` has bound:
+
+    RANK, SIZE          this worker's rank and the pool size
+    TASKS, SHARED       its own queue and the pool's shared queue (main -> workers)
+    RESULTS             the results queue (workers -> main)
+    INBOXES             one barrier inbox queue per worker
+    USE_EVENTFD         True: wake fds are eventfds; False: pipes
+    WAKE_FDS            one wake fd per worker (eventfd, or a pipe's write end)
+    WAIT_FD             this worker's fd to block on (eventfd, or a pipe's read end)
+    MAIN_FD             the fd that wakes a blocked main-interpreter thread
+    WATCH_FD, WATCH_W   read and write ends of this worker's watchdog pipe
+    CTRL                the control block, a memoryview cast to int64
+    SPIN                seconds to poll before blocking
+
+It never imports anything outside the standard library, so it cannot import
+shardmem either: the constants it needs come from ``_protocol.py``.
+"""
+
+# ruff: noqa: F821  (names bound by prepare_main and by _protocol.py)
+# mypy: ignore-errors
+
+import builtins
+import importlib
+import linecache
+import marshal
+import os
+import pickle
+import sys
+import threading
+import traceback
+import types
+from concurrent.interpreters import QueueEmpty
+from time import perf_counter
+
+
+class Cancelled(BaseException):
+    """Raised inside a running kernel (from the watchdog thread) to stop it."""
+
+
+_BASE = C_HEADER + RANK * C_STRIDE
+_SLEEPING = _BASE + W_SLEEPING
+_STATUS = _BASE + W_STATUS
+_CURRENT = _BASE + W_CURRENT
+_COMPLETED = _BASE + W_COMPLETED
+_CANCEL_LO = _BASE + W_CANCEL_LO
+_CANCEL_HI = _BASE + W_CANCEL_HI
+
+_views = {}  # buffer id -> memoryview of the whole buffer
+_kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
+_state = threading.Lock()  # guards CTRL[_CURRENT] against the watchdog
+
+
+# -- waking and blocking -------------------------------------------------------------
+
+
+def _wake(fd):
+    if USE_EVENTFD:
+        os.eventfd_write(fd, 1)
+    else:
+        os.write(fd, b"\0")
+
+
+def _block():
+    """Sleep until someone writes to this worker's wake fd."""
+    if USE_EVENTFD:
+        os.eventfd_read(WAIT_FD)
+    else:
+        os.read(WAIT_FD, 4096)
+
+
+def _wait_for(poll):
+    """Return ``poll()``'s first non-None value: spin for SPIN seconds, then block.
+
+    The sleeping flag is raised *before* the last poll, so a producer that
+    puts an item and then reads the flag either sees the flag or its item is
+    seen by that poll (the queue's mutex orders the two).
+    """
+    item = poll()
+    if item is not None:
+        return item
+    deadline = perf_counter() + SPIN
+    while perf_counter() < deadline:
+        item = poll()
+        if item is not None:
+            return item
+    while True:
+        CTRL[_SLEEPING] = 1
+        try:
+            item = poll()
+            if item is not None:
+                return item
+            _block()
+        finally:
+            CTRL[_SLEEPING] = 0
+        item = poll()
+        if item is not None:
+            return item
+
+
+def _poll_tasks(own=TASKS.get_nowait, shared=SHARED.get_nowait):
+    try:
+        return own()
+    except QueueEmpty:
+        pass
+    try:
+        return shared()
+    except QueueEmpty:
+        return None
+
+
+def _reply(message):
+    RESULTS.put_nowait(message)
+    if CTRL[C_MAIN_SLEEPING]:
+        _wake(MAIN_FD)
+
+
+# -- barrier: a dissemination barrier over the inbox queues -----------------------------
+
+_arrived = {}  # (call, generation, round) -> count, for tokens that came early
+
+
+class _Barrier:
+    """``barrier()`` for one SPMD call: every rank waits until all have arrived."""
+
+    def __init__(self, call):
+        self.call = call
+        self.generation = 0
+        # Gang calls reach every worker in the same order: tokens of older calls are stale.
+        for token in [t for t in _arrived if t[0] < call]:
+            del _arrived[token]
+
+    def __call__(self):
+        self.generation += 1
+        step, rnd = 1, 0
+        while step < SIZE:
+            peer = (RANK + step) % SIZE
+            INBOXES[peer].put_nowait((self.call, self.generation, rnd))
+            if CTRL[C_HEADER + peer * C_STRIDE + W_SLEEPING]:
+                _wake(WAKE_FDS[peer])
+            _wait_for(self._token_poller((self.call, self.generation, rnd)))
+            step, rnd = step * 2, rnd + 1
+
+    @staticmethod
+    def _token_poller(want, get=INBOXES[RANK].get_nowait):
+        def poll():
+            if _arrived.get(want):
+                _take(want)
+                return True
+            while True:
+                try:
+                    token = get()
+                except QueueEmpty:
+                    return None
+                if token == want:
+                    return True
+                _arrived[token] = _arrived.get(token, 0) + 1
+
+        return poll
+
+
+def _take(token):
+    left = _arrived[token] - 1
+    if left:
+        _arrived[token] = left
+    else:
+        del _arrived[token]
+
+
+# -- kernels ------------------------------------------------------------------------------
+
+
+def _define(key, blob):
+    entry, table, sources = marshal.loads(blob)
+    for filename, lines in sources:
+        if filename not in linecache.cache:
+            linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
+    functions = [None] * len(table)
+    for i, spec in enumerate(table):
+        functions[i] = _make_function(spec)
+    for fn, spec in zip(functions, table, strict=True):
+        _fill_globals(fn, spec[3], functions)
+    fn = functions[entry]
+    code = fn.__code__
+    nargs = code.co_argcount + code.co_kwonlyargcount
+    names = code.co_varnames[:nargs]
+    takes_kwargs = bool(code.co_flags & 0x08)
+    wanted = tuple(n for n in INJECTED if n in names or takes_kwargs)
+    _kernels[key] = (fn, wanted)
+
+
+def _make_function(spec):
+    name, code, defaults, _globals, kwdefaults, closure = spec
+    cells = None if closure is None else tuple(types.CellType(v) for v in closure)
+    fn = types.FunctionType(code, {"__builtins__": builtins, "__name__": "__shardmem_kernel__"},
+                            name, defaults, cells)
+    if kwdefaults:
+        fn.__kwdefaults__ = dict(kwdefaults)
+    return fn
+
+
+def _fill_globals(fn, entries, functions):
+    ns = fn.__globals__
+    for name, kind, payload in entries:
+        if kind == "v":
+            ns[name] = payload
+        elif kind == "m":
+            ns[name] = importlib.import_module(payload)
+        elif kind == "a":
+            obj = importlib.import_module(payload[0])
+            for part in payload[1].split("."):
+                obj = getattr(obj, part)
+            ns[name] = obj
+        elif kind == "f":
+            ns[name] = functions[payload]
+        elif kind == "i":
+            importlib.import_module(payload)  # checked now, imported again by the kernel
+
+
+def _view(spec):
+    buffer_id, offset, nbytes, fmt, shape = spec
+    view = _views[buffer_id][offset : offset + nbytes]
+    if fmt == "B" and len(shape) == 1:
+        return view
+    return view.cast(fmt, shape)
+
+
+# -- running tasks ------------------------------------------------------------------------
+
+
+def _run(message):
+    task_id = message[1]
+    with _state:
+        if CTRL[_CANCEL_LO] <= task_id <= CTRL[_CANCEL_HI]:
+            outcome = (CANCELLED, task_id, RANK)
+        else:
+            CTRL[_CURRENT] = task_id
+            outcome = None
+    # A stop request can land anywhere until _finish has cleared CTRL[_CURRENT]
+    # under the lock, so retry until the outcome has been reported.
+    while True:
+        try:
+            if outcome is None:
+                outcome = _execute(message)
+            _finish(outcome, task_id)
+            return
+        except Cancelled:
+            outcome = (CANCELLED, task_id, RANK)
+
+
+def _execute(message):
+    _, task_id, key, views, kwargs, call, _label = message
+    try:
+        fn, wanted = _kernels[key]
+        args = [_view(v) if type(v) is tuple else v for v in views]
+        kw = dict(kwargs) if kwargs else {}
+        for name in wanted:
+            if name not in kw:
+                kw[name] = RANK if name == "rank" else SIZE if name == "size" else _Barrier(call)
+        value = fn(*args, **kw)
+        del args
+        if value is not None and type(value) not in _PLAIN:
+            value = _encode(value)
+        return (DONE, task_id, RANK, value)
+    except Cancelled:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+        return _failure(task_id, exc)
+
+
+def _finish(outcome, task_id):
+    with _state:
+        CTRL[_CURRENT] = 0
+        CTRL[_COMPLETED] += 1
+        if CTRL[_CANCEL_LO] <= task_id <= CTRL[_CANCEL_HI]:
+            _clear_pending_stop()
+    _reply(outcome)
+
+
+def _clear_pending_stop():
+    """Drop a stop request the watchdog raised that has not been delivered yet."""
+    import ctypes
+
+    clear = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
+    clear.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
+    clear(threading.get_ident(), None)
+
+
+_PLAIN = (int, float, bool, str, bytes)
+
+
+def _encode(value):
+    if type(value) is tuple and all(v is None or type(v) in _PLAIN for v in value):
+        return value
+    return (PICKLED, pickle.dumps(value))
+
+
+def _failure(task_id, exc):
+    text = "".join(traceback.format_exception(exc))
+    try:
+        payload = pickle.dumps(exc)
+        pickle.loads(payload)
+    except BaseException:  # noqa: BLE001 - an exception that does not round-trip is sent as text
+        payload = None
+    return (FAILED, task_id, RANK, type(exc).__qualname__, str(exc), text, payload)
+
+
+# -- the watchdog: stops a running kernel on request -----------------------------------------
+
+
+def _watchdog(compute_thread):
+    import select
+
+    set_async_exc = None
+    target = None
+    while True:
+        ready, _, _ = select.select([WATCH_FD], [], [], None if target is None else 0.02)
+        if ready:
+            data = os.read(WATCH_FD, 4096)
+            if not data or data.endswith(b"q"):
+                return
+        with _state:
+            current = CTRL[_CURRENT]
+            target = current if CTRL[_CANCEL_LO] <= current <= CTRL[_CANCEL_HI] and current else None
+            if target is not None:
+                if set_async_exc is None:
+                    set_async_exc = _async_exc_setter()
+                set_async_exc(compute_thread, Cancelled)
+        if target is not None:
+            _wake(WAKE_FDS[RANK])  # unblock a barrier wait so the exception is seen
+
+
+def _async_exc_setter():
+    import ctypes
+
+    setter = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
+    setter.argtypes = (ctypes.c_ulong, ctypes.py_object)
+    return setter
+
+
+# -- the main loop ------------------------------------------------------------------------
+
+
+def _handle(message):
+    tag = message[0]
+    if tag == TASK:
+        _run(message)
+    elif tag == BUFFER:
+        _views[message[1]] = message[2]
+    elif tag == KERNEL:
+        try:
+            _define(message[2], message[3])
+            _reply((DONE, message[1], RANK, None))
+        except BaseException as exc:  # noqa: BLE001
+            _reply(_failure(message[1], exc))
+    elif tag == EVICT:
+        view = _views.pop(message[2], None)
+        if view is not None:
+            view.release()
+        _reply((DONE, message[1], RANK, None))
+
+
+def main():
+    watchdog = threading.Thread(target=_watchdog, args=(threading.get_ident(),),
+                                name=f"shardmem-watchdog-{RANK}")
+    watchdog.start()
+    CTRL[_STATUS] = STATUS_IDLE
+    _reply((DONE, -1 - RANK, RANK, None))  # ready
+    try:
+        while True:
+            try:
+                message = _wait_for(_poll_tasks)
+                if message[0] == STOP:
+                    break
+                CTRL[_STATUS] = STATUS_RUNNING
+                _handle(message)
+                CTRL[_STATUS] = STATUS_IDLE
+            except Cancelled:
+                # A stop request that landed after its task had finished.
+                CTRL[_STATUS] = STATUS_IDLE
+    finally:
+        CTRL[_STATUS] = STATUS_STOPPED
+        _views.clear()
+        _kernels.clear()
+        os.write(WATCH_W, b"q")
+        watchdog.join()
+        sys.modules.pop("__shardmem_kernel__", None)
+
+
+main()
