@@ -1,0 +1,568 @@
+"""SharedArray: a dtype, shape and byte strides over a SharedBuffer."""
+
+from __future__ import annotations
+
+import math
+import operator
+import struct
+import sys
+import typing
+from collections.abc import Iterator
+from types import EllipsisType
+
+from shardmem._buffer import SharedBuffer, strided_memoryview
+from shardmem._dtypes import DType, check_scalar
+from shardmem._errors import ArgumentTypeError, ArrayIndexError, ShapeError
+
+__all__ = ("Scalar", "SharedArray", "c_strides", "cast_view", "check_shape", "from_raw")
+
+type Scalar = bool | int | float
+type _Key = int | slice | EllipsisType | tuple[int | slice | EllipsisType, ...]
+_REPR_LIMIT = 1000
+
+
+def _shape_error(shape: object, detail: str) -> ShapeError:
+    return ShapeError(f"shape {shape!r} {detail}")
+
+
+def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
+    """Validate a shape (an int or a sequence of ints) and return it as a tuple.
+
+    Raises
+    ------
+    ShapeError
+        If a length is not an int, is negative, or the array would not fit memory.
+
+    Examples
+    --------
+    >>> from shardmem._array import check_shape
+    >>> check_shape(3), check_shape([2, 0])
+    ((3,), (2, 0))
+    """
+    items = (shape,) if hasattr(shape, "__index__") else shape
+    if not isinstance(items, tuple | list) or isinstance(shape, bool):
+        raise _shape_error(shape, "is not an int or a tuple of ints; pass e.g. (2, 3)")
+    total = itemsize
+    for axis, length in enumerate(items):
+        if isinstance(length, bool) or not hasattr(length, "__index__"):
+            raise _shape_error(shape, f"has a non-integer length {length!r} on axis {axis}; "
+                               "lengths must be ints")
+        if length.__index__() < 0:
+            raise _shape_error(shape, f"has a negative length {length} on axis {axis}; "
+                               "lengths must be >= 0")
+        total *= length.__index__()
+    if total > sys.maxsize:
+        raise _shape_error(shape, f"needs {total} bytes, more than the maximum {sys.maxsize}; "
+                           "use a smaller shape")
+    return tuple(n.__index__() for n in items)
+
+
+def c_strides(shape: tuple[int, ...], itemsize: int, /) -> tuple[int, ...]:
+    """Return the byte strides of a C-contiguous array.
+
+    Examples
+    --------
+    >>> from shardmem._array import c_strides
+    >>> c_strides((2, 3), 8)
+    (24, 8)
+    """
+    strides = []
+    step = itemsize
+    for length in reversed(shape):
+        strides.append(step)
+        step *= max(length, 1)
+    return tuple(reversed(strides))
+
+
+def from_raw(
+    raw: bytes | bytearray | memoryview, shape: tuple[int, ...], dtype: DType, /
+) -> SharedArray:
+    """Copy C-ordered bytes into a new SharedArray.
+
+    Examples
+    --------
+    >>> from shardmem._array import from_raw
+    >>> from shardmem._dtypes import uint8
+    >>> from_raw(b"\\x01\\x02", (2,), uint8).tolist()
+    [1, 2]
+    """
+    buffer = SharedBuffer(len(raw))
+    if len(raw):
+        with memoryview(buffer._data) as view:
+            view[:] = raw  # memoryview copy: a plain memcpy, faster than bytearray[:]
+    return SharedArray._new(buffer, dtype, shape, c_strides(shape, dtype.itemsize), 0)
+
+
+class SharedArray:
+    """An N-d array in shared memory that worker interpreters see without a copy.
+
+    There is no public constructor: create arrays with `shardmem.asarray`,
+    `shardmem.zeros`, `shardmem.empty`, `shardmem.full`, `shardmem.arange`, ...
+    Basic indexing (ints, slices with any step, ``...``) returns views.
+    ``np.asarray(a)`` and ``memoryview(a)`` share memory with ``a``.
+
+    ``==`` is identity, not elementwise (and arrays hash by identity); compare
+    contents with ``np.array_equal(np.asarray(a), b)`` or ``a.tolist() == b``.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> a = sm.arange(6).reshape((2, 3))
+    >>> a[1, ::-1]
+    SharedArray([5, 4, 3], dtype=int64)
+    >>> a[:, 0] = 9
+    >>> a.tolist()
+    [[9, 1, 2], [9, 4, 5]]
+    """
+
+    __slots__ = ("__weakref__", "_buffer", "_dtype", "_offset", "_shape", "_strides")
+    _buffer: SharedBuffer
+    _dtype: DType
+    _offset: int
+    _shape: tuple[int, ...]
+    _strides: tuple[int, ...]
+
+    def __init__(self) -> None:
+        raise ArgumentTypeError(
+            "SharedArray has no public constructor; use sm.asarray(data), sm.zeros(shape), "
+            "sm.empty, sm.full, sm.ones or sm.arange"
+        )
+
+    @classmethod
+    def _new(
+        cls,
+        buffer: SharedBuffer,
+        dtype: DType,
+        shape: tuple[int, ...],
+        strides: tuple[int, ...],
+        offset: int,
+    ) -> SharedArray:
+        self = object.__new__(cls)
+        self._buffer, self._dtype, self._offset = buffer, dtype, offset
+        self._shape, self._strides = shape, strides
+        return self
+
+    # --- attributes ------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Length of each axis.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.zeros((2, 3)).shape
+        (2, 3)
+        """
+        return self._shape
+
+    @property
+    def dtype(self) -> DType:
+        """Element type.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.zeros(2, dtype="uint8").dtype
+        DType('uint8')
+        """
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of axes.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.zeros((2, 3)).ndim
+        2
+        """
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        """Number of elements.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.zeros((2, 3)).size
+        6
+        """
+        size = 1
+        for length in self._shape:
+            size *= length
+        return size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the elements (not of the whole buffer for a view).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.zeros((2, 3), dtype="int32").nbytes
+        24
+        """
+        return self.size * self._dtype.itemsize
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Bytes to step along each axis, like NumPy (negative for reversed views).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.zeros((2, 3))
+        >>> a.strides, a[:, ::-2].strides
+        ((24, 8), (24, -16))
+        """
+        return self._strides
+
+    @property
+    def buffer(self) -> SharedBuffer:
+        """The `SharedBuffer` holding the elements (shared by all views).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.zeros(4)
+        >>> a[1:].buffer is a.buffer
+        True
+        """
+        return self._buffer
+
+    def _is_c_contiguous(self) -> bool:
+        expected = self._dtype.itemsize
+        for length, stride in zip(reversed(self._shape), reversed(self._strides), strict=True):
+            if length == 0:
+                return True
+            if length != 1 and stride != expected:
+                return False
+            expected *= length
+        return True
+
+    # --- memory access ---------------------------------------------------
+    def _data(self) -> bytearray:
+        self._buffer.check_open()
+        return self._buffer._data
+
+    def _view(self) -> memoryview:
+        """Return a memoryview with this array's format, shape and strides."""
+        data, fmt = self._data(), self._dtype.format
+        if self.size and self._is_c_contiguous():
+            start = self._offset
+            return cast_view(memoryview(data)[start : start + self.nbytes], fmt, self._shape)
+        offset = self._offset if self.size else 0
+        return strided_memoryview(data, fmt, offset, self._shape, self._strides)
+
+    def _tobytes(self) -> bytes:
+        with self._view() as view:
+            return view.tobytes()
+
+    def _rows(self, flat: memoryview) -> Iterator[memoryview]:
+        """Yield 1-d views (slices of ``flat``, the buffer cast to the format) of the rows."""
+        itemsize = self._dtype.itemsize
+        *outer, length = self._shape or (1,)
+        step = self._strides[-1] // itemsize if self._shape else 1
+        starts = [self._offset // itemsize]
+        for n, stride in zip(outer, self._strides[:-1], strict=False):
+            starts = [s + i * (stride // itemsize) for s in starts for i in range(n)]
+        for start in starts:
+            stop: int | None = start + (length - 1) * step + (1 if step > 0 else -1)
+            yield flat[start : None if stop is not None and stop < 0 else stop : step]
+
+    def _write(self, raw: bytes | memoryview) -> None:
+        """Write C-ordered bytes of exactly ``self.nbytes`` into the elements."""
+        data = self._data()
+        if self._is_c_contiguous():
+            with memoryview(data) as view:
+                view[self._offset : self._offset + self.nbytes] = raw
+            return
+        length = self._shape[-1]
+        with memoryview(data) as whole, cast_view(whole, self._dtype.format) as flat:
+            source = cast_view(memoryview(raw).cast("B"), self._dtype.format)
+            for i, row in enumerate(self._rows(flat)):
+                row[:] = source[i * length : (i + 1) * length]
+
+    # --- indexing ----------------------------------------------------------
+    def _locate(self, key: object) -> tuple[int, tuple[int, ...], tuple[int, ...], bool]:
+        given = key if isinstance(key, tuple) else (key,)
+        keys = _expand_ellipsis(given, self.ndim)
+        offset, shape, strides = self._offset, [], []
+        axis = 0
+        for item in keys:
+            length, stride = self._shape[axis], self._strides[axis]
+            if isinstance(item, slice):
+                start, stop, step = item.indices(length)
+                count = len(range(start, stop, step))
+                offset += start * stride if count else 0
+                shape.append(count)
+                strides.append(stride * step)
+            else:
+                offset += _int_index(item, length, axis) * stride
+            axis += 1
+        shape.extend(self._shape[axis:])
+        strides.extend(self._strides[axis:])
+        scalar = len(keys) == self.ndim and not any(isinstance(k, slice) for k in keys)
+        return offset, tuple(shape), tuple(strides), scalar and Ellipsis not in given
+
+    def __getitem__(self, key: _Key, /) -> SharedArray | Scalar:
+        """Return a view (slices, ``...``) or a Python scalar (an int per axis).
+
+        Raises
+        ------
+        ArrayIndexError
+            If an index is out of range, there are too many, or one is not an
+            int, slice or ``...``.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.asarray([[1, 2, 3], [4, 5, 6]])
+        >>> a[1, 2], a[0, ::2].tolist(), a[..., -1].tolist()
+        (6, [1, 3], [3, 6])
+        """
+        offset, shape, strides, scalar = self._locate(key)
+        if scalar:
+            fmt = self._dtype.format
+            value: Scalar = struct.unpack_from(fmt, self._data(), offset)[0]
+            return value
+        self._buffer.check_open()
+        return SharedArray._new(self._buffer, self._dtype, shape, strides, offset)
+
+    def __setitem__(self, key: _Key, value: object, /) -> None:
+        """Assign a scalar (to every selected element) or a same-shape array or sequence.
+
+        Raises
+        ------
+        ShapeError
+            If the value's shape differs from the selection's.
+        DTypeError, ValueOverflowError
+            If a value does not fit the dtype.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.zeros(4, dtype="int8")
+        >>> a[::2] = 7
+        >>> a[1:3] = [1, 2]
+        >>> a.tolist()
+        [7, 1, 2, 0]
+        """
+        from shardmem._interop import to_raw
+
+        offset, shape, strides, _ = self._locate(key)
+        target = SharedArray._new(self._buffer, self._dtype, shape, strides, offset)
+        if isinstance(value, bool | int | float):
+            pattern = struct.pack(self._dtype.format, check_scalar(self._dtype, value))
+            target._write(pattern * target.size)
+            return
+        raw, vshape, _ = to_raw(value, self._dtype)
+        if vshape != shape and (target.size or math.prod(vshape)):
+            raise ShapeError(
+                f"cannot assign a value of shape {vshape} to a selection of shape {shape}; "
+                "the shapes must be equal (or assign a scalar)"
+            )
+        target._write(raw)
+
+    # --- whole-array operations --------------------------------------------
+    def reshape(self, shape: int | tuple[int, ...], /) -> SharedArray:
+        """Return a view with a new shape; one length may be ``-1``.
+
+        Raises
+        ------
+        ShapeError
+            If the sizes differ, or the array is not C-contiguous (``copy()`` it first).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.arange(6).reshape((3, -1)).shape
+        (3, 2)
+        """
+        new = _resolve_reshape(shape, self.size)
+        if not self._is_c_contiguous():
+            raise ShapeError(
+                f"cannot reshape a non-contiguous view of shape {self._shape} with strides "
+                f"{self._strides}; call .copy() first, then reshape the copy"
+            )
+        self._buffer.check_open()
+        strides = c_strides(new, self._dtype.itemsize)
+        return SharedArray._new(self._buffer, self._dtype, new, strides, self._offset)
+
+    def copy(self) -> SharedArray:
+        """Return a C-contiguous copy in a new buffer.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.arange(4)
+        >>> b = a[::-1].copy()
+        >>> b[0] = 10
+        >>> a.tolist(), b.tolist()
+        ([0, 1, 2, 3], [10, 2, 1, 0])
+        """
+        return from_raw(self._tobytes(), self._shape, self._dtype)
+
+    def tolist(self) -> list[object] | Scalar:
+        """Return nested Python lists (a Python scalar for a 0-d array).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.asarray([[True], [False]]).tolist()
+        [[True], [False]]
+        """
+        with self._view() as view:
+            result: list[object] | Scalar = view.tolist()  # type: ignore[assignment]
+        return result
+
+    def __len__(self) -> int:
+        """Length of the first axis.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> len(sm.zeros((4, 2)))
+        4
+        """
+        if not self._shape:
+            raise ArgumentTypeError("len() of a 0-d SharedArray is undefined; use a.tolist()")
+        return self._shape[0]
+
+    def __iter__(self) -> Iterator[SharedArray | Scalar]:
+        """Iterate over the first axis (views for N-d, scalars for 1-d).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> [row.tolist() for row in sm.arange(4).reshape((2, 2))]
+        [[0, 1], [2, 3]]
+        """
+        for i in range(len(self)):
+            yield self[i]
+
+    def __buffer__(self, flags: int, /) -> memoryview:
+        """Share the elements through the buffer protocol (PEP 688), zero-copy.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.arange(6, dtype="uint8").reshape((2, 3))
+        >>> view = memoryview(a)[::-1]
+        >>> view.format, view.shape, view.tolist()
+        ('B', (2, 3), [[3, 4, 5], [0, 1, 2]])
+        """
+        return self._view()
+
+    def __eq__(self, other: object) -> bool:
+        """Identity: ``a == b`` only if ``a is b`` (not elementwise).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.zeros(2)
+        >>> a == a, a == a.copy()
+        (True, False)
+        """
+        return self is other
+
+    def __hash__(self) -> int:
+        """Hash by identity, consistent with ``==``.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.zeros(1)
+        >>> hash(a) == hash(a)
+        True
+        """
+        return object.__hash__(self)
+
+    def __repr__(self) -> str:
+        """Show the elements (or only shape and dtype for large or closed arrays).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> sm.zeros((2, 2), dtype="uint8")
+        SharedArray([[0, 0], [0, 0]], dtype=uint8)
+        """
+        if self._buffer.closed:
+            return f"<SharedArray shape={self._shape} dtype={self._dtype} (buffer closed)>"
+        if self.size > _REPR_LIMIT:
+            return f"<SharedArray shape={self._shape} dtype={self._dtype}>"
+        return f"SharedArray({self.tolist()!r}, dtype={self._dtype})"
+
+
+def cast_view(view: memoryview, fmt: str, shape: tuple[int, ...] | None = None) -> memoryview:
+    """Return ``view.cast(fmt, shape)`` for a format known only at run time.
+
+    Examples
+    --------
+    >>> from shardmem._array import cast_view
+    >>> cast_view(memoryview(bytes(8)), "d", (1,)).tolist()
+    [0.0]
+    """
+    result = view.cast(fmt) if shape is None else view.cast(fmt, shape)  # type: ignore[call-overload]
+    return typing.cast(memoryview, result)
+
+
+def _expand_ellipsis(keys: tuple[object, ...], ndim: int) -> tuple[int | slice, ...]:
+    count = sum(1 for k in keys if k is Ellipsis)
+    if count > 1:
+        raise ArrayIndexError("an index can only have a single ellipsis ('...')")
+    if count:
+        at = next(i for i, k in enumerate(keys) if k is Ellipsis)
+        fill = (slice(None),) * (ndim - len(keys) + 1)
+        keys = keys[:at] + fill + keys[at + 1 :]
+    if len(keys) > ndim:
+        raise ArrayIndexError(
+            f"too many indices: {len(keys)} given for an array with {ndim} axes; "
+            "use at most one index per axis"
+        )
+    for k in keys:
+        _check_key_type(k)
+    return keys  # type: ignore[return-value]
+
+
+def _check_key_type(k: object) -> None:
+    if isinstance(k, slice) or (hasattr(k, "__index__") and not isinstance(k, bool)):
+        return
+    raise ArrayIndexError(
+        f"index {k!r} of type {type(k).__name__} is not supported; use ints, slices "
+        "(start:stop:step) or '...' (basic indexing only)"
+    )
+
+
+def _int_index(item: object, length: int, axis: int) -> int:
+    index = operator.index(item)  # type: ignore[arg-type]  # checked by _check_key_type
+    if not -length <= index < length:
+        raise ArrayIndexError(
+            f"index {index} is out of range for axis {axis} with length {length}; "
+            f"valid indices are {-length}..{length - 1}"
+        )
+    return index + length if index < 0 else index
+
+
+def _resolve_reshape(shape: object, size: int) -> tuple[int, ...]:
+    items = list((shape,) if hasattr(shape, "__index__") else shape)  # type: ignore[call-overload]
+    unknown = [i for i, n in enumerate(items) if not isinstance(n, bool) and n == -1]
+    if len(unknown) > 1:
+        raise ShapeError(f"shape {shape!r} has more than one -1; at most one length may be -1")
+    if unknown:
+        items[unknown[0]] = 1
+    known = check_shape(tuple(items))
+    product = 1
+    for n in known:
+        product *= n
+    if unknown and product and size % product == 0:
+        items[unknown[0]] = size // product
+        return check_shape(tuple(items))
+    if unknown or product != size:
+        raise ShapeError(
+            f"cannot reshape an array of size {size} into shape {shape!r}; "
+            "the number of elements must stay the same"
+        )
+    return known

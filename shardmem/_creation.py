@@ -1,0 +1,223 @@
+"""Functions that create SharedArrays (the only way to make one)."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from shardmem._array import SharedArray, c_strides, check_shape, from_raw
+from shardmem._buffer import SharedBuffer
+from shardmem._dtypes import DType, as_dtype, check_scalar, result_dtype
+from shardmem._errors import ArgumentTypeError, InvalidArgumentError
+from shardmem._interop import pack, to_raw
+
+__all__ = ("arange", "asarray", "empty", "empty_like", "full", "ones", "zeros", "zeros_like")
+
+type ShapeLike = int | tuple[int, ...] | list[int]
+type DTypeLike = DType | str | type | object
+
+
+def _dtype_or(dtype: DTypeLike | None, default: DType) -> DType:
+    return default if dtype is None else as_dtype(dtype)
+
+
+def zeros(shape: ShapeLike, /, *, dtype: DTypeLike | None = None) -> SharedArray:
+    """Return a new array of zeros (float64 unless ``dtype`` is given).
+
+    Raises
+    ------
+    ShapeError
+        If a length is negative, not an int, or the array would not fit memory.
+    DTypeError
+        If ``dtype`` is unknown.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.zeros((2, 2), dtype="int32")
+    SharedArray([[0, 0], [0, 0]], dtype=int32)
+    >>> sm.zeros((-1, 3))
+    Traceback (most recent call last):
+    ...
+    shardmem._errors.ShapeError: shape (-1, 3) has a negative length -1 on axis 0; ...
+    """
+    kind = _dtype_or(dtype, as_dtype("float64"))
+    dims = check_shape(shape, kind.itemsize)
+    size = math.prod(dims)
+    buffer = SharedBuffer(size * kind.itemsize)
+    return SharedArray._new(buffer, kind, dims, c_strides(dims, kind.itemsize), 0)
+
+
+def empty(shape: ShapeLike, /, *, dtype: DTypeLike | None = None) -> SharedArray:
+    """Return a new array; its memory is zero-filled (same as `zeros`).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.empty(3, dtype="uint8").tolist()
+    [0, 0, 0]
+    """
+    return zeros(shape, dtype=dtype)
+
+
+def full(
+    shape: ShapeLike, fill_value: bool | float, /, *, dtype: DTypeLike | None = None
+) -> SharedArray:
+    """Return a new array with every element set to ``fill_value``.
+
+    The dtype defaults to bool, int64 or float64 after ``fill_value``'s type.
+
+    Raises
+    ------
+    ValueOverflowError
+        If ``fill_value`` does not fit ``dtype``.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.full((2,), 7, dtype="uint8")
+    SharedArray([7, 7], dtype=uint8)
+    >>> sm.full(2, 300, dtype="uint8")
+    Traceback (most recent call last):
+    ...
+    shardmem._errors.ValueOverflowError: value 300 does not fit uint8 (range 0..255); ...
+    """
+    kind = result_dtype([fill_value]) if dtype is None else as_dtype(dtype)
+    value = check_scalar(kind, fill_value)
+    result = zeros(shape, dtype=kind)
+    pattern = struct.pack(kind.format, value)
+    if result.size and any(pattern):
+        with memoryview(result.buffer._data) as view:
+            view[:] = pattern * result.size
+    return result
+
+
+def ones(shape: ShapeLike, /, *, dtype: DTypeLike | None = None) -> SharedArray:
+    """Return a new array of ones (float64 unless ``dtype`` is given).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.ones(2, dtype=bool)
+    SharedArray([True, True], dtype=bool)
+    """
+    kind = _dtype_or(dtype, as_dtype("float64"))
+    return full(shape, True if kind.kind == "b" else 1, dtype=kind)
+
+
+def arange(
+    start: float,
+    /,
+    stop: float | None = None,
+    step: float = 1,
+    *,
+    dtype: DTypeLike | None = None,
+) -> SharedArray:
+    """Return evenly spaced values in ``[start, stop)``, like ``range`` or NumPy.
+
+    int64 when all arguments are ints, else float64 (``start + i * step``).
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``step`` is 0.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.arange(4).tolist(), sm.arange(1, 2, 0.25).tolist()
+    ([0, 1, 2, 3], [1.0, 1.25, 1.5, 1.75])
+    """
+    if stop is None:
+        start, stop = 0, start
+    args = (start, stop, step)
+    for arg in args:
+        if isinstance(arg, bool) or not isinstance(arg, int | float):
+            raise ArgumentTypeError(
+                f"arange() argument {arg!r} is not an int or float; pass numbers"
+            )
+    if step == 0:
+        raise InvalidArgumentError(
+            "arange() step 0 would give infinitely many values; use a step != 0"
+        )
+    kind = _dtype_or(dtype, result_dtype(list(args)))
+    if all(isinstance(a, int) for a in args):
+        values: list[float] | range = range(int(start), int(stop), int(step))
+    else:
+        count = max(0, math.ceil((stop - start) / step))
+        values = [start + i * step for i in range(count)]
+    return from_raw(pack(values, kind), (len(values),), kind)
+
+
+def asarray(obj: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:
+    """Copy ``obj`` into shared memory once and return it as a SharedArray.
+
+    ``obj`` may be a Python scalar, nested lists/tuples/ranges, any buffer
+    (bytes, bytearray, array.array, memoryview), a NumPy array of any strides,
+    or an Array-API array. A SharedArray whose dtype matches (or with
+    ``dtype=None``) is returned as is, without a copy.
+
+    Parameters
+    ----------
+    obj : object
+        The data.
+    dtype : DType, str, NumPy dtype or Python type, optional
+        Element type; inferred when omitted (bools -> bool, ints -> int64,
+        floats -> float64, buffers and arrays keep theirs).
+
+    Raises
+    ------
+    ShapeError
+        If nested sequences are ragged.
+    DTypeError, ValueOverflowError
+        If a value does not fit the dtype or the type is not supported.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.asarray([[1, 2], [3, 4.5]])
+    SharedArray([[1.0, 2.0], [3.0, 4.5]], dtype=float64)
+    >>> sm.asarray(b"hi")
+    SharedArray([104, 105], dtype=uint8)
+    >>> a = sm.zeros(2)
+    >>> sm.asarray(a) is a
+    True
+    """
+    target = None if dtype is None else as_dtype(dtype)
+    if isinstance(obj, SharedArray) and target in (None, obj.dtype):
+        return obj
+    raw, shape, kind = to_raw(obj, target)
+    return from_raw(raw, shape, kind)
+
+
+def _like(x: object, dtype: DTypeLike | None) -> tuple[tuple[int, ...], DType]:
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        raise ArgumentTypeError(f"{type(x).__name__} object has no shape; pass an array")
+    return tuple(shape), _dtype_or(dtype, as_dtype(getattr(x, "dtype", "float64")))
+
+
+def empty_like(x: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:
+    """Return a new zero-filled array with the shape (and dtype) of ``x``.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.empty_like(sm.ones((2, 3), dtype="int8")).shape
+    (2, 3)
+    """
+    shape, kind = _like(x, dtype)
+    return zeros(shape, dtype=kind)
+
+
+def zeros_like(x: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:
+    """Return a new array of zeros with the shape (and dtype) of ``x``.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.zeros_like(sm.ones(2, dtype="int8"), dtype="float32")
+    SharedArray([0.0, 0.0], dtype=float32)
+    """
+    shape, kind = _like(x, dtype)
+    return zeros(shape, dtype=kind)

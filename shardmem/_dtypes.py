@@ -1,0 +1,277 @@
+"""The dtype table: eleven fixed-size dtypes, their parsing and value checks."""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shardmem._errors import DTypeError, ValueOverflowError
+
+__all__ = (
+    "DTYPES",
+    "DType",
+    "Format",
+    "as_dtype",
+    "bool_",
+    "check_scalar",
+    "dtype_from_format",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "result_dtype",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+)
+
+_FLOAT32_MAX = 3.4028234663852886e38
+type Format = Literal["?", "b", "h", "i", "q", "B", "H", "I", "Q", "f", "d"]
+
+
+@dataclass(frozen=True, slots=True)
+class DType:
+    """An element type: name, ``memoryview`` format code and size.
+
+    Instances are the module constants (``sm.int8`` ... ``sm.float64``);
+    compare them with ``==`` or ``is``.
+
+    Attributes
+    ----------
+    name : str
+        NumPy / Array API name, e.g. ``'uint8'``.
+    format : str
+        The ``memoryview`` / ``struct`` format code, e.g. ``'B'``.
+    itemsize : int
+        Bytes per element.
+    kind : str
+        ``'b'`` (bool), ``'i'`` (signed), ``'u'`` (unsigned) or ``'f'`` (float).
+    min, max : int or None
+        Range of integer dtypes; ``None`` for bool and floats.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.uint8.name, sm.uint8.format, sm.uint8.itemsize, sm.uint8.max
+    ('uint8', 'B', 1, 255)
+    >>> sm.float32
+    DType('float32')
+    """
+
+    name: str
+    format: Format
+    itemsize: int = field(init=False)
+    kind: str = field(init=False)
+    min: int | None = field(init=False)
+    max: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        size = struct.calcsize(self.format)
+        kind = {"?": "b", "f": "f", "d": "f"}.get(self.format)
+        kind = kind or ("i" if self.format.islower() else "u")
+        low = high = None
+        if kind == "i":
+            low, high = -(1 << (8 * size - 1)), (1 << (8 * size - 1)) - 1
+        elif kind == "u":
+            low, high = 0, (1 << (8 * size)) - 1
+        for name, value in (("itemsize", size), ("kind", kind), ("min", low), ("max", high)):
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"DType({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+bool_ = DType("bool", "?")
+int8 = DType("int8", "b")
+int16 = DType("int16", "h")
+int32 = DType("int32", "i")
+int64 = DType("int64", "q")
+uint8 = DType("uint8", "B")
+uint16 = DType("uint16", "H")
+uint32 = DType("uint32", "I")
+uint64 = DType("uint64", "Q")
+float32 = DType("float32", "f")
+float64 = DType("float64", "d")
+
+DTYPES: tuple[DType, ...] = (
+    bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64,
+)
+_BY_NAME = {d.name: d for d in DTYPES}
+_BY_KIND_SIZE = {(d.kind, d.itemsize): d for d in DTYPES}
+_PYTHON_TYPES: dict[object, DType] = {bool: bool_, int: int64, float: float64}
+_NAMES = ", ".join(repr(n) for n in _BY_NAME)
+
+
+def _numpy_name(value: object) -> str | None:
+    """Return the dtype name of a NumPy dtype or scalar type, else None."""
+    module = value.__module__ if isinstance(value, type) else type(value).__module__
+    if not module.startswith("numpy"):
+        return None
+    import numpy as np
+
+    try:
+        return str(np.dtype(value).name)  # type: ignore[call-overload]
+    except TypeError:
+        return None
+
+
+def as_dtype(value: object, /) -> DType:
+    """Return the `DType` that ``value`` names.
+
+    Parameters
+    ----------
+    value : DType, str, NumPy dtype or type, or Python ``bool``/``int``/``float``
+        ``bool``, ``int`` and ``float`` mean bool, int64 and float64.
+
+    Raises
+    ------
+    DTypeError
+        If ``value`` names no supported dtype.
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import as_dtype
+    >>> as_dtype("uint16"), as_dtype(float)
+    (DType('uint16'), DType('float64'))
+    """
+
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str) and value in _BY_NAME:
+        return _BY_NAME[value]
+    if isinstance(value, type) and value in _PYTHON_TYPES:
+        return _PYTHON_TYPES[value]
+    name = _numpy_name(value)
+    if name is None:
+        name = getattr(value, "name", None)
+    if isinstance(name, str) and name in _BY_NAME:
+        return _BY_NAME[name]
+    raise DTypeError(f"unknown dtype {value!r}; use one of {_NAMES} (or a DType such as sm.uint8)")
+
+
+def dtype_from_format(fmt: str, itemsize: int, /) -> DType:
+    """Return the `DType` of a ``memoryview`` format such as ``'<l'``.
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import dtype_from_format
+    >>> dtype_from_format("<l", 8), dtype_from_format("B", 1)
+    (DType('int64'), DType('uint8'))
+    """
+
+    code = fmt[1:] if fmt[:1] in "@=<" else fmt
+    if code == "?":
+        return bool_
+    kind = "f" if code in ("e", "f", "d") else "i" if code in "bhilqn" else "u"
+    if len(code) == 1 and code in "bhilqnBHILQNfd":
+        found = _BY_KIND_SIZE.get((kind, itemsize))
+        if found is not None:
+            return found
+    raise DTypeError(
+        f"buffer format {fmt!r} (itemsize {itemsize}) has no shardmem dtype; "
+        f"convert the data to one of {_NAMES} first"
+    )
+
+
+def result_dtype(values: list[object], /) -> DType:
+    """Infer the dtype of flat Python scalars: bool, else int64, else float64 (also if empty).
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import result_dtype
+    >>> result_dtype([True, False]), result_dtype([1, True]), result_dtype([1, 2.5])
+    (DType('bool'), DType('int64'), DType('float64'))
+    """
+
+    kinds = {type(v) for v in values}
+    if not kinds:
+        return float64
+    if kinds <= {bool}:
+        return bool_
+    if kinds <= {bool, int}:
+        return int64
+    if kinds <= {bool, int, float}:
+        return float64
+    bad = next(v for v in values if type(v) not in (bool, int, float))
+    raise DTypeError(
+        f"cannot store {bad!r} of type {type(bad).__name__} in an array; "
+        "elements must be bool, int or float"
+    )
+
+
+def check_scalar(dtype: DType, value: object, /) -> bool | int | float:
+    """Return ``value`` as the Python scalar ``dtype`` stores, or raise.
+
+    bool arrays take bools; integer arrays take ints (and bools) in range;
+    float arrays take floats, ints and bools.
+
+    Raises
+    ------
+    DTypeError
+        If the value's type does not fit the dtype's kind.
+    ValueOverflowError
+        If the value is out of the dtype's range.
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import check_scalar, uint8
+    >>> check_scalar(uint8, 200)
+    200
+    """
+
+    if dtype.kind == "b":
+        if isinstance(value, bool) or type(value).__name__ == "bool":
+            return bool(value)
+        raise DTypeError(
+            f"cannot store {value!r} of type {type(value).__name__} in a bool array; "
+            "pass True/False, e.g. bool(value) or value != 0"
+        )
+    if dtype.kind in "iu":
+        return _check_int(dtype, value)
+    return _check_float(dtype, value)
+
+
+def _check_int(dtype: DType, value: object) -> int:
+
+    if isinstance(value, float) or not hasattr(value, "__index__"):
+        raise DTypeError(
+            f"cannot store {value!r} of type {type(value).__name__} in an {dtype.name} array; "
+            "pass an int (e.g. round(value)) or use a float dtype"
+        )
+    number: int = value.__index__()
+    assert dtype.min is not None
+    assert dtype.max is not None
+    if not dtype.min <= number <= dtype.max:
+        raise ValueOverflowError(
+            f"value {number} does not fit {dtype.name} (range {dtype.min}..{dtype.max}); "
+            "use a wider dtype"
+        )
+    return number
+
+
+def _check_float(dtype: DType, value: object) -> float:
+
+    if isinstance(value, str | bytes) or not hasattr(value, "__float__"):
+        raise DTypeError(
+            f"cannot store {value!r} of type {type(value).__name__} in a {dtype.name} array; "
+            "pass a float or int"
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if dtype is float32 and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+        number = math.inf
+    if math.isinf(number) and not (isinstance(value, float) and math.isinf(value)):
+        raise ValueOverflowError(
+            f"value {value!r} is too large for {dtype.name}; use float64 or a smaller value"
+        )
+    return number
