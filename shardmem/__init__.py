@@ -28,11 +28,11 @@ from shardmem._dtypes import (
 )
 from shardmem._errors import (
     ArgumentTypeError,
+    InvalidArgumentError,
     ArrayIndexError,
     BufferInUseError,
     ClosedError,
     DTypeError,
-    InvalidArgumentError,
     KernelError,
     PoolBrokenError,
     ShapeError,
@@ -42,17 +42,22 @@ from shardmem._errors import (
     TaskTimeoutError,
     ValueOverflowError,
 )
+from shardmem._pool import Pool, default_pool, run, submit
 
 __version__ = "0.1.0"
 
 __all__ = (
     "ArgumentTypeError",
+    "InvalidArgumentError",
+    "Pool",
+    "default_pool",
+    "run",
+    "submit",
     "ArrayIndexError",
     "BufferInUseError",
     "ClosedError",
     "DType",
     "DTypeError",
-    "InvalidArgumentError",
     "KernelError",
     "PoolBrokenError",
     "ShapeError",

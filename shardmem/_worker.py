@@ -4,9 +4,9 @@ The pool runs ``_protocol.py`` + this file's source in a fresh interpreter
 after ``prepare_main`` has bound:
 
     RANK, SIZE          this worker's rank and the pool size
-    TASKS, SHARED       its own queue and the pool's shared queue (main -> workers)
-    RESULTS             the results queue (workers -> main)
-    INBOXES             one barrier inbox queue per worker
+    TASKS, SHARED       ids of its own queue and of the pool's shared queue (main -> workers)
+    RESULTS             id of the results queue (workers -> main)
+    INBOXES             ids of the barrier inbox queues, one per worker
     USE_EVENTFD         True: wake fds are eventfds; False: pipes
     WAKE_FDS            one wake fd per worker (eventfd, or a pipe's write end)
     WAIT_FD             this worker's fd to block on (eventfd, or a pipe's read end)
@@ -16,24 +16,30 @@ after ``prepare_main`` has bound:
     SPIN                seconds to poll before blocking
 
 It never imports anything outside the standard library, so it cannot import
-shardmem either: the constants it needs come from ``_protocol.py``.
+shardmem either: the constants it needs come from ``_protocol.py``. Start-up
+cost matters (it is paid per worker): queues are used through the low-level
+``_interpqueues`` module by id, because sharing ``Queue`` objects or raising
+``QueueEmpty`` imports ``concurrent.interpreters`` (25-45 ms); ``threading``,
+``traceback`` and ``pickle`` are replaced by ``_thread`` or imported lazily.
 """
 
 # ruff: noqa: F821  (names bound by prepare_main and by _protocol.py)
 # mypy: ignore-errors
 
+import _interpqueues
+import _thread
 import builtins
 import importlib
 import linecache
 import marshal
 import os
-import pickle
 import sys
-import threading
-import traceback
 import types
-from concurrent.interpreters import QueueEmpty
 from time import perf_counter
+
+_get = _interpqueues.get
+_count = _interpqueues.get_count
+_put = _interpqueues.put
 
 
 class Cancelled(BaseException):
@@ -50,7 +56,7 @@ _CANCEL_HI = _BASE + W_CANCEL_HI
 
 _views = {}  # buffer id -> memoryview of the whole buffer
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
-_state = threading.Lock()  # guards CTRL[_CURRENT] against the watchdog
+_state = _thread.allocate_lock()  # guards CTRL[_CURRENT] against the watchdog
 
 
 # -- waking and blocking -------------------------------------------------------------
@@ -100,19 +106,19 @@ def _wait_for(poll):
             return item
 
 
-def _poll_tasks(own=TASKS.get_nowait, shared=SHARED.get_nowait):
-    try:
-        return own()
-    except QueueEmpty:
-        pass
-    try:
-        return shared()
-    except QueueEmpty:
-        return None
+def _poll_tasks():
+    if _count(TASKS):
+        return _get(TASKS)[0]
+    if _count(SHARED):
+        try:
+            return _get(SHARED)[0]
+        except Exception:  # noqa: BLE001 - another worker took it first (QueueEmpty)
+            return None
+    return None
 
 
 def _reply(message):
-    RESULTS.put_nowait(message)
+    _put(RESULTS, message, -1)
     if CTRL[C_MAIN_SLEEPING]:
         _wake(MAIN_FD)
 
@@ -137,26 +143,24 @@ class _Barrier:
         step, rnd = 1, 0
         while step < SIZE:
             peer = (RANK + step) % SIZE
-            INBOXES[peer].put_nowait((self.call, self.generation, rnd))
+            _put(INBOXES[peer], (self.call, self.generation, rnd), -1)
             if CTRL[C_HEADER + peer * C_STRIDE + W_SLEEPING]:
                 _wake(WAKE_FDS[peer])
             _wait_for(self._token_poller((self.call, self.generation, rnd)))
             step, rnd = step * 2, rnd + 1
 
     @staticmethod
-    def _token_poller(want, get=INBOXES[RANK].get_nowait):
+    def _token_poller(want, inbox=INBOXES[RANK]):
         def poll():
             if _arrived.get(want):
                 _take(want)
                 return True
-            while True:
-                try:
-                    token = get()
-                except QueueEmpty:
-                    return None
+            while _count(inbox):
+                token = _get(inbox)[0]
                 if token == want:
                     return True
                 _arrived[token] = _arrived.get(token, 0) + 1
+            return None
 
         return poll
 
@@ -285,7 +289,7 @@ def _clear_pending_stop():
 
     clear = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
     clear.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
-    clear(threading.get_ident(), None)
+    clear(_thread.get_ident(), None)
 
 
 _PLAIN = (int, float, bool, str, bytes)
@@ -294,10 +298,15 @@ _PLAIN = (int, float, bool, str, bytes)
 def _encode(value):
     if type(value) is tuple and all(v is None or type(v) in _PLAIN for v in value):
         return value
+    import pickle
+
     return (PICKLED, pickle.dumps(value))
 
 
 def _failure(task_id, exc):
+    import pickle
+    import traceback
+
     text = "".join(traceback.format_exception(exc))
     try:
         payload = pickle.dumps(exc)
@@ -363,9 +372,8 @@ def _handle(message):
 
 
 def main():
-    watchdog = threading.Thread(target=_watchdog, args=(threading.get_ident(),),
-                                name=f"shardmem-watchdog-{RANK}")
-    watchdog.start()
+    compute = _thread.get_ident()
+    watchdog = _thread.start_joinable_thread(lambda: _watchdog(compute), daemon=False)
     CTRL[_STATUS] = STATUS_IDLE
     _reply((DONE, -1 - RANK, RANK, None))  # ready
     try:

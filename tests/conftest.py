@@ -1,0 +1,70 @@
+"""Shared fixtures: pools reused across tests, and a leak check after every test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent import interpreters
+
+import pytest
+
+import shardmem as sm
+
+_pools: dict[int, sm.Pool] = {}
+
+
+def get_pool(workers: int) -> sm.Pool:
+    """A pool of ``workers`` workers shared by the whole test session."""
+    pool = _pools.get(workers)
+    if pool is None or pool.closed:
+        pool = _pools[workers] = sm.Pool(workers)
+    return pool
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_session_pools() -> Iterator[None]:
+    yield
+    for pool in _pools.values():
+        pool.close()
+    _pools.clear()
+    from shardmem import _pool
+
+    _pool._close_default()
+
+
+@pytest.fixture
+def pool2() -> sm.Pool:
+    """A shared two-worker pool."""
+    return get_pool(2)
+
+
+def _snapshot() -> tuple[set[int], set[int]]:
+    interps = {i.id for i in interpreters.list_all()}
+    threads = {t.ident or 0 for t in threading.enumerate()}
+    return interps, threads
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Fail a test that leaves an interpreter or a thread behind (session pools excepted)."""
+    before_i, before_t = _snapshot()
+    yield
+    after_i, after_t = _snapshot()
+    owned_i = {i for p in _pools.values() if not p.closed for i in _pool_interp_ids(p)}
+    owned_t = {t for p in _pools.values() if not p.closed for t in _pool_thread_ids(p)}
+    default = sm._pool._default  # type: ignore[attr-defined]
+    if default is not None and not default.closed:
+        owned_i |= set(_pool_interp_ids(default))
+        owned_t |= set(_pool_thread_ids(default))
+    leaked_i = after_i - before_i - owned_i
+    leaked_t = after_t - before_t - owned_t
+    assert not leaked_i, f"interpreters leaked: {leaked_i}"
+    assert not leaked_t, f"threads leaked: {[t for t in threading.enumerate() if t.ident in leaked_t]}"
+
+
+def _pool_interp_ids(pool: sm.Pool) -> list[int]:
+    return [w.interp.id for w in pool._core.workers if w.interp is not None]
+
+
+def _pool_thread_ids(pool: sm.Pool) -> list[int]:
+    return [w.thread.ident or 0 for w in pool._core.workers if w.thread is not None]
