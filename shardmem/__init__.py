@@ -42,6 +42,7 @@ from shardmem._errors import (
     TaskTimeoutError,
     ValueOverflowError,
 )
+from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = (
     "InvalidArgumentError",
     "Pool",
     "default_pool",
+    "map",
     "run",
     "submit",
     "ArrayIndexError",
@@ -85,6 +87,7 @@ __all__ = (
     "uint16",
     "uint32",
     "uint64",
+    "vectorize",
     "zeros",
     "zeros_like",
 )
