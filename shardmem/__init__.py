@@ -45,6 +45,7 @@ from shardmem._errors import (
 from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
 
+from shardmem._reduce import dot, max, mean, min, reduce, sum
 __version__ = "0.1.0"
 
 __all__ = (
@@ -52,7 +53,12 @@ __all__ = (
     "InvalidArgumentError",
     "Pool",
     "default_pool",
+    "dot",
     "map",
+    "max",
+    "mean",
+    "min",
+    "reduce",
     "run",
     "submit",
     "ArrayIndexError",
@@ -83,6 +89,7 @@ __all__ = (
     "int32",
     "int64",
     "ones",
+    "sum",
     "uint8",
     "uint16",
     "uint32",

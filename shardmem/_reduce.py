@@ -1,0 +1,325 @@
+"""Reductions with a reproducible combination order: ``reduce`` and sum/min/max/mean/dot.
+
+Each chunk (a contiguous range of rows) gives one partial; partials are
+combined in the main interpreter by a pairwise tree over chunk index::
+
+    ((p0 + p1) + (p2 + p3)) + p4
+
+The tree depends only on the number of chunks, never on timing or on the
+number of workers, and the default chunking depends only on the size
+(``ceil(size / 65536)`` clamped to ``[1, 64]``). So float results are bitwise
+identical run to run and for any pool size with the same ``chunks``.
+
+Accuracy of the built-ins: integer and bool sums and dot products are exact
+Python ints (NumPy wraps around at 64 bits instead). Float sums use Python's
+compensated ``sum()`` per chunk, accumulated in double precision also for
+float32, so they are at least as accurate as NumPy's pairwise sum: the two
+agree within ``n * eps * sum(|x|)`` (``eps`` of float64), and usually to a
+few ulps.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import cast
+
+from shardmem._array import SharedArray
+from shardmem._creation import asarray
+from shardmem._errors import InvalidArgumentError, ShapeError
+from shardmem._kernels_reduce import dot_partial, max_partial, min_partial, sum_partial
+from shardmem._map import Operand, as_operand, build_tasks, common_shape, make_plan
+from shardmem._pool import Pool, resolve_pool
+from shardmem._sharding import default_chunks
+
+__all__ = ("dot", "max", "mean", "min", "reduce", "sum", "tree_combine")
+
+Number = int | float | bool
+
+
+class _NoInitial:
+    def __repr__(self) -> str:
+        return "<no initial>"
+
+
+NO_INITIAL = _NoInitial()
+
+
+def tree_combine[T](parts: list[T], combine: Callable[[T, T], T]) -> T:
+    """Combine ``parts`` pairwise, level by level, in index order.
+
+    >>> tree_combine(["a", "b", "c", "d", "e"], lambda x, y: f"({x}{y})")
+    '(((ab)(cd))e)'
+    """
+    while len(parts) > 1:
+        paired = [combine(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        if len(parts) % 2:
+            paired.append(parts[-1])
+        parts = paired
+    return parts[0]
+
+
+def _partials(
+    kernel: Callable[..., object],
+    operands: list[Operand],
+    *,
+    chunks: int | None,
+    pool: Pool | None,
+    timeout: float | None,
+    progress: bool,
+    params: dict[str, object],
+) -> list[object]:
+    shape = common_shape(operands, "reduce")
+    if shape is None:
+        raise InvalidArgumentError("reduce(): no array among the inputs; pass at least one array")
+    if math.prod(shape) == 0:
+        return []
+    size = math.prod(shape)
+    run_on = resolve_pool(pool)
+    plan = make_plan(shape, default_chunks(size) if chunks is None else chunks, run_on)
+    tasks = build_tasks(kernel, operands, plan, params)
+    return run_on._execute(kernel, tasks, timeout=timeout, progress=progress)
+
+
+def reduce(
+    kernel: Callable[..., object],
+    /,
+    *inputs: object,
+    combine: Callable[[object, object], object] = operator.add,
+    initial: object = NO_INITIAL,
+    chunks: int | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+    **params: object,
+) -> object:
+    """Reduce same-shaped arrays chunk by chunk, combining partials in a fixed tree.
+
+    ``kernel(*chunk_views, **params)`` returns one partial per chunk (views
+    are flat C-order memoryviews as in :func:`shardmem.map`, and ``start``/
+    ``shape``/``rank``/``size`` are injected when named). ``combine(a, b)``
+    runs in the main interpreter over a pairwise tree of chunk index, and
+    ``initial`` (when given) is combined first: ``combine(initial, tree)``.
+
+    Parameters
+    ----------
+    kernel : function
+        Shippable function returning a partial (number, str, bytes, tuple, or
+        a picklable stdlib object).
+    *inputs : SharedArray, array-like or scalar
+        Arrays of one shape; non-contiguous ones are copied once.
+    combine : callable
+        Associative combination of two partials; default ``operator.add``.
+    initial : object, optional
+        Start value; returned for empty inputs (which raise without it).
+    chunks : int, optional
+        Number of chunks; default ``ceil(size / 65536)`` clamped to ``[1, 64]``,
+        independent of the pool size.
+    pool, timeout, progress
+        As for :func:`shardmem.map`.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> def count_odd(x):
+    ...     return sum(v & 1 for v in x)
+    >>> sm.reduce(count_odd, sm.arange(11), chunks=3)
+    5
+    >>> sm.reduce(count_odd, sm.arange(0), initial=0)
+    0
+    """
+    operands = [as_operand(x, "reduce") for x in inputs]
+    parts = _partials(
+        kernel,
+        operands,
+        chunks=chunks,
+        pool=pool,
+        timeout=timeout,
+        progress=progress,
+        params=params,
+    )
+    if not parts:
+        if initial is NO_INITIAL:
+            raise InvalidArgumentError(
+                "reduce(): zero-size array to reduction operation which has no identity; "
+                "pass initial= (e.g. initial=0) to reduce empty arrays"
+            )
+        return initial
+    total = tree_combine(parts, combine)
+    return total if initial is NO_INITIAL else combine(initial, total)
+
+
+def _flat(x: object, where: str) -> SharedArray:
+    value = as_operand(x, where)
+    array = value if isinstance(value, SharedArray) else asarray(value)
+    return array.reshape((array.size,))
+
+
+def sum(
+    x: object,
+    /,
+    *,
+    chunks: int | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+) -> int | float:
+    """Sum of all elements (flattened); 0 for an empty array.
+
+    Integers and bools give exact Python ints; floats a Python float, bitwise
+    reproducible for a given ``chunks`` whatever the pool size (see the
+    module docstring of ``shardmem._reduce`` for the tolerance vs NumPy).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.sum(sm.arange(101))
+    5050
+    >>> sm.sum([0.5, 0.25]), sm.sum(sm.zeros(0))
+    (0.75, 0.0)
+    """
+    flat = _flat(x, "sum")
+    if flat.size == 0:
+        return 0.0 if flat.dtype.kind == "f" else 0
+    return cast("int | float", reduce(sum_partial, flat, chunks=chunks, pool=pool, timeout=timeout))
+
+
+def _extreme(
+    which: str, x: object, chunks: int | None, pool: Pool | None, timeout: float | None
+) -> Number:
+    flat = _flat(x, which)
+    if flat.size == 0:
+        raise InvalidArgumentError(
+            f"{which}(): zero-size array to reduction operation {which}imum which has no "
+            "identity; check the array is not empty before calling it"
+        )
+    kernel = min_partial if which == "min" else max_partial
+    pick = _nan_min if which == "min" else _nan_max
+    value = reduce(kernel, flat, combine=pick, chunks=chunks, pool=pool, timeout=timeout)
+    return cast("Number", value)
+
+
+def _nan_min(a: object, b: object) -> object:
+    if a != a:  # noqa: PLR0124 - NaN propagates like NumPy's min
+        return a
+    return b if b != b or b < a else a  # type: ignore[operator]  # noqa: PLR0124
+
+
+def _nan_max(a: object, b: object) -> object:
+    if a != a:  # noqa: PLR0124 - NaN propagates like NumPy's max
+        return a
+    return b if b != b or b > a else a  # type: ignore[operator]  # noqa: PLR0124
+
+
+def min(
+    x: object,
+    /,
+    *,
+    chunks: int | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+) -> Number:
+    """Smallest element (flattened); NaN if any element is NaN, like NumPy.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For an empty array (a ``ValueError``, as in NumPy).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.min([3, -1, 2])
+    -1
+    """
+    return _extreme("min", x, chunks, pool, timeout)
+
+
+def max(
+    x: object,
+    /,
+    *,
+    chunks: int | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+) -> Number:
+    """Largest element (flattened); NaN if any element is NaN, like NumPy.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For an empty array (a ``ValueError``, as in NumPy).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.max([3, -1, 2.5])
+    3.0
+    """
+    return _extreme("max", x, chunks, pool, timeout)
+
+
+def mean(
+    x: object,
+    /,
+    *,
+    chunks: int | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+) -> float:
+    """Arithmetic mean (flattened) as a float: ``sm.sum(x) / x.size``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For an empty array (NumPy warns and returns NaN instead).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.mean(sm.arange(4))
+    1.5
+    """
+    flat = _flat(x, "mean")
+    if flat.size == 0:
+        raise InvalidArgumentError(
+            "mean(): the mean of an empty array is undefined; check the array is not empty"
+        )
+    return sum(flat, chunks=chunks, pool=pool, timeout=timeout) / flat.size
+
+
+def dot(
+    a: object,
+    b: object,
+    /,
+    *,
+    chunks: int | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+) -> int | float:
+    """Inner product of two arrays of the same size (both flattened).
+
+    Integer and bool inputs give an exact Python int; otherwise a float from
+    a compensated sum of exact double products (0 for empty inputs).
+
+    Raises
+    ------
+    ShapeError
+        If the sizes differ.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.dot([1, 2, 3], [4, 5, 6])
+    32
+    """
+    fa, fb = _flat(a, "dot"), _flat(b, "dot")
+    if fa.size != fb.size:
+        raise ShapeError(
+            f"dot(): sizes {fa.size} and {fb.size} differ; pass arrays with the same "
+            "number of elements"
+        )
+    if fa.size == 0:
+        return 0.0 if "f" in (fa.dtype.kind, fb.dtype.kind) else 0
+    total = reduce(dot_partial, fa, fb, chunks=chunks, pool=pool, timeout=timeout)
+    return cast("int | float", total)
