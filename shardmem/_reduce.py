@@ -123,7 +123,7 @@ def reduce(
     --------
     >>> import shardmem as sm
     >>> def count_odd(x):
-    ...     return sum(v & 1 for v in x)
+    ...     return len([v for v in x if v % 2])
     >>> sm.reduce(count_odd, sm.arange(11), chunks=3)
     5
     >>> sm.reduce(count_odd, sm.arange(0), initial=0)
