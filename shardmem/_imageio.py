@@ -1,0 +1,319 @@
+"""Reading and writing images: a stdlib PNG / PGM / PPM codec, Pillow when it helps.
+
+The stdlib path (``zlib`` + ``struct``) reads 8-bit, non-interlaced PNGs
+(gray, gray+alpha, RGB, RGBA, palette) and binary or ASCII PGM/PPM with
+``maxval <= 255``, and writes PNG (gray, gray+alpha, RGB, RGBA) and PGM/PPM.
+Anything else (16-bit or interlaced PNGs, JPEG, TIFF ...) needs Pillow, an
+optional dependency used in the main interpreter only. With
+``plugin='auto'`` PNGs are decoded by Pillow when it is installed (it is
+faster) and by the stdlib codec otherwise.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from itertools import accumulate
+from operator import add, sub
+from pathlib import Path
+from typing import Any
+
+from shardmem._array import SharedArray, from_raw
+from shardmem._dtypes import as_dtype, uint8
+from shardmem._errors import ImageFormatError, InvalidArgumentError
+
+__all__ = ("read_image", "write_image")
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PLUGINS = ("auto", "stdlib", "pillow")
+_MASK = (255).__and__
+type PathLike = str | Path
+
+
+def read_image(path: PathLike, /, *, plugin: str = "auto") -> SharedArray:
+    """Read a PNG, PGM or PPM file (others with Pillow) into an ``H x W`` or ``H x W x C`` array.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    plugin : {'auto', 'stdlib', 'pillow'}
+        The decoder; ``'auto'`` uses Pillow for PNGs when installed.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If the file cannot be opened.
+    ImageFormatError
+        If the content is not an image this decoder reads.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, shardmem as sm
+    >>> from shardmem import image
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.pgm"
+    >>> image.write_image(p, sm.asarray([[0, 255]], dtype="uint8"))
+    >>> image.read_image(p).tolist()
+    [[0, 255]]
+    """
+    _check_plugin(plugin)
+    data = _read_bytes(Path(path))
+    if data.startswith(_PNG):
+        if plugin == "pillow" or (plugin == "auto" and _pillow() is not None):
+            return _read_pillow(path)
+        return _decode_png(data, str(path))
+    if data[:2] in (b"P2", b"P3", b"P5", b"P6") and plugin != "pillow":
+        return _decode_pnm(data, str(path))
+    return _read_pillow(path)
+
+
+def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) -> None:
+    """Write a uint8 image (float images in [0, 1] are converted) as PNG, PGM or PPM.
+
+    The format follows the suffix: ``.png``, ``.pgm``, ``.ppm``/``.pnm``;
+    other suffixes go through Pillow.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, shardmem as sm
+    >>> from shardmem import image
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+    >>> image.write_image(p, sm.asarray([[[1, 2, 3]]], dtype="uint8"))
+    >>> image.read_image(p, plugin="stdlib").tolist()
+    [[[1, 2, 3]]]
+    """
+    from shardmem import image as _image
+
+    a = _image._image(image, "write_image")
+    if a.dtype != uint8:
+        a = _image.to_uint8(a)
+    h, w, c = _image._hwc(a)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        data = _encode_png(a._tobytes(), h, w, c, compress_level)
+    elif suffix in (".pgm", ".ppm", ".pnm"):
+        data = _encode_pnm(a._tobytes(), h, w, c, str(path))
+    else:
+        _write_pillow(path, a)
+        return
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise InvalidArgumentError(f"write_image(): cannot write {str(path)!r}: {exc.strerror}; "
+                                   "check that the folder exists and is writable") from exc
+
+
+def _check_plugin(plugin: str) -> None:
+    if plugin not in _PLUGINS:
+        raise InvalidArgumentError(f"read_image(): plugin={plugin!r}; use one of {_PLUGINS}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(f"read_image(): cannot read {str(path)!r}: {exc.strerror}; "
+                                   "check the path") from exc
+
+
+def _pillow() -> Any:
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    return Image
+
+
+# -- PNG ----------------------------------------------------------------------------------------
+
+
+def _chunks(data: bytes, name: str) -> dict[bytes, list[bytes]]:
+    found: dict[bytes, list[bytes]] = {}
+    pos = len(_PNG)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if len(body) != length:
+            break
+        found.setdefault(kind, []).append(body)
+        pos += 12 + length
+        if kind == b"IEND":
+            break
+    if b"IHDR" not in found or b"IDAT" not in found:
+        raise ImageFormatError(f"{name}: truncated or corrupt PNG (no IHDR/IDAT chunk)")
+    return found
+
+
+def _decode_png(data: bytes, name: str) -> SharedArray:
+    chunks = _chunks(data, name)
+    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"][0][:13])
+    if depth != 8 or interlace or ctype not in _PNG_CHANNELS:
+        raise ImageFormatError(
+            f"{name}: PNG with bit depth {depth}, colour type {ctype}, interlace {interlace} "
+            "needs Pillow (pip install pillow); the stdlib codec reads 8-bit non-interlaced PNGs")
+    c = _PNG_CHANNELS[ctype]
+    try:
+        raw = zlib.decompress(b"".join(chunks[b"IDAT"]))
+    except zlib.error as exc:
+        raise ImageFormatError(f"{name}: corrupt PNG data ({exc})") from exc
+    if len(raw) < h * (w * c + 1):
+        raise ImageFormatError(f"{name}: PNG data is {len(raw)} bytes, expected {h * (w * c + 1)}")
+    pixels = _unfilter(raw, h, w * c, c, name)
+    if ctype == 3:
+        pixels, c = _depalette(pixels, chunks.get(b"PLTE", [b""])[0], name), 3
+    return from_raw(pixels, (h, w, c) if c > 1 else (h, w), uint8)
+
+
+def _unfilter(raw: bytes, h: int, stride: int, bpp: int, name: str) -> bytearray:
+    out = bytearray(h * stride)
+    prev = bytes(stride)
+    for y in range(h):
+        start = y * (stride + 1)
+        kind, line = raw[start], raw[start + 1 : start + 1 + stride]
+        row = _unfilter_row(kind, line, prev, bpp, name)
+        out[y * stride : (y + 1) * stride] = row
+        prev = row
+    return out
+
+
+def _unfilter_row(kind: int, line: bytes, prev: bytes, bpp: int, name: str) -> bytes:
+    if kind == 0:
+        return line
+    if kind == 2:
+        return bytes(map(_MASK, map(add, line, prev)))
+    if kind == 1:
+        cur = bytearray(len(line))
+        for k in range(bpp):
+            cur[k::bpp] = bytes(map(_MASK, accumulate(line[k::bpp])))
+        return bytes(cur)
+    if kind in (3, 4):
+        return _unfilter_slow(kind, line, prev, bpp)
+    raise ImageFormatError(f"{name}: PNG row filter {kind} is not 0..4; the file is corrupt")
+
+
+def _unfilter_slow(kind: int, line: bytes, prev: bytes, bpp: int) -> bytes:
+    cur = bytearray(line)
+    for i in range(len(cur)):
+        a = cur[i - bpp] if i >= bpp else 0
+        b = prev[i]
+        if kind == 3:
+            cur[i] = (cur[i] + (a + b) // 2) & 255
+            continue
+        c = prev[i - bpp] if i >= bpp else 0
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        cur[i] = (cur[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    return bytes(cur)
+
+
+def _depalette(index: bytearray, palette: bytes, name: str) -> bytearray:
+    if not palette or len(palette) % 3:
+        raise ImageFormatError(f"{name}: palette PNG without a valid PLTE chunk")
+    pal = palette.ljust(768, b"\0")
+    out = bytearray(3 * len(index))
+    for k in range(3):
+        out[k::3] = index.translate(pal[k::3])
+    return out
+
+
+def _encode_png(pixels: bytes, h: int, w: int, c: int, level: int) -> bytes:
+    ctype = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    stride = w * c
+    rows = []
+    for y in range(h):
+        row = pixels[y * stride : (y + 1) * stride]
+        shifted = bytes(c) + row[:-c]
+        rows.append(b"\x01" + bytes(map(_MASK, map(sub, row, shifted))))  # Sub filter
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0)
+    body = zlib.compress(b"".join(rows), level)
+    return _PNG + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+# -- PGM / PPM ------------------------------------------------------------------------------------
+
+
+def _pnm_header(data: bytes, name: str) -> tuple[list[int], int]:
+    fields: list[int] = []
+    pos = 2
+    while len(fields) < 3:
+        while pos < len(data) and data[pos : pos + 1].isspace():
+            pos += 1
+        if data[pos : pos + 1] == b"#":
+            pos = data.find(b"\n", pos) + 1 or len(data)
+            continue
+        end = pos
+        while end < len(data) and data[end : end + 1].isdigit():
+            end += 1
+        if end == pos:
+            raise ImageFormatError(f"{name}: corrupt PGM/PPM header (expected width, height, maxval)")
+        fields.append(int(data[pos:end]))
+        pos = end
+    return fields, pos + 1
+
+
+def _decode_pnm(data: bytes, name: str) -> SharedArray:
+    (w, h, maxval), pos = _pnm_header(data, name)
+    c = 3 if data[:2] in (b"P3", b"P6") else 1
+    if maxval > 255 or maxval < 1:
+        raise ImageFormatError(f"{name}: PGM/PPM maxval {maxval} needs Pillow; the stdlib codec reads maxval <= 255")
+    n = h * w * c
+    if data[:2] in (b"P2", b"P3"):
+        pixels = bytes(int(v) for v in data[pos:].split()[:n])
+    else:
+        pixels = data[pos : pos + n]
+    if len(pixels) != n:
+        raise ImageFormatError(f"{name}: PGM/PPM data has {len(pixels)} samples, expected {n}")
+    if maxval != 255:
+        pixels = pixels.translate(bytes(min(255, round(v * 255 / maxval)) for v in range(256)))
+    return from_raw(pixels, (h, w, c) if c > 1 else (h, w), uint8)
+
+
+def _encode_pnm(pixels: bytes, h: int, w: int, c: int, name: str) -> bytes:
+    if c not in (1, 3):
+        raise ImageFormatError(f"write_image(): {name} needs a gray or RGB image, not {c} channels; "
+                               "write a .png instead")
+    return f"P{5 if c == 1 else 6}\n{w} {h}\n255\n".encode() + pixels
+
+
+# -- Pillow -------------------------------------------------------------------------------------------
+
+
+def _read_pillow(path: PathLike) -> SharedArray:
+    pil = _pillow()
+    if pil is None:
+        raise ImageFormatError(f"{str(path)!r} needs Pillow to be read (16-bit, interlaced or not "
+                               "PNG/PGM/PPM); install it with pip install pillow")
+    try:
+        with pil.open(path) as im:
+            im.load()
+            return _from_pillow(im)
+    except (OSError, ValueError) as exc:
+        raise ImageFormatError(f"{str(path)!r} is not a readable image: {exc}") from exc
+
+
+def _from_pillow(im: Any) -> SharedArray:
+    modes = {"L": ("uint8", 1), "LA": ("uint8", 2), "RGB": ("uint8", 3), "RGBA": ("uint8", 4),
+             "I;16": ("uint16", 1), "I": ("int32", 1), "F": ("float32", 1)}
+    if im.mode not in modes:
+        im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
+    dtype, c = modes[im.mode]
+    h, w = im.height, im.width
+    return from_raw(im.tobytes(), (h, w, c) if c > 1 else (h, w), as_dtype(dtype))
+
+
+def _write_pillow(path: PathLike, a: SharedArray) -> None:
+    pil = _pillow()
+    if pil is None:
+        raise ImageFormatError(f"write_image(): {str(path)!r} needs Pillow for its suffix; use "
+                               ".png, .pgm or .ppm, or pip install pillow")
+    c = a.shape[2] if a.ndim == 3 else 1
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
+    try:
+        pil.frombytes(mode, (a.shape[1], a.shape[0]), a._tobytes()).save(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImageFormatError(f"write_image(): Pillow cannot write {str(path)!r}: {exc}") from exc

@@ -1,0 +1,290 @@
+"""Stdlib-only kernels of `shardmem.image`, run inside worker interpreters.
+
+Every kernel gets the whole source image and the whole output as flat
+memoryviews (``src``, ``out``) plus its band of output rows ``r0:r1``. A row
+is handled as one list of ``w * c`` values (channels interleaved), so a
+horizontal shift by one pixel is a slice shifted by ``c`` elements and every
+operation works on gray and colour images alike. The arithmetic runs in C
+through ``map`` over ``operator`` functions, ``min``/``max``, ``accumulate``,
+``itemgetter`` gathers and ``bytes.translate``; there is no per-pixel Python
+loop except in the general (size > 3) median.
+
+Nothing here may import shardmem or NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from collections.abc import Iterator
+from itertools import accumulate, repeat
+from operator import add, itemgetter, mul, sub
+from typing import Any
+
+__all__ = (
+    "box",
+    "correlate",
+    "gray",
+    "histogram",
+    "lut",
+    "median",
+    "point_float",
+    "rank",
+    "resize",
+    "separable",
+    "sobel",
+    "table_float",
+)
+
+type Row = list[Any]
+
+
+# -- borders ---------------------------------------------------------------------------
+
+
+def border_index(i: int, n: int, mode: str) -> int:
+    """Index in ``range(n)`` that position ``i`` reads under ``mode`` (-1: the constant)."""
+    if 0 <= i < n:
+        return i
+    if mode == "constant":
+        return -1
+    if mode == "nearest" or n == 1:
+        return 0 if i < 0 else n - 1
+    if mode == "wrap":
+        return i % n
+    if mode == "reflect":
+        i %= 2 * n
+        return i if i < n else 2 * n - 1 - i
+    i %= 2 * n - 2  # mirror
+    return i if i < n else 2 * n - 2 - i
+
+
+def hpad(v: Row, w: int, c: int, left: int, right: int, mode: str, fill: float) -> Row:
+    """Row ``v`` (``w`` pixels of ``c`` channels) padded by whole pixels on both sides."""
+    parts: Row = []
+    for j in range(-left, 0):
+        k = border_index(j, w, mode)
+        parts += [fill] * c if k < 0 else v[k * c : k * c + c]
+    parts += v
+    for j in range(w, w + right):
+        k = border_index(j, w, mode)
+        parts += [fill] * c if k < 0 else v[k * c : k * c + c]
+    return parts
+
+
+def windows(
+    src: memoryview, h: int, wc: int, r0: int, r1: int, above: int, below: int,
+    mode: str, cval: float,
+) -> Iterator[list[Row]]:
+    """For each row ``y`` of ``r0:r1`` yield rows ``y-above .. y+below`` as lists."""
+    cache: dict[int, Row] = {}
+    for y in range(r0, r1):
+        keys = [border_index(y + d, h, mode) for d in range(-above, below + 1)]
+        rows = [cache.get(k) or _fetch(src, k, wc, cval) for k in keys]
+        cache = dict(zip(keys, rows, strict=True))
+        yield rows
+
+
+def _fetch(src: memoryview, k: int, wc: int, cval: float) -> Row:
+    return [cval] * wc if k < 0 else src[k * wc : k * wc + wc].tolist()
+
+
+def put(out: memoryview, y: int, wc: int, values: Any) -> None:
+    """Write one output row (floats are stored as the view's float format)."""
+    out[y * wc : y * wc + wc] = array(out.format, values)
+
+
+# -- point operations ----------------------------------------------------------------------
+
+
+def lut(src: memoryview, out: memoryview, *, a: int, b: int, table: bytes) -> None:
+    """uint8 -> uint8 lookup table over the flat range ``a:b`` (``bytes.translate``)."""
+    out[a:b] = src[a:b].tobytes().translate(table)
+
+
+def point_float(
+    src: memoryview, out: memoryview, *, a: int, b: int, op: str, p: float, q: float
+) -> None:
+    """Point operations of float images over ``a:b``: invert, gamma, stretch, threshold."""
+    vals = src[a:b].tolist()
+    if op == "threshold":
+        out[a:b] = bytes(map(p.__lt__, vals)).translate(bytes([0, 255]) + bytes(254))
+        return
+    if op == "ubyte":  # float [0, 1] -> uint8, rounded and clipped
+        res8 = map(round, map((255.0).__mul__, map(min, map(max, vals, repeat(0.0)), repeat(1.0))))
+        out[a:b] = bytes(res8)
+        return
+    if op == "invert":
+        res: Any = map((1.0).__sub__, vals)
+    elif op == "gamma":
+        res = map(q.__mul__, map(pow, map(max, vals, repeat(0.0)), repeat(p)))
+    else:  # stretch to [0, 1] from [p, q]
+        scale = 1.0 / (q - p)
+        res = map(scale.__mul__, map((-p).__add__, map(min, map(max, vals, repeat(p)), repeat(q))))
+    out[a:b] = array(out.format, res)
+
+
+def table_float(src: memoryview, out: memoryview, *, a: int, b: int, table: tuple[float, ...]) -> None:
+    """uint8 -> float lookup table over the flat range ``a:b``."""
+    out[a:b] = array(out.format, map(table.__getitem__, src[a:b].tobytes()))
+
+
+def gray(
+    src: memoryview, out: memoryview, *, a: int, b: int, c: int,
+    wr: float, wg: float, wb: float, lut8: bool, to_uint8: bool,
+) -> None:
+    """Weighted sum of the first three channels of pixels ``a:b``."""
+    chans = [src[a * c + k : b * c : c].tolist() for k in range(3)]
+    if lut8:  # uint8 input: three 256-entry tables instead of multiplications
+        terms = [map(tuple(wt * i for i in range(256)).__getitem__, ch)
+                 for wt, ch in zip((wr, wg, wb), chans, strict=True)]
+    else:
+        terms = [map(wt.__mul__, ch) for wt, ch in zip((wr, wg, wb), chans, strict=True)]
+    y = map(add, map(add, terms[0], terms[1]), terms[2])
+    out[a:b] = bytes(map(round, y)) if to_uint8 else array(out.format, y)
+
+
+def histogram(src: memoryview, *, a: int, b: int) -> tuple[int, ...]:
+    """Counts of the 256 values of a uint8 range ``a:b``."""
+    counts = Counter(src[a:b].tobytes())
+    return tuple(map(counts.__getitem__, range(256)))
+
+
+# -- neighbourhood filters -----------------------------------------------------------------
+
+
+def correlate(
+    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
+    weights: tuple[float, ...], kh: int, kw: int, cy: int, cx: int, mode: str, cval: float,
+) -> None:
+    """2-D correlation with a small ``kh x kw`` kernel centred at ``(cy, cx)``."""
+    wc = w * c
+    for y, rows in enumerate(windows(src, h, wc, r0, r1, cy, kh - 1 - cy, mode, cval), r0):
+        acc: Any = repeat(0.0, wc)
+        for i, row in enumerate(rows):
+            p = hpad(row, w, c, cx, kw - 1 - cx, mode, cval)
+            for j in range(kw):
+                wt = weights[i * kw + j]
+                if wt:
+                    acc = map(add, acc, map(wt.__mul__, p[j * c : j * c + wc]))
+            acc = list(acc)
+        put(out, y, wc, acc)
+
+
+def separable(
+    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
+    wy: tuple[float, ...], wx: tuple[float, ...], mode: str, cval: float,
+) -> None:
+    """A column pass with ``wy`` then a row pass with ``wx`` (odd lengths, centred)."""
+    wc, ky, kx = w * c, len(wy) // 2, len(wx) // 2
+    for y, rows in enumerate(windows(src, h, wc, r0, r1, ky, ky, mode, cval), r0):
+        v: Any = map(wy[0].__mul__, rows[0])
+        for wt, row in zip(wy[1:], rows[1:], strict=True):
+            v = map(add, v, map(wt.__mul__, row))
+        p = hpad(list(v), w, c, kx, kx, mode, cval * sum(wy))
+        acc: Any = map(wx[0].__mul__, p[:wc])
+        for j in range(1, len(wx)):
+            acc = map(add, acc, map(wx[j].__mul__, p[j * c : j * c + wc]))
+        put(out, y, wc, acc)
+
+
+def box(
+    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
+    k: int, scale: float, mode: str, cval: float,
+) -> None:
+    """Mean over a ``k x k`` box: column sums, then running sums along the row."""
+    wc, lo = w * c, k // 2
+    for y, rows in enumerate(windows(src, h, wc, r0, r1, lo, k - 1 - lo, mode, cval), r0):
+        v: Any = rows[0]
+        for row in rows[1:]:
+            v = map(add, v, row)
+        p = hpad(list(v), w, c, lo, k - 1 - lo, mode, cval * k)
+        if c == 1:
+            pre = list(accumulate(p, initial=0))
+            s: Any = map(sub, pre[k:], pre[:-k])
+        else:
+            s = p[:wc]
+            for j in range(1, k):
+                s = map(add, s, p[j * c : j * c + wc])
+        put(out, y, wc, map(scale.__mul__, s))
+
+
+def sobel(
+    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
+    scale: float, mode: str, cval: float,
+) -> None:
+    """Sobel magnitude ``scale * sqrt(gx**2 + gy**2)`` with integer-exact gradients."""
+    wc, c2 = w * c, 2 * c
+    for y, (a, m, b) in enumerate(windows(src, h, wc, r0, r1, 1, 1, mode, cval), r0):
+        s = hpad(list(map(add, map(add, a, b), map(add, m, m))), w, c, 1, 1, mode, 4 * cval)
+        d = hpad(list(map(sub, a, b)), w, c, 1, 1, mode, 0)
+        gx = list(map(sub, s[c2 : c2 + wc], s[:wc]))
+        dm = d[c : c + wc]
+        gy = list(map(add, map(add, d[:wc], d[c2 : c2 + wc]), map(add, dm, dm)))
+        sq = map(add, map(mul, gx, gx), map(mul, gy, gy))
+        put(out, y, wc, map(scale.__mul__, map(math.sqrt, sq)))
+
+
+def _med3(x: Row, y: Row, z: Any) -> Any:
+    """Elementwise median of three sequences."""
+    return map(max, map(min, x, y), map(min, map(max, x, y), z))
+
+
+def median(
+    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
+    k: int, mode: str, cval: float,
+) -> None:
+    """Median over a ``k x k`` square (odd ``k``); 3x3 by sorted columns, else ``sorted``."""
+    wc, r = w * c, k // 2
+    for y, rows in enumerate(windows(src, h, wc, r0, r1, r, r, mode, cval), r0):
+        if k == 3:
+            a, m, b = rows
+            lo = hpad(list(map(min, a, m, b)), w, c, 1, 1, mode, cval)
+            hi = hpad(list(map(max, a, m, b)), w, c, 1, 1, mode, cval)
+            mid = hpad(list(_med3(a, m, b)), w, c, 1, 1, mode, cval)
+            sh = [slice(j * c, j * c + wc) for j in range(3)]
+            maxlo = list(map(max, *(lo[s] for s in sh)))
+            minhi = map(min, *(hi[s] for s in sh))
+            medmid = list(_med3(mid[sh[0]], mid[sh[1]], mid[sh[2]]))
+            put(out, y, wc, _med3(maxlo, medmid, minhi))
+        else:
+            cols = hpad(list(zip(*rows, strict=True)), w, c, r, r, mode, (cval,) * k)
+            put(out, y, wc, [sorted(sum(cols[x : x + k * c : c], ()))[k * k // 2] for x in range(wc)])
+
+
+def rank(
+    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
+    k: int, op: str, mode: str, cval: float,
+) -> None:
+    """Grey erosion (``op='min'``) or dilation (``'max'``) with a ``k x k`` square."""
+    wc, r, f = w * c, k // 2, min if op == "min" else max
+    for y, rows in enumerate(windows(src, h, wc, r0, r1, r, r, mode, cval), r0):
+        v = list(map(f, *rows)) if k > 1 else rows[0]
+        p = hpad(v, w, c, r, r, mode, cval)
+        put(out, y, wc, map(f, *(p[j * c : j * c + wc] for j in range(k))) if k > 1 else p)
+
+
+# -- geometry --------------------------------------------------------------------------------
+
+
+def _gather(v: Row, idx: tuple[int, ...]) -> Any:
+    return itemgetter(*idx)(v) if len(idx) > 1 else [v[idx[0]]]
+
+
+def resize(
+    src: memoryview, out: memoryview, *, r0: int, r1: int, wc: int, owc: int,
+    ys: tuple[tuple[int, int, float], ...], i0: tuple[int, ...], i1: tuple[int, ...],
+    f1: tuple[float, ...], scale: float, linear: bool,
+) -> None:
+    """Resample rows ``r0:r1``: row ``y`` mixes source rows ``ys[y]``, columns by index lists."""
+    for y in range(r0, r1):
+        ya, yb, fy = ys[y]
+        ra = src[ya * wc : ya * wc + wc].tolist()
+        if not linear:
+            put(out, y, owc, _gather(ra, i0))
+            continue
+        rb = src[yb * wc : yb * wc + wc].tolist()
+        v = list(map(add, map((scale * (1.0 - fy)).__mul__, ra), map((scale * fy).__mul__, rb)))
+        h0, h1 = _gather(v, i0), _gather(v, i1)
+        put(out, y, owc, map(add, h0, map(mul, f1, map(sub, h1, h0))))

@@ -1,0 +1,576 @@
+"""Image processing on shared arrays, every operation parallel over row bands.
+
+In the style of scikit-image: one function per operation, the image first
+(positional-only), options keyword-only, borders by ``mode=``/``cval=``
+(``'reflect'``, ``'mirror'``, ``'nearest'``, ``'wrap'``, ``'constant'``, as in
+``scipy.ndimage``), results written into ``out=`` when given, ``pool=`` to pick
+the pool (default: ``sm.default_pool()``).
+
+Images are ``H x W`` or ``H x W x C`` SharedArrays (anything else goes
+through ``sm.asarray`` first) of ``uint8``, ``float32`` or ``float64``.
+Like scikit-image, filters that produce non-integer values return
+``float32``, and a ``uint8`` input is then scaled to ``[0, 1]`` (divided by
+255, as ``skimage.img_as_float``); ``cval`` is in that scale too. Rank
+filters (median, erosion, dilation), nearest resize and the uint8 point
+operations keep the dtype. Colour images are filtered channel by channel.
+
+Agreement with scikit-image / scipy.ndimage (float64) on photographs,
+checked by ``tests/test_image.py``; the float tolerances come from storing
+``float32``:
+
+============================  ==========================================  ==========
+operation                     reference                                   tolerance
+============================  ==========================================  ==========
+invert, threshold             ``skimage.util.invert``, ``image > t``      exact
+adjust_gamma (uint8)          ``skimage.exposure.adjust_gamma``           +-1
+rescale_intensity (uint8)     ``skimage.exposure.rescale_intensity``      +-1
+rgb2gray                      ``skimage.color.rgb2gray``                  1e-6 (uint8 out: +-1)
+correlate, convolve           ``scipy.ndimage.correlate / convolve``      1e-5
+box_blur                      ``scipy.ndimage.uniform_filter``            1e-5
+gaussian                      ``skimage.filters.gaussian``                1e-5
+sobel                         ``skimage.filters.sobel``                   1e-5
+median                        ``skimage.filters.median``                  exact
+erosion, dilation             ``skimage.morphology.erosion / dilation``   exact
+histogram                     ``skimage.exposure.histogram``              exact
+equalize_hist                 ``skimage.exposure.equalize_hist``          1e-6
+resize (bilinear)             ``skimage.transform.resize(order=1)``       1e-5
+resize (nearest)              ``skimage.transform.resize(order=0)``       exact
+============================  ==========================================  ==========
+
+(``resize`` compared with ``anti_aliasing=False``.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import shardmem._kernels_image as K
+from shardmem._array import SharedArray
+from shardmem._creation import asarray, empty
+from shardmem._dtypes import float32, uint8
+from shardmem._errors import DTypeError, InvalidArgumentError, ShapeError
+from shardmem._imageio import read_image, write_image
+from shardmem._pool import Pool, Task, as_view, check_params, resolve_pool
+from shardmem._sharding import nonempty_rows
+
+__all__ = (
+    "adjust_gamma",
+    "box_blur",
+    "convolve",
+    "correlate",
+    "dilation",
+    "equalize_hist",
+    "erosion",
+    "gaussian",
+    "histogram",
+    "invert",
+    "median",
+    "read_image",
+    "rescale_intensity",
+    "resize",
+    "rgb2gray",
+    "sobel",
+    "threshold",
+    "to_uint8",
+    "write_image",
+)
+
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+_DTYPES = ("uint8", "float32", "float64")
+
+
+# -- plumbing --------------------------------------------------------------------------------
+
+
+def _image(image: object, where: str) -> SharedArray:
+    a = asarray(image)
+    if a.ndim not in (2, 3):
+        raise ShapeError(f"{where}(): image has shape {a.shape}; images must be H x W or "
+                         "H x W x C, so reshape it or pass one plane")
+    if a.dtype.name not in _DTYPES:
+        raise DTypeError(f"{where}(): image dtype {a.dtype.name} is not supported; use one of "
+                         f"{', '.join(_DTYPES)} (e.g. sm.asarray(x, dtype='float32'))")
+    return a if a._is_c_contiguous() else a.copy()
+
+
+def _hwc(a: SharedArray) -> tuple[int, int, int]:
+    h, w, *rest = a.shape
+    return h, w, rest[0] if rest else 1
+
+
+def _out(out: SharedArray | None, shape: tuple[int, ...], dtype: str, where: str) -> SharedArray:
+    if out is None:
+        return empty(shape, dtype=dtype)
+    if not isinstance(out, SharedArray) or out.shape != shape or out.dtype.name != dtype:
+        got = f"{out.shape} {out.dtype.name}" if isinstance(out, SharedArray) else type(out).__name__
+        raise InvalidArgumentError(f"{where}(): out= is {got}; it must be a SharedArray of shape "
+                                   f"{shape} and dtype {dtype}; pass out=None to allocate one")
+    if not out._is_c_contiguous():
+        raise InvalidArgumentError(f"{where}(): out= is not C-contiguous; pass a fresh array")
+    return out
+
+
+def _mode(mode: str, where: str) -> str:
+    if mode not in MODES:
+        raise InvalidArgumentError(f"{where}(): mode={mode!r} is not a border mode; use one of "
+                                   f"{', '.join(map(repr, MODES))}")
+    return mode
+
+
+def _unit(a: SharedArray) -> float:
+    """Factor from stored values to the float scale of results (1/255 for uint8)."""
+    return 1.0 / 255.0 if a.dtype == uint8 else 1.0
+
+
+def _bands(
+    kernel: Callable[..., object], arrays: Sequence[SharedArray], rows: int, pool: Pool | None,
+    where: str, *, flat: bool = False, **params: object,
+) -> list[object]:
+    """Run ``kernel`` over row bands ``r0:r1`` (or flat ranges ``a:b``) of ``rows``."""
+    p = resolve_pool(pool)
+    views = tuple(as_view(a, where) for a in arrays)
+    keys = ("a", "b") if flat else ("r0", "r1")
+    tasks = [Task(views, check_params({keys[0]: lo, keys[1]: hi, **params}), label=f"rows {lo}:{hi}")
+             for lo, hi in nonempty_rows(rows, p.size * 4)]
+    return p._execute(kernel, tasks)
+
+
+def _filter(
+    kernel: Callable[..., object], image: object, where: str, out: SharedArray | None,
+    pool: Pool | None, *, mode: str, cval: float, keep: bool = False, **params: object,
+) -> SharedArray:
+    """Neighbourhood filter plumbing: validate, allocate, run bands."""
+    a = _image(image, where)
+    h, w, c = _hwc(a)
+    res = _out(out, a.shape, a.dtype.name if keep else "float32", where)
+    raw_cval = cval if keep else cval / _unit(a)
+    _bands(kernel, (a, res), h, pool, where, h=h, w=w, c=c, mode=_mode(mode, where),
+           cval=raw_cval, **params)
+    return res
+
+
+def _point(
+    image: object, where: str, out: SharedArray | None, pool: Pool | None,
+    table: bytes, op: str, p: float = 0.0, q: float = 0.0, to8: bool = False,
+) -> SharedArray:
+    a = _image(image, where)
+    dtype = "uint8" if a.dtype == uint8 or to8 else a.dtype.name
+    res = _out(out, a.shape, dtype, where)
+    if a.dtype == uint8:
+        _bands(K.lut, (a, res), a.size, pool, where, flat=True, table=table)
+    else:
+        _bands(K.point_float, (a, res), a.size, pool, where, flat=True, op=op, p=p, q=q)
+    return res
+
+
+# -- point operations ----------------------------------------------------------------------
+
+
+def invert(image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None) -> SharedArray:
+    """Invert intensities: ``255 - x`` for uint8, ``1 - x`` for floats.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.invert(sm.asarray([[0, 200]], dtype="uint8")).tolist()
+    [[255, 55]]
+    """
+    return _point(image, "invert", out, pool, bytes(range(255, -1, -1)), "invert")
+
+
+def adjust_gamma(
+    image: object, /, *, gamma: float = 1.0, gain: float = 1.0,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Gamma correction ``gain * x**gamma`` (in the [0, 1] scale; uint8 via a table).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.adjust_gamma(sm.asarray([[0, 64, 255]], dtype="uint8"), gamma=0.5).tolist()
+    [[0, 128, 255]]
+    """
+    if gamma < 0:
+        raise InvalidArgumentError(f"adjust_gamma(): gamma={gamma} must be >= 0")
+    table = bytes(min(255, round(255 * gain * (i / 255) ** gamma)) for i in range(256))
+    return _point(image, "adjust_gamma", out, pool, table, "gamma", gamma, gain)
+
+
+def threshold(
+    image: object, /, *, thresh: float, out: SharedArray | None = None, pool: Pool | None = None
+) -> SharedArray:
+    """Binary image (uint8 0 / 255) of ``image > thresh`` (``thresh`` in the image's units).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.threshold(sm.asarray([[10, 128, 200]], dtype="uint8"), thresh=128).tolist()
+    [[0, 0, 255]]
+    """
+    table = bytes(255 if i > thresh else 0 for i in range(256))
+    return _point(image, "threshold", out, pool, table, "threshold", float(thresh), to8=True)
+
+
+def rescale_intensity(
+    image: object, /, *, in_range: tuple[float, float] | None = None,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Contrast stretch: map ``in_range`` (default: the image's min, max) onto the full range.
+
+    uint8 stays uint8 (values truncated, like scikit-image); floats go to [0, 1].
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.rescale_intensity(sm.asarray([[50, 100, 150]], dtype="uint8")).tolist()
+    [[0, 127, 255]]
+    """
+    lo, hi = in_range if in_range is not None else _min_max(image, pool)
+    if hi <= lo:
+        hi = lo + 1e-12
+    table = bytes(int((min(max(i, lo), hi) - lo) / (hi - lo) * 255) for i in range(256))
+    return _point(image, "rescale_intensity", out, pool, table, "stretch", float(lo), float(hi))
+
+
+def _min_max(image: object, pool: Pool | None) -> tuple[float, float]:
+    a = _image(image, "rescale_intensity")
+    if a.dtype == uint8:
+        counts, centers = histogram(a, pool=pool)
+        return centers[0], centers[-1]
+    vals = memoryview(a).cast("B").cast(a.dtype.format)
+    return min(vals), max(vals)  # main interpreter; float min/max are C loops
+
+
+def to_uint8(image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None) -> SharedArray:
+    """Convert a float image in [0, 1] to uint8 (``round(255 * x)``, clipped); uint8 is copied.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.to_uint8(sm.asarray([[0.0, 0.5, 1.2]], dtype="float32")).tolist()
+    [[0, 128, 255]]
+    """
+    return _point(image, "to_uint8", out, pool, bytes(range(256)), "ubyte", to8=True)
+
+
+def rgb2gray(
+    image: object, /, *, dtype: str = "float32", out: SharedArray | None = None,
+    pool: Pool | None = None,
+) -> SharedArray:
+    """Luminance ``0.2125 R + 0.7154 G + 0.0721 B`` (as scikit-image; alpha is ignored).
+
+    ``dtype='float32'`` gives values in [0, 1]; ``dtype='uint8'`` (uint8
+    input only) gives ``round(255 * Y)``.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.rgb2gray(sm.asarray([[[255, 255, 255], [255, 0, 0]]], dtype="uint8"), dtype="uint8").tolist()
+    [[255, 54]]
+    """
+    a = _image(image, "rgb2gray")
+    h, w, c = _hwc(a)
+    if a.ndim != 3 or c < 3:
+        raise ShapeError(f"rgb2gray(): image has shape {a.shape}; it needs H x W x 3 or 4 (RGB/RGBA)")
+    if dtype not in ("float32", "uint8") or (dtype == "uint8" and a.dtype != uint8):
+        raise DTypeError(f"rgb2gray(): dtype={dtype!r} is not possible for a {a.dtype.name} image; "
+                         "use 'float32', or 'uint8' with a uint8 image")
+    res = _out(out, (h, w), dtype, "rgb2gray")
+    k = 1.0 if dtype == "uint8" else _unit(a)
+    _bands(K.gray, (a, res), h * w, pool, "rgb2gray", flat=True, c=c, wr=0.2125 * k,
+           wg=0.7154 * k, wb=0.0721 * k, lut8=a.dtype == uint8, to_uint8=dtype == "uint8")
+    return res
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+
+def correlate(
+    image: object, weights: Sequence[Sequence[float]], /, *, mode: str = "reflect",
+    cval: float = 0.0, out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """2-D correlation with a small kernel (as ``scipy.ndimage.correlate``), float32 result.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.correlate(sm.asarray([[0.0, 1.0, 0.0]], dtype="float32"), [[1, 2, 3]]).tolist()
+    [[2.0, 2.0, 1.0]]
+    """
+    return _correlate(image, weights, "correlate", False, mode, cval, out, pool)
+
+
+def convolve(
+    image: object, weights: Sequence[Sequence[float]], /, *, mode: str = "reflect",
+    cval: float = 0.0, out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """2-D convolution with a small kernel (as ``scipy.ndimage.convolve``), float32 result.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.convolve(sm.asarray([[0.0, 1.0, 0.0]], dtype="float32"), [[1, 2, 3]]).tolist()
+    [[3.0, 2.0, 1.0]]
+    """
+    return _correlate(image, weights, "convolve", True, mode, cval, out, pool)
+
+
+def _correlate(
+    image: object, weights: Sequence[Sequence[float]], where: str, flip: bool, mode: str,
+    cval: float, out: SharedArray | None, pool: Pool | None,
+) -> SharedArray:
+    rows = [[float(v) for v in row] for row in weights]
+    kh, kw = len(rows), len(rows[0]) if rows else 0
+    if kh == 0 or kw == 0 or any(len(r) != kw for r in rows):
+        raise ShapeError(f"{where}(): weights must be a non-empty rectangular 2-D sequence, "
+                         f"got {weights!r}")
+    if flip:
+        rows = [r[::-1] for r in rows[::-1]]
+    cy, cx = ((kh - 1) // 2, (kw - 1) // 2) if flip else (kh // 2, kw // 2)
+    unit = _unit(asarray(image))
+    flat = tuple(v * unit for r in rows for v in r)
+    return _filter(K.correlate, image, where, out, pool, mode=mode, cval=cval, weights=flat,
+                   kh=kh, kw=kw, cy=cy, cx=cx)
+
+
+def box_blur(
+    image: object, /, *, size: int = 3, mode: str = "reflect", cval: float = 0.0,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Mean over a ``size x size`` box (as ``scipy.ndimage.uniform_filter``), float32 result.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.box_blur(sm.asarray([[0.0, 9.0, 0.0]], dtype="float32"), mode="constant").tolist()
+    [[1.0, 1.0, 1.0]]
+    """
+    k = _size(size, "box_blur", odd=False)
+    scale = _unit(asarray(image)) / (k * k)
+    return _filter(K.box, image, "box_blur", out, pool, mode=mode, cval=cval, k=k, scale=scale)
+
+
+def gaussian(
+    image: object, /, *, sigma: float = 1.0, mode: str = "nearest", cval: float = 0.0,
+    truncate: float = 4.0, out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Separable Gaussian blur (as ``skimage.filters.gaussian``), float32 result.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.gaussian(sm.full((3, 4), 255, dtype="uint8"), sigma=2).tolist()[0]
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    if sigma <= 0:
+        raise InvalidArgumentError(f"gaussian(): sigma={sigma} must be > 0")
+    radius = int(truncate * sigma + 0.5)
+    phi = [math.exp(-0.5 * (x / sigma) ** 2) for x in range(-radius, radius + 1)]
+    total = sum(phi)
+    wx = tuple(v / total for v in phi)
+    wy = tuple(v * _unit(asarray(image)) for v in wx)
+    return _filter(K.separable, image, "gaussian", out, pool, mode=mode, cval=cval, wy=wy, wx=wx)
+
+
+def sobel(
+    image: object, /, *, mode: str = "reflect", cval: float = 0.0,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Sobel gradient magnitude (as ``skimage.filters.sobel``), float32 result.
+
+    ``sqrt((gx**2 + gy**2) / 2)`` with the kernels normalised by 4.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.sobel(sm.asarray([[0.0, 0.0, 4.0, 4.0]] * 3, dtype="float32")).tolist()[1]
+    [0.0, 1.4142135381698608, 1.4142135381698608, 0.0]
+    """
+    scale = _unit(asarray(image)) / (4 * math.sqrt(2))
+    return _filter(K.sobel, image, "sobel", out, pool, mode=mode, cval=cval, scale=scale)
+
+
+def _size(size: int, where: str, *, odd: bool) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or (odd and size % 2 == 0):
+        rule = "an odd int >= 1" if odd else "an int >= 1"
+        raise InvalidArgumentError(f"{where}(): size={size!r} must be {rule}, e.g. size=3")
+    return size
+
+
+def median(
+    image: object, /, *, size: int = 3, mode: str = "nearest", cval: float = 0.0,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Median over a ``size x size`` square (as ``skimage.filters.median``); keeps the dtype.
+
+    ``cval`` is in the image's own units.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.median(sm.asarray([[1, 9, 1], [1, 1, 1], [9, 1, 1]], dtype="uint8")).tolist()
+    [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
+    """
+    k = _size(size, "median", odd=True)
+    return _filter(K.median, image, "median", out, pool, mode=mode, cval=cval, keep=True, k=k)
+
+
+def erosion(
+    image: object, /, *, size: int = 3, mode: str = "reflect", cval: float = 0.0,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Grey erosion (minimum) over a ``size x size`` square; keeps the dtype.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.erosion(sm.asarray([[5, 5, 5, 0]], dtype="uint8")).tolist()
+    [[5, 5, 0, 0]]
+    """
+    k = _size(size, "erosion", odd=True)
+    return _filter(K.rank, image, "erosion", out, pool, mode=mode, cval=cval, keep=True, k=k, op="min")
+
+
+def dilation(
+    image: object, /, *, size: int = 3, mode: str = "reflect", cval: float = 0.0,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Grey dilation (maximum) over a ``size x size`` square; keeps the dtype.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.dilation(sm.asarray([[0, 0, 0, 7]], dtype="uint8")).tolist()
+    [[0, 0, 7, 7]]
+    """
+    k = _size(size, "dilation", odd=True)
+    return _filter(K.rank, image, "dilation", out, pool, mode=mode, cval=cval, keep=True, k=k, op="max")
+
+
+# -- histograms ---------------------------------------------------------------------------------
+
+
+def histogram(
+    image: object, /, *, source_range: str = "image", pool: Pool | None = None
+) -> tuple[list[int], list[int]]:
+    """Counts of each value of a uint8 image and the values (as ``skimage.exposure.histogram``).
+
+    ``source_range='image'`` covers min..max of the image, ``'dtype'`` 0..255.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.histogram(sm.asarray([[3, 3, 5]], dtype="uint8"))
+    ([2, 0, 1], [3, 4, 5])
+    """
+    a = _image(image, "histogram")
+    if a.dtype != uint8:
+        raise DTypeError(f"histogram(): image dtype {a.dtype.name} is not supported; pass a uint8 "
+                         "image (image.to_uint8(x) converts a [0, 1] float image)")
+    parts = _bands(K.histogram, (a,), a.size, pool, "histogram", flat=True)
+    counts = [sum(col) for col in zip(*parts, strict=True)]  # type: ignore[call-overload]
+    lo, hi = 0, 255
+    if source_range == "image":
+        used = [i for i, n in enumerate(counts) if n] or [0]
+        lo, hi = used[0], used[-1]
+    elif source_range != "dtype":
+        raise InvalidArgumentError(f"histogram(): source_range={source_range!r}; use 'image' or 'dtype'")
+    return counts[lo : hi + 1], list(range(lo, hi + 1))
+
+
+def equalize_hist(image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None) -> SharedArray:
+    """Histogram equalisation of a uint8 image (as ``skimage.exposure.equalize_hist``), float32 in [0, 1].
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.equalize_hist(sm.asarray([[0, 0, 100, 200]], dtype="uint8")).tolist()
+    [[0.5, 0.5, 0.75, 1.0]]
+    """
+    a = _image(image, "equalize_hist")
+    counts, centers = histogram(a, pool=pool)
+    cdf = [n / a.size for n in _cumsum(counts)]
+    table = tuple(cdf[min(max(i - centers[0], 0), len(cdf) - 1)] for i in range(256))
+    res = _out(out, a.shape, "float32", "equalize_hist")
+    _bands(K.table_float, (a, res), a.size, pool, "equalize_hist", flat=True, table=table)
+    return res
+
+
+def _cumsum(values: list[int]) -> list[int]:
+    total, acc = 0, []
+    for v in values:
+        total += v
+        acc.append(total)
+    return acc
+
+
+# -- geometry ------------------------------------------------------------------------------------
+
+
+def resize(
+    image: object, output_shape: tuple[int, int], /, *, order: int = 1,
+    out: SharedArray | None = None, pool: Pool | None = None,
+) -> SharedArray:
+    """Resize to ``output_shape`` (rows, cols): ``order=0`` nearest (keeps dtype), 1 bilinear (float32).
+
+    Pixel centres are aligned as in ``skimage.transform.resize`` (without anti-aliasing).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> from shardmem import image
+    >>> image.resize(sm.asarray([[0.0, 1.0]], dtype="float32"), (1, 4)).tolist()
+    [[0.0, 0.25, 0.75, 1.0]]
+    """
+    a = _image(image, "resize")
+    h, w, c = _hwc(a)
+    oh, ow = _shape2(output_shape)
+    if order not in (0, 1):
+        raise InvalidArgumentError(f"resize(): order={order!r}; use 0 (nearest) or 1 (bilinear)")
+    dtype = a.dtype.name if order == 0 else "float32"
+    res = _out(out, (oh, ow, *a.shape[2:]), dtype, "resize")
+    ys = tuple(_axis(h, oh, order))
+    cols = _axis(w, ow, order)
+    i0 = tuple(x0 * c + k for x0, _, _ in cols for k in range(c))
+    i1 = tuple(x1 * c + k for _, x1, _ in cols for k in range(c))
+    f1 = tuple(f for _, _, f in cols for _ in range(c))
+    _bands(K.resize, (a, res), oh, pool, "resize", wc=w * c, owc=ow * c, ys=ys, i0=i0, i1=i1,
+           f1=f1, scale=_unit(a), linear=order == 1)
+    return res
+
+
+def _shape2(shape: object) -> tuple[int, int]:
+    ok = isinstance(shape, tuple | list) and len(shape) == 2
+    if not ok or not all(isinstance(n, int) and n >= 1 for n in shape):  # type: ignore[union-attr]
+        raise ShapeError(f"resize(): output_shape={shape!r} must be (rows, cols) of ints >= 1")
+    return shape[0], shape[1]  # type: ignore[index]
+
+
+def _axis(n: int, m: int, order: int) -> list[tuple[int, int, float]]:
+    """For each output index: source indices (i0, i1) and the weight of i1."""
+    s = n / m
+    if order == 0:
+        return [(min(int((o + 0.5) * s), n - 1),) * 2 + (0.0,) for o in range(m)]
+    res = []
+    for o in range(m):
+        x = min(max((o + 0.5) * s - 0.5, 0.0), n - 1.0)
+        i = int(x)
+        res.append((i, min(i + 1, n - 1), x - i))
+    return res
