@@ -10,6 +10,7 @@ __all__ = [
     "BufferInUseError",
     "ClosedError",
     "DTypeError",
+    "ImageFormatError",
     "InvalidArgumentError",
     "KernelError",
     "PoolBrokenError",
@@ -52,6 +53,10 @@ class ShapeError(ShardmemError, ValueError):
 
 class ValueOverflowError(ShardmemError, OverflowError):
     """A value does not fit the array's dtype."""
+
+
+class ImageFormatError(ShardmemError, ValueError):
+    """A file is not an image the codec can read, or an image cannot be written in a format."""
 
 
 class ArrayIndexError(ShardmemError, IndexError):
