@@ -44,6 +44,7 @@ from shardmem._errors import (
 )
 from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
+from shardmem._stencil import stencil
 
 from shardmem._reduce import dot, max, mean, min, reduce, sum
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ __all__ = (
     "min",
     "reduce",
     "run",
+    "stencil",
     "submit",
     "ArrayIndexError",
     "BufferInUseError",

@@ -1,0 +1,206 @@
+"""Worker-side code of ``stencil`` (standard library only; shipped to worker interpreters).
+
+Nothing here may import shardmem: these functions run inside subinterpreters.
+``stencil_task`` is the gang kernel. The caller runs a copy of it whose
+globals bind ``_USER_KERNEL`` to the user's kernel, so the user's function
+travels with it (see ``shardmem._stencil._bind``).
+
+Every array arrives as a flat typed memoryview of the whole array; rows are
+slices of it. A step builds padded copies of the source lines it needs as
+Python lists (``memoryview.tolist()`` plus ``radius`` values on each side
+chosen by the border mode), keeping a rolling window so each source line is
+converted once per step and worker.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = (
+    "MODES",
+    "edge_indices",
+    "pad",
+    "source_index",
+    "stencil_task",
+    "store",
+)
+
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+
+_USER_KERNEL: Callable[..., object] | None = None  # bound per call in a copy of the globals
+
+type Line = list[Any]
+type Kernel = Callable[..., object]
+
+
+def source_index(k: int, n: int, mode: str) -> int:
+    """The index in ``range(n)`` that position ``k`` reads under ``mode``; -1 for ``cval``.
+
+    Same rules as ``scipy.ndimage``: reflect ``dcba|abcd|dcba``, mirror
+    ``dcb|abcd|cba``, nearest ``aaa|abcd|ddd``, wrap ``bcd|abcd|abc``,
+    constant ``kkk|abcd|kkk``.
+
+    >>> [source_index(k, 3, "reflect") for k in range(-4, 7)]
+    [2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0]
+    >>> [source_index(k, 3, "mirror") for k in range(-2, 5)]
+    [2, 1, 0, 1, 2, 1, 0]
+    """
+    if 0 <= k < n:
+        return k
+    if mode == "constant":
+        return -1
+    if mode == "nearest":
+        return 0 if k < 0 else n - 1
+    if mode == "wrap":
+        return k % n
+    if mode == "mirror":
+        if n == 1:
+            return 0
+        k %= 2 * n - 2
+        return k if k < n else 2 * n - 2 - k
+    k %= 2 * n  # reflect
+    return k if k < n else 2 * n - 1 - k
+
+
+def edge_indices(n: int, radius: int, mode: str) -> tuple[list[int], list[int]]:
+    """Source indices of the ``radius`` padding values before and after a line of ``n``.
+
+    >>> edge_indices(4, 2, "wrap")
+    ([2, 3], [0, 1])
+    """
+    left = [source_index(k, n, mode) for k in range(-radius, 0)]
+    right = [source_index(k, n, mode) for k in range(n, n + radius)]
+    return left, right
+
+
+def pad(line: Line, left: list[int], right: list[int], cval: object) -> Line:
+    """``line`` extended by the values at ``left`` and ``right`` (-1 stands for ``cval``).
+
+    >>> pad([1, 2, 3], [1, 0], [2, -1], 9)
+    [2, 1, 1, 2, 3, 3, 9]
+    """
+    head = [cval if i < 0 else line[i] for i in left]
+    tail = [cval if i < 0 else line[i] for i in right]
+    return head + line + tail
+
+
+def store(out_row: memoryview, result: object, fmt: str) -> None:
+    """Write a kernel's returned row into ``out_row`` (nothing when it returned None)."""
+    if result is None:
+        return
+    if fmt == "?":
+        data: Any = memoryview(bytes(map(bool, result))).cast("?")  # type: ignore[call-overload]
+    elif _native(result, fmt):
+        data = result
+    else:
+        data = array(fmt, result)  # type: ignore[call-overload]
+    if len(data) != len(out_row):
+        raise ValueError(
+            f"the stencil kernel returned {len(data)} values for an output row of "
+            f"{len(out_row)}; return exactly one value per output element (or write "
+            "out_row in place and return None)"
+        )
+    out_row[:] = data
+
+
+def _native(result: object, fmt: str) -> bool:
+    """True when ``result`` can be assigned to a memoryview of format ``fmt`` as is."""
+    if type(result) is array:
+        return result.typecode == fmt
+    return fmt == "B" and type(result) in (bytes, bytearray)
+
+
+def _step_1d(kernel: Kernel, src: memoryview, dst: memoryview, job: tuple[Any, ...]) -> None:
+    (n,), lo, hi, r, mode, cval, fmt, params = job
+    a, b = max(lo - r, 0), min(hi + r, n)
+    idx = [source_index(k, n, mode) for k in range(lo - r, a)]
+    head = [cval if i < 0 else src[i] for i in idx]
+    idx = [source_index(k, n, mode) for k in range(b, hi + r)]
+    tail = [cval if i < 0 else src[i] for i in idx]
+    out_row = dst[lo:hi]
+    store(out_row, kernel((head + src[a:b].tolist() + tail,), out_row, **params), fmt)
+
+
+def _step_2d(kernel: Kernel, src: memoryview, dst: memoryview, job: tuple[Any, ...]) -> None:
+    (n0, n1), lo, hi, r, mode, cval, fmt, params = job
+    left, right = edge_indices(n1, r, mode)
+    blank = [cval] * (n1 + 2 * r)
+
+    def padded(k: int) -> Line:
+        s = source_index(k, n0, mode)
+        return blank if s < 0 else pad(src[s * n1 : s * n1 + n1].tolist(), left, right, cval)
+
+    window = [padded(k) for k in range(lo - r, lo + r)]
+    for i in range(lo, hi):
+        window.append(padded(i + r))
+        out_row = dst[i * n1 : i * n1 + n1]
+        store(out_row, kernel(tuple(window), out_row, **params), fmt)
+        del window[0]
+
+
+def _step_3d(kernel: Kernel, src: memoryview, dst: memoryview, job: tuple[Any, ...]) -> None:
+    (n0, n1, n2), lo, hi, r, mode, cval, fmt, params = job
+    left, right = edge_indices(n2, r, mode)
+    blank = [cval] * (n2 + 2 * r)
+    cols = [source_index(k, n1, mode) for k in range(-r, n1 + r)]
+    width = 2 * r + 1
+
+    def plane(k: int) -> list[Line]:
+        s = source_index(k, n0, mode)
+        if s < 0:
+            return [blank] * n1
+        base = s * n1 * n2
+        return [
+            pad(src[base + j * n2 : base + j * n2 + n2].tolist(), left, right, cval)
+            for j in range(n1)
+        ]
+
+    window = [plane(k) for k in range(lo - r, lo + r)]
+    for i in range(lo, hi):
+        window.append(plane(i + r))
+        for j in range(n1):
+            near = cols[j : j + width]
+            rows = tuple(tuple(blank if c < 0 else p[c] for c in near) for p in window)
+            start = (i * n1 + j) * n2
+            out_row = dst[start : start + n2]
+            store(out_row, kernel(rows, out_row, **params), fmt)
+        del window[0]
+
+
+def stencil_task(
+    src: memoryview,
+    out: memoryview,
+    scratch: memoryview | None,
+    *,
+    shape: Sequence[int],
+    lo: int,
+    hi: int,
+    radius: int,
+    mode: str,
+    cval: object,
+    iterations: int,
+    fmt: str,
+    kernel_params: dict[str, object],
+    barrier: Callable[[], None],
+) -> None:
+    """Run ``iterations`` steps on rows ``lo:hi`` (gang kernel: one task per rank).
+
+    Step ``s`` reads the previous step's output (``src`` for the first) and
+    writes ``out`` or ``scratch`` so that the last step lands in ``out``; a
+    barrier separates steps, as each step reads rows other ranks wrote.
+    """
+    kernel = _USER_KERNEL
+    if kernel is None:
+        raise RuntimeError("stencil_task was called without a bound user kernel")
+    step = _step_1d if len(shape) == 1 else _step_2d if len(shape) == 2 else _step_3d
+    job = (tuple(shape), lo, hi, radius, mode, cval, fmt, kernel_params)
+    current = src
+    for s in range(iterations):
+        dest = out if (iterations - 1 - s) % 2 == 0 or scratch is None else scratch
+        if s:
+            barrier()
+        if hi > lo:
+            step(kernel, current, dest, job)
+        current = dest
