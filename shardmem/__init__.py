@@ -42,6 +42,7 @@ from shardmem._errors import (
     TaskTimeoutError,
     ValueOverflowError,
 )
+from shardmem._histogram import histogram
 from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
 from shardmem._stencil import stencil
@@ -55,6 +56,7 @@ __all__ = (
     "Pool",
     "default_pool",
     "dot",
+    "histogram",
     "map",
     "max",
     "mean",
