@@ -1,5 +1,6 @@
 """shardmem: shared-memory, data-parallel arrays for CPython 3.14 subinterpreters."""
 
+from shardmem import image
 from shardmem._array import SharedArray
 from shardmem._buffer import SharedBuffer
 from shardmem._creation import (
@@ -28,11 +29,12 @@ from shardmem._dtypes import (
 )
 from shardmem._errors import (
     ArgumentTypeError,
-    InvalidArgumentError,
     ArrayIndexError,
     BufferInUseError,
     ClosedError,
     DTypeError,
+    ImageFormatError,
+    InvalidArgumentError,
     KernelError,
     PoolBrokenError,
     ShapeError,
@@ -45,6 +47,7 @@ from shardmem._errors import (
 from shardmem._histogram import histogram
 from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
+from shardmem._scan import cumsum, scan
 from shardmem._stencil import stencil
 
 from shardmem._reduce import dot, max, mean, min, reduce, sum
@@ -52,25 +55,15 @@ __version__ = "0.1.0"
 
 __all__ = (
     "ArgumentTypeError",
-    "InvalidArgumentError",
-    "Pool",
-    "default_pool",
-    "dot",
-    "histogram",
-    "map",
-    "max",
-    "mean",
-    "min",
-    "reduce",
-    "run",
-    "stencil",
-    "submit",
     "ArrayIndexError",
     "BufferInUseError",
     "ClosedError",
     "DType",
     "DTypeError",
+    "ImageFormatError",
+    "InvalidArgumentError",
     "KernelError",
+    "Pool",
     "PoolBrokenError",
     "ShapeError",
     "ShardmemError",
@@ -83,16 +76,30 @@ __all__ = (
     "arange",
     "asarray",
     "bool_",
+    "cumsum",
+    "default_pool",
+    "dot",
     "empty",
     "empty_like",
     "float32",
     "float64",
     "full",
+    "histogram",
+    "image",
     "int8",
     "int16",
     "int32",
     "int64",
+    "map",
+    "max",
+    "mean",
+    "min",
     "ones",
+    "reduce",
+    "run",
+    "scan",
+    "stencil",
+    "submit",
     "sum",
     "uint8",
     "uint16",

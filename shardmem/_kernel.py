@@ -71,7 +71,8 @@ def pack(fn: Callable[..., object]) -> Kernel:
         return cached
     packer = _Packer(kernel_name(fn))
     entry = packer.add(fn)
-    blob = marshal.dumps((entry, tuple(packer.table), tuple(packer.sources.items())))
+    spec: tuple[object, ...] = (entry, tuple(packer.table), tuple(packer.sources.items()))
+    blob = marshal.dumps(spec)  # type: ignore[arg-type]  # typeshed does not know code objects nest
     kernel = Kernel(
         name=packer.root,
         key=hashlib.blake2b(blob, digest_size=12).hexdigest(),

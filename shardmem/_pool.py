@@ -25,8 +25,9 @@ condition until their call is done or the leadership is free.
 
 from __future__ import annotations
 
-import _interpqueues  # type: ignore[import-not-found]
+import _interpqueues
 import atexit
+import contextlib
 import itertools
 import marshal
 import os
@@ -36,14 +37,14 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent import interpreters
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from shardmem import _protocol as P
+from shardmem import _protocol as P  # noqa: N812 - P.TASK etc. read like the protocol's names
 from shardmem._buffer import SharedBuffer, add_release_listener, remove_release_listener
 from shardmem._errors import (
     ArgumentTypeError,
@@ -57,7 +58,17 @@ from shardmem._errors import (
 )
 from shardmem._kernel import Kernel, _is_plain, pack
 
-__all__ = ["Pool", "Task", "ViewSpec", "as_view", "check_params", "default_pool", "resolve_pool", "run", "submit"]
+__all__ = [
+    "Pool",
+    "Task",
+    "ViewSpec",
+    "as_view",
+    "check_params",
+    "default_pool",
+    "resolve_pool",
+    "run",
+    "submit",
+]
 
 SPIN = 100e-6  # seconds a waiting side polls before it blocks
 STOP_GRACE = 2.0  # seconds to wait for stopped tasks to report before giving up on them
@@ -67,7 +78,7 @@ _HAVE_EVENTFD = hasattr(os, "eventfd")
 
 # The low-level queue functions, by queue id: the methods of ``Queue`` add
 # ~0.5 us per call and ``get_nowait`` raises on every empty poll.
-_qput = _interpqueues.put
+_qput: Callable[..., None] = _interpqueues.put
 _qget = _interpqueues.get
 _qcount = _interpqueues.get_count
 
@@ -243,7 +254,7 @@ class _Core:
             interp.exec(_BOOT_SCRIPT)
         except BaseException as exc:  # noqa: BLE001 - reported to every waiting caller
             text = getattr(getattr(exc, "excinfo", None), "errdisplay", None) or repr(exc)
-            _qput(self.results.id, (P.DIED, 0, w.rank, str(text)), -1)
+            _qput(self.results.id, (P.DIED, 0, w.rank, str(text)))
             self.main_waker.wake()
         finally:
             if interp is not None:
@@ -293,12 +304,12 @@ class _Core:
     # -- sending ---------------------------------------------------------------------------
 
     def _put(self, w: _Worker, message: tuple[Any, ...]) -> None:
-        _qput(w.tasks.id, message, -1)
+        _qput(w.tasks.id, message)
         if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
             w.waker.wake()
 
     def _put_shared(self, message: tuple[Any, ...]) -> None:
-        _qput(self.shared.id, message, -1)
+        _qput(self.shared.id, message)
         for w in self.workers:
             if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
                 w.waker.wake()
@@ -319,7 +330,7 @@ class _Core:
         self.wait(call, deadline=None)
         failures = [o for o in call.outcomes.values() if o[0] == P.FAILED]
         if failures:
-            _, _, rank, exc_type, message, text, _ = failures[0]
+            _, _, rank, exc_type, message, _text, _ = failures[0]
             hint = ""
             if exc_type in {"ImportError", "ModuleNotFoundError"}:
                 hint = (
@@ -387,7 +398,9 @@ class _Core:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def wait(self, call: _Call, deadline: float | None, progress: Callable[[int], None] | None = None) -> None:
+    def wait(
+        self, call: _Call, deadline: float | None, progress: Callable[[int], None] | None = None
+    ) -> None:
         """Block until ``call`` is done, draining results for every caller meanwhile."""
         while not call.done:
             if deadline is not None and time.monotonic() >= deadline:
@@ -404,9 +417,15 @@ class _Core:
             else:
                 with self.cond:
                     if self.drain_lock.locked() and not call.done:
-                        self.cond.wait(_TICK if deadline is None else max(0.0, min(_TICK, deadline - time.monotonic())))
+                        self.cond.wait(
+                            _TICK
+                            if deadline is None
+                            else max(0.0, min(_TICK, deadline - time.monotonic()))
+                        )
 
-    def _drain(self, call: _Call, deadline: float | None, progress: Callable[[int], None] | None) -> None:
+    def _drain(
+        self, call: _Call, deadline: float | None, progress: Callable[[int], None] | None
+    ) -> None:
         qid = self.results.id
         while not call.done:
             if _qcount(qid):
@@ -435,7 +454,9 @@ class _Core:
         try:
             if _qcount(qid):
                 return _qget(qid)[0]  # type: ignore[no-any-return]
-            timeout = _TICK if deadline is None else max(0.0, min(_TICK, deadline - time.monotonic()))
+            timeout = (
+                _TICK if deadline is None else max(0.0, min(_TICK, deadline - time.monotonic()))
+            )
             ready, _, _ = select.select([self.main_waker.read_fd], [], [], timeout)
             if ready:
                 self.main_waker.drain()
@@ -535,10 +556,8 @@ class _Core:
         call = self._broadcast(holders, lambda tid: (P.EVICT, tid, buffer_id))
         if self.drainer == threading.get_ident():
             return  # called from a finalizer inside our own drain loop: do not wait
-        try:
+        with contextlib.suppress(TimeoutError):
             self.wait(call, time.monotonic() + STOP_GRACE)
-        except TimeoutError:
-            pass
 
 
 def _wire(value: ViewSpec | object) -> object:
@@ -562,12 +581,14 @@ def outcome_values(call: _Call) -> list[object]:
     for tid in sorted(call.outcomes):
         message = call.outcomes[tid]
         tag = message[0]
-        if tag == P.FAILED or tag == P.DIED:
+        if tag in {P.FAILED, P.DIED}:
             raise _error(call, message)
     for tid in sorted(call.outcomes):
         message = call.outcomes[tid]
         if message[0] == P.CANCELLED:
-            raise TaskCancelledError(f"{call.kernel}: task {call.labels.get(tid, tid)} was cancelled")
+            raise TaskCancelledError(
+                f"{call.kernel}: task {call.labels.get(tid, tid)} was cancelled"
+            )
         values.append(_decode(message[3]))
     return values
 
@@ -792,6 +813,7 @@ class _Bar:
         except ImportError:
             self.tqdm = None
         else:
+            tqdm.monitor_interval = 0  # no monitor thread left running after the call
             self.tqdm = tqdm(total=total, desc=name, unit="task", leave=False)
 
     def tick(self, n: int) -> None:
@@ -826,7 +848,9 @@ def _worker_count(workers: int | None) -> int:
     if not isinstance(workers, int) or isinstance(workers, bool):
         raise ArgumentTypeError(f"workers={workers!r} must be an int (or None for one per core)")
     if workers < 1:
-        raise InvalidArgumentError(f"workers={workers} is too small; a pool needs at least 1 worker")
+        raise InvalidArgumentError(
+            f"workers={workers} is too small; a pool needs at least 1 worker"
+        )
     return workers
 
 
@@ -842,7 +866,9 @@ def as_view(value: object, where: str) -> ViewSpec:
                 f"{where}(): an array argument is not C-contiguous (strides {value.strides}); "
                 "workers see arrays as flat memoryviews, so pass a.copy() instead"
             )
-        return ViewSpec(value._buffer, value._offset, value.nbytes, value.dtype.format, (value.size,))
+        return ViewSpec(
+            value._buffer, value._offset, value.nbytes, value.dtype.format, (value.size,)
+        )
     raise ArgumentTypeError(
         f"{where}(): positional arguments after the kernel must be SharedArrays or "
         f"SharedBuffers, not {type(value).__name__}; convert data with sm.asarray(x) and pass "

@@ -198,8 +198,9 @@ def _define(key, blob):
 def _make_function(spec):
     name, code, defaults, _globals, kwdefaults, closure = spec
     cells = None if closure is None else tuple(types.CellType(v) for v in closure)
-    fn = types.FunctionType(code, {"__builtins__": builtins, "__name__": "__shardmem_kernel__"},
-                            name, defaults, cells)
+    fn = types.FunctionType(
+        code, {"__builtins__": builtins, "__name__": "__shardmem_kernel__"}, name, defaults, cells
+    )
     if kwdefaults:
         fn.__kwdefaults__ = dict(kwdefaults)
     return fn
@@ -226,8 +227,8 @@ def _fill_globals(fn, entries, functions):
 def _view(spec):
     buffer_id, offset, nbytes, fmt, shape = spec
     view = _views[buffer_id][offset : offset + nbytes]
-    if fmt == "B" and len(shape) == 1:
-        return view
+    if len(shape) == 1 or not nbytes:  # memoryview cannot cast to a shape with a zero
+        return view if fmt == "B" else view.cast(fmt)
     return view.cast(fmt, shape)
 
 
@@ -307,13 +308,15 @@ def _failure(task_id, exc):
     import pickle
     import traceback
 
+    if exc.__traceback__ is not None:  # drop this module's own frame (_execute)
+        exc.__traceback__ = exc.__traceback__.tb_next
     text = "".join(traceback.format_exception(exc))
     try:
         payload = pickle.dumps(exc)
         pickle.loads(payload)
     except BaseException:  # noqa: BLE001 - an exception that does not round-trip is sent as text
         payload = None
-    return (FAILED, task_id, RANK, type(exc).__qualname__, str(exc), text, payload)
+    return (FAILED, task_id, RANK, type(exc).__name__, str(exc), text, payload)
 
 
 # -- the watchdog: stops a running kernel on request -----------------------------------------
@@ -332,7 +335,9 @@ def _watchdog(compute_thread):
                 return
         with _state:
             current = CTRL[_CURRENT]
-            target = current if CTRL[_CANCEL_LO] <= current <= CTRL[_CANCEL_HI] and current else None
+            target = (
+                current if CTRL[_CANCEL_LO] <= current <= CTRL[_CANCEL_HI] and current else None
+            )
             if target is not None:
                 if set_async_exc is None:
                     set_async_exc = _async_exc_setter()

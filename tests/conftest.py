@@ -59,7 +59,9 @@ def _no_leaks() -> Iterator[None]:
     leaked_i = after_i - before_i - owned_i
     leaked_t = after_t - before_t - owned_t
     assert not leaked_i, f"interpreters leaked: {leaked_i}"
-    assert not leaked_t, f"threads leaked: {[t for t in threading.enumerate() if t.ident in leaked_t]}"
+    assert not leaked_t, (
+        f"threads leaked: {[t for t in threading.enumerate() if t.ident in leaked_t]}"
+    )
 
 
 def _pool_interp_ids(pool: sm.Pool) -> list[int]:

@@ -1,0 +1,344 @@
+"""The engine: pool life cycle, SPMD runs, futures, errors, stops, threads."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gc
+import math
+import threading
+import time
+import weakref
+from concurrent import interpreters
+
+import numpy as np
+import pytest
+from conftest import get_pool
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import shardmem as sm
+from shardmem import _pool
+
+# -- kernels used below (module level: shipped with their globals) -----------------------
+
+SCALE = 3
+
+
+def _half(n: int) -> float:
+    return n / 2
+
+
+def fill_ranks(out, *, rank, size, base):  # type: ignore[no-untyped-def]
+    n = len(out)
+    for i in range(rank * n // size, (rank + 1) * n // size):
+        out[i] = base + SCALE * i + int(_half(2 * rank) * 0)
+    return rank
+
+
+def two_phase(x, totals, out, *, rank, size, barrier):  # type: ignore[no-untyped-def]
+    """A two-pass prefix sum: local totals, a barrier, then offsets."""
+    n = len(x)
+    lo, hi = rank * n // size, (rank + 1) * n // size
+    totals[rank] = sum(x[lo:hi])
+    barrier()
+    acc = sum(totals[:rank])
+    for i in range(lo, hi):
+        acc += x[i]
+        out[i] = acc
+    barrier()
+    return acc
+
+
+def raiser(*, kind, message):  # type: ignore[no-untyped-def]
+    raise {"value": ValueError, "key": KeyError, "zero": ZeroDivisionError}[kind](message)
+
+
+def spin_forever():  # type: ignore[no-untyped-def]
+    while True:
+        pass
+
+
+def wait_at_barrier_then_fail(*, rank, barrier):  # type: ignore[no-untyped-def]
+    if rank == 0:
+        raise RuntimeError("rank 0 fails before the barrier")
+    barrier()
+
+
+def total(values):  # type: ignore[no-untyped-def]
+    return sum(values)
+
+
+def uses_math(*, x):  # type: ignore[no-untyped-def]
+    return math.sqrt(x)
+
+
+# -- life cycle ----------------------------------------------------------------------------------
+
+
+def test_pool_starts_runs_and_closes_without_leaks() -> None:
+    before = len(interpreters.list_all())
+    with sm.Pool(2) as pool:
+        assert pool.size == 2
+        assert len(interpreters.list_all()) == before + 2
+        assert "open" in repr(pool)
+    assert pool.closed
+    assert "closed" in repr(pool)
+    assert len(interpreters.list_all()) == before
+    pool.close()  # idempotent
+
+
+def test_closed_pool_refuses_work() -> None:
+    pool = sm.Pool(1)
+    pool.close()
+    with pytest.raises(sm.ClosedError, match="pool is closed"):
+        pool.run(total, sm.zeros(3))
+
+
+def test_dropped_pool_is_finalized() -> None:
+    before = len(interpreters.list_all())
+    pool = sm.Pool(1)
+    ref = weakref.ref(pool)
+    del pool
+    gc.collect()
+    assert ref() is None
+    assert len(interpreters.list_all()) == before
+
+
+@pytest.mark.parametrize(
+    ("workers", "error", "match"),
+    [
+        (0, sm.InvalidArgumentError, "at least 1 worker"),
+        (-3, sm.InvalidArgumentError, "at least 1 worker"),
+        (2.0, sm.ArgumentTypeError, "must be an int"),
+        ("2", sm.ArgumentTypeError, "must be an int"),
+    ],
+)
+def test_bad_worker_counts(workers: object, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        sm.Pool(workers)  # type: ignore[arg-type]
+
+
+def test_default_pool_is_shared_and_module_functions_use_it() -> None:
+    pool = sm.default_pool()
+    assert pool is sm.default_pool()
+    assert sorted(sm.run(lambda *, rank: rank)) == list(range(pool.size))  # type: ignore[misc]
+    assert sm.submit(uses_math, x=16.0).result(timeout=30) == 4.0
+
+
+# -- SPMD runs, barriers, buffers ---------------------------------------------------------------
+
+
+@settings(max_examples=20, deadline=None)
+@given(workers=st.integers(1, 4), n=st.integers(0, 257), base=st.integers(-1000, 1000))
+def test_run_writes_every_rank_share(workers: int, n: int, base: int) -> None:
+    pool = get_pool(workers)
+    out = sm.zeros(n, dtype="int64")
+    ranks = pool.run(fill_ranks, out, base=base)
+    assert ranks == list(range(workers))
+    np.testing.assert_array_equal(np.asarray(out), base + SCALE * np.arange(n))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    workers=st.integers(1, 4),
+    values=st.lists(st.integers(-(2**20), 2**20), max_size=300),
+)
+def test_barrier_separates_phases(workers: int, values: list[int]) -> None:
+    pool = get_pool(workers)
+    x = sm.asarray(values, dtype="int64") if values else sm.zeros(0, dtype="int64")
+    totals = sm.zeros(workers, dtype="int64")
+    out = sm.zeros(len(values), dtype="int64")
+    pool.run(two_phase, x, totals, out)
+    np.testing.assert_array_equal(np.asarray(out), np.cumsum(np.asarray(values, dtype=np.int64)))
+
+
+def test_many_barriers_in_a_row(pool2: sm.Pool) -> None:
+    def rounds(counter, *, rank, size, barrier, steps):  # type: ignore[no-untyped-def]
+        for step in range(steps):
+            if rank == step % size:
+                counter[0] += 1
+            barrier()
+            assert counter[0] == step + 1
+            barrier()
+        return counter[0]
+
+    counter = sm.zeros(1, dtype="int64")
+    assert pool2.run(rounds, counter, steps=200) == [200, 200]
+
+
+def test_buffers_are_shared_not_copied(pool2: sm.Pool) -> None:
+    def write(buf, *, rank):  # type: ignore[no-untyped-def]
+        buf[rank] = 7 + rank
+
+    buf = sm.SharedBuffer(4)
+    pool2.run(write, buf)
+    assert bytes(buf.memoryview()) == bytes([7, 8, 0, 0])
+    buf.close()
+
+
+def test_closing_a_buffer_releases_worker_views(pool2: sm.Pool) -> None:
+    a = sm.zeros(1000, dtype="float64")
+    pool2.run(total, a)
+    buf = a.buffer
+    del a
+    buf.close()  # the workers' cached views are dropped first, so no BufferInUseError
+    assert buf.closed
+
+
+def test_closed_buffer_is_refused(pool2: sm.Pool) -> None:
+    buf = sm.SharedBuffer(8)
+    buf.close()
+    with pytest.raises(sm.ClosedError):
+        pool2.run(total, buf)
+
+
+def test_non_contiguous_arrays_are_refused_with_a_fix(pool2: sm.Pool) -> None:
+    a = sm.zeros((4, 4), dtype="int32")
+    with pytest.raises(sm.InvalidArgumentError, match=r"not C-contiguous.*a\.copy\(\)"):
+        pool2.run(total, a[:, ::2])
+
+
+def test_positional_scalars_are_refused(pool2: sm.Pool) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match="keyword parameters"):
+        pool2.run(total, 3)
+
+
+# -- futures ---------------------------------------------------------------------------------------
+
+
+def test_submit_returns_a_future(pool2: sm.Pool) -> None:
+    a = sm.arange(1000, dtype="int64")
+    futures = [pool2.submit(total, a) for _ in range(20)]
+    assert all(isinstance(f, concurrent.futures.Future) for f in futures)
+    assert [f.result(timeout=30) for f in futures] == [499500] * 20
+    assert futures[0].exception() is None
+
+
+def test_future_carries_the_kernel_exception(pool2: sm.Pool) -> None:
+    future = pool2.submit(raiser, kind="key", message="nope")
+    assert isinstance(future.exception(timeout=30), KeyError)
+    with pytest.raises(KeyError, match="nope"):
+        future.result()
+
+
+def test_future_result_timeout(pool2: sm.Pool) -> None:
+    future = pool2.submit(spin_forever)
+    with pytest.raises(TimeoutError):
+        future.result(timeout=0.05)
+    future.cancel()
+    with pytest.raises(sm.TaskCancelledError):
+        future.result(timeout=10)
+    assert pool2.submit(uses_math, x=9.0).result(timeout=10) == 3.0
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"), [("value", ValueError), ("key", KeyError), ("zero", ZeroDivisionError)]
+)
+def test_kernel_exceptions_keep_type_message_and_remote_traceback(
+    pool2: sm.Pool, kind: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="bad thing") as info:
+        pool2.run(raiser, kind=kind, message="bad thing")
+    cause = info.value.__cause__
+    assert isinstance(cause, sm.KernelError)
+    assert cause.kernel == "raiser"
+    assert cause.exc_type == error.__name__
+    assert "rank" in cause.task
+    assert "in raiser" in cause.remote_traceback
+    assert "raise {" in cause.remote_traceback  # the source line travels with the kernel
+    assert pool2.run(uses_math, x=4.0) == [2.0, 2.0]  # still usable
+
+
+def test_unpicklable_exception_becomes_kernel_error(pool2: sm.Pool) -> None:
+    def raise_local(*, rank):  # type: ignore[no-untyped-def]
+        class Local(Exception):
+            pass
+
+        raise Local(f"local {rank}")
+
+    with pytest.raises(sm.KernelError, match=r"raised Local: local 0") as info:
+        pool2.run(raise_local)
+    assert "Worker traceback" in str(info.value)
+
+
+def test_a_failure_stops_ranks_waiting_at_a_barrier(pool2: sm.Pool) -> None:
+    with pytest.raises(RuntimeError, match="rank 0 fails"):
+        pool2.run(wait_at_barrier_then_fail, timeout=20)
+    assert pool2.run(uses_math, x=1.0) == [1.0, 1.0]
+
+
+def test_system_exit_in_a_kernel_is_reported_not_fatal(pool2: sm.Pool) -> None:
+    def exits():  # type: ignore[no-untyped-def]
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        pool2.run(exits)
+    assert pool2.run(uses_math, x=1.0) == [1.0, 1.0]
+
+
+# -- stopping ---------------------------------------------------------------------------------------
+
+
+def test_timeout_stops_an_infinite_loop_and_the_pool_stays_usable(pool2: sm.Pool) -> None:
+    start = time.monotonic()
+    with pytest.raises(sm.TaskTimeoutError, match="did not finish within its timeout"):
+        pool2.run(spin_forever, timeout=0.2)
+    assert time.monotonic() - start < 5
+    a = sm.arange(10, dtype="int64")
+    assert pool2.run(total, a) == [45, 45]
+
+
+def test_queued_tasks_of_a_timed_out_call_are_skipped() -> None:
+    with sm.Pool(1) as pool:
+        tasks = [_pool.Task((), (), label=f"t{i}") for i in range(5)]
+        with pytest.raises(sm.TaskTimeoutError):
+            pool._execute(spin_forever, tasks, timeout=0.1)
+        assert pool.run(uses_math, x=25.0) == [5.0]
+
+
+def test_bad_timeout(pool2: sm.Pool) -> None:
+    with pytest.raises(sm.InvalidArgumentError, match="seconds >= 0"):
+        pool2.run(total, sm.zeros(2), timeout=-1)
+
+
+# -- threads -----------------------------------------------------------------------------------------
+
+
+def test_calls_from_four_threads_at_once(pool2: sm.Pool) -> None:
+    errors: list[BaseException] = []
+    results: dict[int, list[int]] = {}
+
+    def worker(k: int) -> None:
+        try:
+            got = []
+            for i in range(30):
+                out = sm.zeros(50 + k, dtype="int64")
+                pool2.run(fill_ranks, out, base=k * 1000 + i)
+                got.append(int(np.asarray(out).sum()))
+                if k == 3 and i % 10 == 0:
+                    with pytest.raises(ValueError, match="thread 3"):
+                        pool2.run(raiser, kind="value", message="thread 3")
+            results[k] = got
+        except BaseException as exc:  # noqa: BLE001 - re-raised below in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in range(4):
+        n = 50 + k
+        want = [int((k * 1000 + i) * n + SCALE * n * (n - 1) // 2) for i in range(30)]
+        assert results[k] == want
+
+
+def test_progress_bar(pool2: sm.Pool, capsys: pytest.CaptureFixture[str]) -> None:
+    tasks = [_pool.Task((), (("x", float(i)),), label=f"t{i}") for i in range(8)]
+    assert pool2._execute(uses_math, tasks, progress=True) == [math.sqrt(i) for i in range(8)]
+    err = capsys.readouterr().err
+    assert "8/8" in err or "uses_math" in err
