@@ -48,6 +48,7 @@ from shardmem._histogram import histogram
 from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
 from shardmem._scan import cumsum, scan
+from shardmem._scan import cumsum, scan
 from shardmem._stencil import stencil
 
 from shardmem._reduce import dot, max, mean, min, reduce, sum
@@ -77,6 +78,7 @@ __all__ = (
     "asarray",
     "bool_",
     "cumsum",
+    "cumsum",
     "default_pool",
     "dot",
     "empty",
@@ -97,6 +99,7 @@ __all__ = (
     "ones",
     "reduce",
     "run",
+    "scan",
     "scan",
     "stencil",
     "submit",

@@ -1,0 +1,288 @@
+"""``scan`` and ``cumsum``: parallel prefix operations in two phases separated by a barrier.
+
+One gang call runs one task per worker. Worker ``w`` owns a contiguous
+shard of the flattened input. Phase 1 scans the shard locally with
+``itertools.accumulate`` (C speed) and writes the shard's total into a small
+shared array at index ``w``. After ``barrier()``, phase 2 combines the
+totals of the lower ranks into an offset and applies it to the shard
+(``map(op, repeat(offset), local)``) before storing it with one slice
+assignment. ``op`` must be associative; it runs on Python values.
+
+Integer overflow wraps around (two's complement), as NumPy does: values are
+computed with Python ints and reduced modulo ``2**bits`` when stored. That
+is exact for ``+``, ``*``, ``max``, ``min``, bitwise operators and any
+function made of them, since these commute with the reduction; with other
+functions keep values within the dtype's range. bool outputs store the
+truth value of each result (so ``+`` acts as ``or`` and ``*`` as ``and``,
+like NumPy). float32 results are accumulated in double precision and
+rounded once when stored. Floating-point results may differ from NumPy's
+sequential sums in the last bits, since the shards add up in another order.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import types
+from collections.abc import Callable
+from typing import Any
+
+from shardmem import _kernels_scan as kernels
+from shardmem._array import SharedArray
+from shardmem._creation import DTypeLike, asarray, empty
+from shardmem._dtypes import DType, as_dtype, check_scalar, float64, int64, uint64
+from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._kernel import kernel_name
+from shardmem._pool import Pool, Task, as_view, resolve_pool
+from shardmem._sharding import split_rows
+
+__all__ = ("cumsum", "scan")
+
+type Op = Callable[[Any, Any], Any]
+
+
+def scan(
+    op: Op,
+    x: object,
+    /,
+    *,
+    out: SharedArray | None = None,
+    inclusive: bool = True,
+    initial: bool | float | None = None,
+    dtype: DTypeLike | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+) -> SharedArray:
+    """Prefix ``op`` over the flattened ``x``: ``out[i] = x[0] op x[1] op ... op x[i]``.
+
+    Parameters
+    ----------
+    op : function
+        An associative two-argument function: ``operator.add``, ``operator.mul``,
+        ``max``, ``min``, ``operator.or_``, ``math.gcd``, or your own ``def``.
+    x : SharedArray or array-like
+        Input of any shape, scanned in C order (converted with `shardmem.asarray`).
+    out : SharedArray, optional
+        C-contiguous destination of ``x.size`` elements, shaped ``(x.size,)``
+        or like ``x``; may be ``x`` itself. A new 1-D array when omitted.
+    inclusive : bool
+        True: ``out[i]`` includes ``x[i]``. False (exclusive):
+        ``out[i] = initial op x[0] op ... op x[i-1]`` and ``out[0] = initial``.
+    initial : number, optional
+        Value combined before the first element. Exclusive scans need one
+        unless ``op`` is ``operator.add`` (0), ``operator.mul`` (1), ``max``
+        (the dtype's minimum) or ``min`` (its maximum).
+    dtype : dtype, optional
+        Dtype of the result (and of the arithmetic); default ``out``'s dtype,
+        else ``x``'s. Inputs are cast to it first, as NumPy does.
+    pool : Pool, optional
+        Pool to run on; the default pool when None.
+    timeout : float, optional
+        Seconds to wait before stopping the call with `TaskTimeoutError`.
+    progress : bool
+        Show a progress bar over the workers' tasks.
+
+    Returns
+    -------
+    SharedArray
+        ``out``. Integer results wrap around on overflow (see the module notes).
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``op`` is not a function or ``out`` not a SharedArray.
+    InvalidArgumentError
+        If an exclusive scan has no ``initial`` for ``op``, or ``out`` conflicts.
+
+    Examples
+    --------
+    >>> import operator
+    >>> import shardmem as sm
+    >>> with sm.Pool(2) as pool:
+    ...     sm.scan(operator.add, [3, 1, 4, 1, 5], pool=pool).tolist()
+    [3, 4, 8, 9, 14]
+    >>> sm.scan(max, [3, 1, 4, 1, 5], inclusive=False).tolist()
+    [-9223372036854775808, 3, 3, 4, 4]
+    >>> sm.scan(lambda a, b: a * b % 7, [3, 5, 6], dtype="uint8").tolist()
+    [3, 1, 6]
+    """
+    fn = _check_op(op)
+    source, shape = _flat_source(x)
+    kind = _result_dtype(dtype, out)
+    kind = source.dtype if kind is None else kind
+    result = _check_out(out, shape, kind)
+    start = _initial(fn, kind, inclusive, initial)
+    if source.size == 0:
+        return result
+    target = resolve_pool(pool)
+    totals = empty(target.size, dtype=float64 if kind.format == "f" else kind)
+    tasks = _tasks(source, result, totals, target.size, (inclusive, start, _cast(source, kind)))
+    target._execute(_bind(fn), tasks, gang=True, timeout=timeout, progress=progress)
+    return result
+
+
+def cumsum(
+    x: object,
+    /,
+    *,
+    dtype: DTypeLike | None = None,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+) -> SharedArray:
+    """Cumulative sum of the flattened ``x``, like ``np.cumsum(x)``.
+
+    The default dtype follows NumPy: bool and signed integers narrower than
+    64 bits sum as int64, unsigned ones as uint64, others keep their dtype.
+    Integer overflow wraps around as in NumPy.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.cumsum([[1, 2], [3, 4]]).tolist()
+    [1, 3, 6, 10]
+    >>> a = sm.asarray([200, 100], dtype="uint8")
+    >>> sm.cumsum(a).dtype, sm.cumsum(a, dtype="uint8").tolist()
+    (DType('uint64'), [200, 44])
+    """
+    source = asarray(x)
+    kind = _result_dtype(dtype, out) or _sum_dtype(source.dtype)
+    return scan(
+        operator.add, source, out=out, dtype=kind, pool=pool, timeout=timeout, progress=progress
+    )
+
+
+def _sum_dtype(kind: DType) -> DType:
+    if kind.kind in "bi" and kind.itemsize < 8:
+        return int64
+    if kind.kind == "u" and kind.itemsize < 8:
+        return uint64
+    return kind
+
+
+def _check_op(op: object) -> Op:
+    if not isinstance(op, types.FunctionType | types.BuiltinFunctionType):
+        raise ArgumentTypeError(
+            f"scan() op {op!r} is a {type(op).__name__}, not a function; pass operator.add, "
+            "operator.mul, max, min or a def/lambda of two arguments (NumPy ufuncs cannot "
+            "run in worker interpreters)"
+        )
+    return op
+
+
+def _flat_source(x: object) -> tuple[SharedArray, tuple[int, ...]]:
+    """The input as a 1-D C-contiguous array, and its original shape."""
+    source = asarray(x)
+    if not source._is_c_contiguous():
+        source = source.copy()
+    return source.reshape((source.size,)), source.shape
+
+
+def _result_dtype(dtype: DTypeLike | None, out: SharedArray | None) -> DType | None:
+    kind = None if dtype is None else as_dtype(dtype)
+    if isinstance(out, SharedArray):
+        if kind is not None and kind != out.dtype:
+            raise InvalidArgumentError(
+                f"dtype={kind.name} differs from out's dtype {out.dtype.name}; "
+                "pass one of them (or make them agree)"
+            )
+        kind = out.dtype
+    return kind
+
+
+def _check_out(out: SharedArray | None, shape: tuple[int, ...], kind: DType) -> SharedArray:
+    n = math.prod(shape)
+    if out is None:
+        return empty(n, dtype=kind)
+    if not isinstance(out, SharedArray):
+        raise ArgumentTypeError(
+            f"out= must be a SharedArray, not {type(out).__name__}; create one with sm.empty(n)"
+        )
+    if out.shape not in ((n,), shape):
+        raise ShapeError(
+            f"out has shape {out.shape} but the scan produces {n} elements; "
+            f"pass an out of shape ({n},) or {shape}"
+        )
+    if not out._is_c_contiguous():
+        raise InvalidArgumentError(
+            f"out is not C-contiguous (strides {out.strides}); pass a contiguous array"
+        )
+    return out
+
+
+_IDENTITIES: dict[object, str] = {
+    operator.add: "zero",
+    operator.mul: "one",
+    max: "low",
+    min: "high",
+}
+
+
+def _initial(op: Op, kind: DType, inclusive: bool, initial: object) -> object:
+    if initial is not None:
+        return check_scalar(kind, initial)
+    if inclusive:
+        return None
+    which = _IDENTITIES.get(op)
+    if which is None:
+        raise InvalidArgumentError(
+            f"an exclusive scan with op {kernel_name(op)!r} needs initial=...: its first "
+            "output is that value; pass the identity of your op (e.g. initial=0)"
+        )
+    return _identity(which, kind)
+
+
+def _identity(which: str, kind: DType) -> object:
+    if kind.kind == "b":
+        return which in ("one", "high")
+    if kind.kind == "f":
+        return {"zero": 0.0, "one": 1.0, "low": -float("inf"), "high": float("inf")}[which]
+    return {"zero": 0, "one": 1, "low": kind.min, "high": kind.max}[which]
+
+
+def _cast(source: SharedArray, kind: DType) -> str:
+    """How worker values are cast before the scan: '' (as read), 'float' or 'int'."""
+    if kind.kind == "f" and source.dtype.kind != "f":
+        return "float"
+    if kind.kind in "iu" and source.dtype.kind == "f":
+        return "int"
+    return ""
+
+
+def _tasks(
+    source: SharedArray,
+    result: SharedArray,
+    totals: SharedArray,
+    workers: int,
+    how: tuple[bool, object, str],
+) -> list[Task]:
+    inclusive, start, cast = how
+    kind = result.dtype
+    views = (as_view(source, "scan"), as_view(result, "scan"), as_view(totals, "scan"))
+    common = (
+        ("inclusive", inclusive),
+        ("initial", start),
+        ("cast", cast),
+        ("fmt", kind.format),
+        ("bits", 8 * kind.itemsize),
+    )
+    ranges = split_rows(source.size, workers)
+    tasks = []
+    for rank, (lo, hi) in enumerate(ranges):
+        lower = tuple(j for j in range(rank) if ranges[j][1] > ranges[j][0])
+        kwargs = (*common, ("lo", lo), ("hi", hi), ("slot", rank), ("lower", lower))
+        tasks.append(Task(views, kwargs, rank=rank, label=f"elements {lo}:{hi}"))
+    return tasks
+
+
+def _bind(op: Op) -> Callable[..., object]:
+    """A copy of the gang kernel whose globals name ``op``, so it ships along."""
+    task = kernels.scan_task
+    namespace = dict(task.__globals__)
+    namespace["_USER_OP"] = op
+    bound = types.FunctionType(task.__code__, namespace, task.__name__, task.__defaults__)
+    bound.__kwdefaults__ = task.__kwdefaults__
+    bound.__qualname__ = f"scan[{kernel_name(op)}]"
+    return bound
