@@ -48,7 +48,6 @@ from shardmem._histogram import histogram
 from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
 from shardmem._scan import cumsum, scan
-from shardmem._scan import cumsum, scan
 from shardmem._stencil import stencil
 
 from shardmem._reduce import dot, max, mean, min, reduce, sum
@@ -78,7 +77,6 @@ __all__ = (
     "asarray",
     "bool_",
     "cumsum",
-    "cumsum",
     "default_pool",
     "dot",
     "empty",
@@ -99,7 +97,6 @@ __all__ = (
     "ones",
     "reduce",
     "run",
-    "scan",
     "scan",
     "stencil",
     "submit",
