@@ -84,12 +84,25 @@ def pack(fn: Callable[..., object]) -> Kernel:
 
 
 def _fingerprint(fn: types.FunctionType) -> tuple[int, ...]:
-    """Identity of everything a packing depends on, cheap enough to check on every call."""
-    ids = [id(fn.__code__), id(fn.__defaults__), id(fn.__kwdefaults__)]
-    ns = fn.__globals__
-    ids.extend(id(ns.get(name)) for name in _global_names(fn.__code__))
-    if fn.__closure__:
-        ids.extend(id(cell.cell_contents) for cell in fn.__closure__)
+    """Identity of everything a packing depends on, cheap enough to check on every call.
+
+    It follows the functions a kernel calls, so rebinding a constant that only
+    a helper uses is picked up too.
+    """
+    ids: list[int] = []
+    todo, seen = [fn], {id(fn)}
+    while todo:
+        f = todo.pop()
+        ids += (id(f.__code__), id(f.__defaults__), id(f.__kwdefaults__))
+        ns = f.__globals__
+        for name in _global_names(f.__code__):
+            value = ns.get(name)
+            ids.append(id(value))
+            if isinstance(value, types.FunctionType) and id(value) not in seen:
+                seen.add(id(value))
+                todo.append(value)
+        if f.__closure__:
+            ids.extend(id(cell.cell_contents) for cell in f.__closure__)
     return tuple(ids)
 
 

@@ -338,9 +338,10 @@ class _Core:
                     "modules only (NumPy cannot be imported in a subinterpreter today): "
                     "use array, struct, math, ... inside kernels"
                 )
+            lines = str(message).strip().splitlines() or [""]
             raise ShippingError(
                 f"kernel {kernel.name!r} cannot be set up in worker {rank}: "
-                f"{exc_type}: {message}{hint}"
+                f"{exc_type}: {lines[-1].strip()}{hint}"
             )
         for w in missing:
             w.kernels.add(kernel.key)
