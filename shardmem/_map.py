@@ -68,7 +68,7 @@ def as_operand(value: object, where: str) -> SharedArray | Scalar:
     """A C-contiguous SharedArray (copying when needed) or a plain Python scalar."""
     if isinstance(value, bool | int | float):
         return value
-    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # NumPy scalars
+    if getattr(value, "ndim", None) == 0 and not hasattr(value, "__len__"):  # NumPy scalars
         item = value.item()
         if isinstance(item, bool | int | float):
             return item
@@ -148,7 +148,7 @@ def _output(
     out: object, shape: tuple[int, ...], dtype: DTypeLike | None, first: SharedArray | None
 ) -> SharedArray:
     if out is None:
-        kind = as_dtype(dtype) if dtype is not None else first.dtype if first else None
+        kind = as_dtype(dtype) if dtype is not None else None if first is None else first.dtype
         if kind is None:
             raise ArgumentTypeError(
                 "map(): no array input to take the output dtype from; pass dtype= or out="
