@@ -144,7 +144,9 @@ def _filter(
     a = _image(image, where)
     h, w, c = _hwc(a)
     res = _out(out, a.shape, a.dtype.name if keep else "float32", where)
-    raw_cval = cval if keep else cval / _unit(a)
+    raw_cval: float = cval / _unit(a)
+    if keep:
+        raw_cval = min(max(round(cval), 0), 255) if a.dtype == uint8 else float(cval)
     _bands(kernel, (a, res), h, pool, where, h=h, w=w, c=c, mode=_mode(mode, where),
            cval=raw_cval, **params)
     return res
@@ -570,7 +572,8 @@ def _axis(n: int, m: int, order: int) -> list[tuple[int, int, float]]:
         return [(min(int((o + 0.5) * s), n - 1),) * 2 + (0.0,) for o in range(m)]
     res = []
     for o in range(m):
-        x = min(max((o + 0.5) * s - 0.5, 0.0), n - 1.0)
+        x = abs((o + 0.5) * s - 0.5)  # mirror at the first and last pixel centres
+        x = max(0.0, min(x, 2 * (n - 1) - x))
         i = int(x)
         res.append((i, min(i + 1, n - 1), x - i))
     return res

@@ -1,0 +1,183 @@
+"""shardmem.image against scikit-image / scipy.ndimage on photo crops, 1-3 workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import ndimage as ndi
+from skimage import color, data, exposure, filters, morphology, transform, util
+
+import shardmem as sm
+from shardmem import image
+
+try:  # the conftest instance pytest loaded, whose leak check knows the session pools
+    from conftest import get_pool  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - run as a package
+    from tests.conftest import get_pool
+
+CAM = data.camera()[100:228, 200:360]  # 128 x 160 gray
+AST = data.astronaut()[200:264, 180:260]  # 64 x 80 RGB
+WORKERS = (1, 2, 3)
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+
+
+def close(got: sm.SharedArray, want: np.ndarray, tol: float) -> None:
+    g = np.asarray(got).astype(np.float64)
+    assert g.shape == want.shape
+    np.testing.assert_allclose(g, want, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_gaussian(workers: int) -> None:
+    got = image.gaussian(CAM, sigma=1.5, pool=get_pool(workers))
+    close(got, filters.gaussian(CAM, sigma=1.5), 1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gaussian_modes_rgb(mode: str) -> None:
+    got = image.gaussian(AST, sigma=1.0, mode=mode, cval=0.25, pool=get_pool(2))
+    want = filters.gaussian(AST, sigma=1.0, mode=mode, cval=0.25, channel_axis=-1)
+    close(got, want, 1e-5)
+
+
+@pytest.mark.parametrize(("workers", "mode"), [(1, "reflect"), (2, "constant"), (3, "wrap")])
+def test_sobel(workers: int, mode: str) -> None:
+    got = image.sobel(CAM, mode=mode, pool=get_pool(workers))
+    close(got, filters.sobel(CAM, mode=mode), 1e-5)
+
+
+@pytest.mark.parametrize(("workers", "size"), [(1, 3), (2, 3), (3, 5), (2, 4)])
+def test_box_blur(workers: int, size: int) -> None:
+    got = image.box_blur(CAM, size=size, pool=get_pool(workers))
+    close(got, ndi.uniform_filter(util.img_as_float(CAM), size), 1e-5)
+
+
+def test_box_blur_rgb_constant() -> None:
+    got = image.box_blur(AST, mode="constant", cval=0.5, pool=get_pool(2))
+    want = ndi.uniform_filter(util.img_as_float(AST), (3, 3, 1), mode="constant", cval=0.5)
+    close(got, want, 1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_correlate_convolve(mode: str) -> None:
+    w = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0]])
+    f = util.img_as_float(CAM)
+    close(image.correlate(CAM, w.tolist(), mode=mode, pool=get_pool(2)),
+          ndi.correlate(f, w, mode=mode), 1e-5)
+    w3 = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0], [0.5, 0.0, 0.0]])
+    close(image.convolve(CAM, w3.tolist(), mode=mode, pool=get_pool(3)),
+          ndi.convolve(f, w3, mode=mode), 1e-5)
+
+
+@pytest.mark.parametrize(("workers", "size", "mode"), [(1, 3, "nearest"), (2, 3, "reflect"), (3, 5, "mirror")])
+def test_median(workers: int, size: int, mode: str) -> None:
+    got = image.median(CAM, size=size, mode=mode, pool=get_pool(workers))
+    want = filters.median(CAM, np.ones((size, size), bool), mode=mode)
+    assert np.array_equal(np.asarray(got), want)
+
+
+def test_median_float_rgb() -> None:
+    f = util.img_as_float32(AST)
+    got = image.median(f, pool=get_pool(2))
+    assert np.array_equal(np.asarray(got), ndi.median_filter(f, size=(3, 3, 1), mode="nearest"))
+
+
+@pytest.mark.parametrize(("workers", "size"), [(1, 3), (2, 5), (3, 1)])
+def test_erosion_dilation(workers: int, size: int) -> None:
+    fp = np.ones((size, size), bool)
+    pool = get_pool(workers)
+    assert np.array_equal(np.asarray(image.erosion(CAM, size=size, pool=pool)), morphology.erosion(CAM, fp))
+    assert np.array_equal(np.asarray(image.dilation(CAM, size=size, pool=pool)), morphology.dilation(CAM, fp))
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_rgb2gray(workers: int) -> None:
+    got = image.rgb2gray(AST, pool=get_pool(workers))
+    close(got, color.rgb2gray(AST), 1e-6)
+    got8 = image.rgb2gray(AST, dtype="uint8", pool=get_pool(workers))
+    close(got8, util.img_as_ubyte(color.rgb2gray(AST)).astype(float), 1)
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_histogram_equalize(workers: int) -> None:
+    counts, centers = image.histogram(CAM, pool=get_pool(workers))
+    want_counts, want_centers = exposure.histogram(CAM)
+    assert counts == want_counts.tolist() and centers == want_centers.tolist()
+    close(image.equalize_hist(CAM, pool=get_pool(workers)), exposure.equalize_hist(CAM), 1e-6)
+
+
+@pytest.mark.parametrize(("shape", "workers"), [((300, 211), 2), ((50, 77), 3), ((128, 160), 1)])
+def test_resize(shape: tuple[int, int], workers: int) -> None:
+    pool = get_pool(workers)
+    want = transform.resize(CAM, shape, order=1, anti_aliasing=False)
+    close(image.resize(CAM, shape, pool=pool), want, 1e-5)
+    want0 = transform.resize(AST, shape, order=0, anti_aliasing=False, preserve_range=True)
+    assert np.array_equal(np.asarray(image.resize(AST, shape, order=0, pool=pool)), want0)
+
+
+def test_point_ops_match_skimage() -> None:
+    pool = get_pool(2)
+    assert np.array_equal(np.asarray(image.invert(CAM, pool=pool)), util.invert(CAM))
+    close(image.adjust_gamma(CAM, gamma=0.6, pool=pool), exposure.adjust_gamma(CAM, 0.6).astype(float), 1)
+    close(image.rescale_intensity(CAM, in_range=(30, 200), pool=pool),
+          exposure.rescale_intensity(CAM, in_range=(30, 200)).astype(float), 1)
+    assert np.array_equal(np.asarray(image.threshold(CAM, thresh=100, pool=pool)), (CAM > 100) * 255)
+    f = util.img_as_float32(CAM)
+    close(image.invert(f, pool=pool), util.invert(f), 1e-6)
+    close(image.adjust_gamma(f, gamma=2.0, pool=pool), f.astype(float) ** 2, 1e-6)
+    close(image.rescale_intensity(f, pool=pool), exposure.rescale_intensity(f.astype(float)), 1e-6)
+    assert np.array_equal(np.asarray(image.to_uint8(f, pool=pool)), CAM)
+
+
+images = arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12)))
+
+
+@settings(deadline=None, max_examples=25)
+@given(images, st.integers(1, 3), st.floats(0.1, 4.0), st.integers(0, 255))
+def test_lut_ops_hypothesis(img: np.ndarray, workers: int, gamma: float, t: int) -> None:
+    pool = get_pool(workers)
+    assert np.array_equal(np.asarray(image.invert(img, pool=pool)), 255 - img)
+    g = np.minimum(np.rint(255 * (np.arange(256) / 255) ** gamma), 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(image.adjust_gamma(img, gamma=gamma, pool=pool)), g[img])
+    assert np.array_equal(np.asarray(image.threshold(img, thresh=t, pool=pool)), (img > t) * 255)
+
+
+@settings(deadline=None, max_examples=25)
+@given(images, st.integers(1, 3), st.integers(1, 20), st.integers(1, 20), st.sampled_from([0, 1]))
+def test_resize_hypothesis(img: np.ndarray, workers: int, oh: int, ow: int, order: int) -> None:
+    got = image.resize(img, (oh, ow), order=order, pool=get_pool(workers))
+    want = transform.resize(img, (oh, ow), order=order, anti_aliasing=False, preserve_range=order == 0)
+    tol = 0 if order == 0 else 1e-5
+    close(got, want, tol)
+
+
+@settings(deadline=None, max_examples=20)
+@given(images, st.integers(1, 3), st.sampled_from(MODES))
+def test_filters_hypothesis(img: np.ndarray, workers: int, mode: str) -> None:
+    pool = get_pool(workers)
+    assert np.array_equal(np.asarray(image.median(img, mode=mode, pool=pool)),
+                          ndi.median_filter(img, size=3, mode=mode))
+    close(image.sobel(img, mode=mode, pool=pool), filters.sobel(img, mode=mode), 1e-5)
+
+
+def test_out_is_used() -> None:
+    out = sm.zeros(CAM.shape, dtype="float32")
+    assert image.sobel(CAM, out=out, pool=get_pool(2)) is out
+
+
+def test_errors() -> None:
+    with pytest.raises(sm.InvalidArgumentError, match="mode='bogus'"):
+        image.gaussian(CAM, mode="bogus")
+    with pytest.raises(sm.InvalidArgumentError, match="size=4 must be an odd int"):
+        image.median(CAM, size=4)
+    with pytest.raises(sm.ShapeError, match="H x W x 3"):
+        image.rgb2gray(CAM)
+    with pytest.raises(sm.DTypeError, match="int64 is not supported"):
+        image.sobel(np.zeros((3, 3), np.int64))
+    with pytest.raises(sm.InvalidArgumentError, match="out= is"):
+        image.sobel(CAM, out=sm.zeros((2, 2), dtype="float32"))
+    with pytest.raises(sm.ShapeError, match="output_shape"):
+        image.resize(CAM, (0, 3))
