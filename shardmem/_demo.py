@@ -37,7 +37,9 @@ _STEPS: tuple[Step, ...] = (
 _SAVED = ("to_uint8", "rgb2gray", "gaussian", "sobel", "median", "equalize_hist", "invert")
 
 
-def _pipeline(photo: SharedArray, size: int, pool: Pool) -> tuple[dict[str, float], dict[str, SharedArray]]:
+def _pipeline(
+    photo: SharedArray, size: int, pool: Pool
+) -> tuple[dict[str, float], dict[str, SharedArray]]:
     results: dict[str, SharedArray] = {"photo": photo}
     times: dict[str, float] = {}
     for name, _, step in _STEPS:
@@ -48,8 +50,12 @@ def _pipeline(photo: SharedArray, size: int, pool: Pool) -> tuple[dict[str, floa
 
 
 def run_demo(
-    out_dir: Path, *, workers: list[int] | None = None, size: int | None = None,
-    quick: bool = False, quiet: bool = False,
+    out_dir: Path,
+    *,
+    workers: list[int] | None = None,
+    size: int | None = None,
+    quick: bool = False,
+    quiet: bool = False,
 ) -> list[dict[str, object]]:
     """Run the demo pipeline with each worker count and write the images of the last run.
 
@@ -96,7 +102,9 @@ def run_demo(
     return rows
 
 
-def _row(name: str, shape: tuple[int, ...], seconds: dict[int, dict[str, float]], counts: list[int]) -> dict[str, object]:
+def _row(
+    name: str, shape: tuple[int, ...], seconds: dict[int, dict[str, float]], counts: list[int]
+) -> dict[str, object]:
     pixels = shape[0] * shape[1]
     secs = {n: seconds[n][name] for n in counts}
     return {
@@ -136,6 +144,8 @@ def format_table(rows: list[dict[str, object]]) -> str:
         secs: dict[int, float] = r["seconds"]  # type: ignore[assignment]
         rate: dict[int, float] = r["mpix_s"]  # type: ignore[assignment]
         cells = " ".join(f"{secs[n]:>8.3f} s" for n in counts)
-        lines.append(f"{r['step']:<16} {shape:<10} {cells} {rate[counts[-1]]:>6.1f} Mpix/s "
-                     f"{r['speedup']:>6.2f}x")
+        lines.append(
+            f"{r['step']:<16} {shape:<10} {cells} {rate[counts[-1]]:>6.1f} Mpix/s "
+            f"{r['speedup']:>6.2f}x"
+        )
     return "\n".join(lines)

@@ -100,8 +100,10 @@ def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) ->
     try:
         Path(path).write_bytes(data)
     except OSError as exc:
-        raise InvalidArgumentError(f"write_image(): cannot write {str(path)!r}: {exc.strerror}; "
-                                   "check that the folder exists and is writable") from exc
+        raise InvalidArgumentError(
+            f"write_image(): cannot write {str(path)!r}: {exc.strerror}; "
+            "check that the folder exists and is writable"
+        ) from exc
 
 
 def _check_plugin(plugin: str) -> None:
@@ -113,8 +115,9 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise InvalidArgumentError(f"read_image(): cannot read {str(path)!r}: {exc.strerror}; "
-                                   "check the path") from exc
+        raise InvalidArgumentError(
+            f"read_image(): cannot read {str(path)!r}: {exc.strerror}; check the path"
+        ) from exc
 
 
 def _pillow() -> Any:
@@ -151,7 +154,8 @@ def _decode_png(data: bytes, name: str) -> SharedArray:
     if depth != 8 or interlace or ctype not in _PNG_CHANNELS:
         raise ImageFormatError(
             f"{name}: PNG with bit depth {depth}, colour type {ctype}, interlace {interlace} "
-            "needs Pillow (pip install pillow); the stdlib codec reads 8-bit non-interlaced PNGs")
+            "needs Pillow (pip install pillow); the stdlib codec reads 8-bit non-interlaced PNGs"
+        )
     c = _PNG_CHANNELS[ctype]
     try:
         raw = zlib.decompress(b"".join(chunks[b"IDAT"]))
@@ -181,7 +185,7 @@ def _unfilter_row(kind: int, line: bytes, prev: bytes, bpp: int, name: str) -> b
     if kind == 0:
         return line
     if kind == 2:
-        return bytes(map(_MASK, map(add, line, prev)))
+        return bytes(map(_MASK, map(add, line, prev, strict=False)))
     if kind == 1:
         cur = bytearray(len(line))
         for k in range(bpp):
@@ -224,7 +228,7 @@ def _encode_png(pixels: bytes, h: int, w: int, c: int, level: int) -> bytes:
     for y in range(h):
         row = pixels[y * stride : (y + 1) * stride]
         shifted = bytes(c) + row[:-c]
-        rows.append(b"\x01" + bytes(map(_MASK, map(sub, row, shifted))))  # Sub filter
+        rows.append(b"\x01" + bytes(map(_MASK, map(sub, row, shifted, strict=False))))  # Sub filter
     ihdr = struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0)
     body = zlib.compress(b"".join(rows), level)
     return _PNG + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
@@ -250,7 +254,9 @@ def _pnm_header(data: bytes, name: str) -> tuple[list[int], int]:
         while end < len(data) and data[end : end + 1].isdigit():
             end += 1
         if end == pos:
-            raise ImageFormatError(f"{name}: corrupt PGM/PPM header (expected width, height, maxval)")
+            raise ImageFormatError(
+                f"{name}: corrupt PGM/PPM header (expected width, height, maxval)"
+            )
         fields.append(int(data[pos:end]))
         pos = end
     return fields, pos + 1
@@ -260,7 +266,9 @@ def _decode_pnm(data: bytes, name: str) -> SharedArray:
     (w, h, maxval), pos = _pnm_header(data, name)
     c = 3 if data[:2] in (b"P3", b"P6") else 1
     if maxval > 255 or maxval < 1:
-        raise ImageFormatError(f"{name}: PGM/PPM maxval {maxval} needs Pillow; the stdlib codec reads maxval <= 255")
+        raise ImageFormatError(
+            f"{name}: PGM/PPM maxval {maxval} needs Pillow; the stdlib codec reads maxval <= 255"
+        )
     n = h * w * c
     if data[:2] in (b"P2", b"P3"):
         pixels = bytes(int(v) for v in data[pos:].split()[:n])
@@ -275,19 +283,23 @@ def _decode_pnm(data: bytes, name: str) -> SharedArray:
 
 def _encode_pnm(pixels: bytes, h: int, w: int, c: int, name: str) -> bytes:
     if c not in (1, 3):
-        raise ImageFormatError(f"write_image(): {name} needs a gray or RGB image, not {c} channels; "
-                               "write a .png instead")
+        raise ImageFormatError(
+            f"write_image(): {name} needs a gray or RGB image, not {c} channels; "
+            "write a .png instead"
+        )
     return f"P{5 if c == 1 else 6}\n{w} {h}\n255\n".encode() + pixels
 
 
-# -- Pillow -------------------------------------------------------------------------------------------
+# -- Pillow --------------------------------------------------------------------------------
 
 
 def _read_pillow(path: PathLike) -> SharedArray:
     pil = _pillow()
     if pil is None:
-        raise ImageFormatError(f"{str(path)!r} needs Pillow to be read (16-bit, interlaced or not "
-                               "PNG/PGM/PPM); install it with pip install pillow")
+        raise ImageFormatError(
+            f"{str(path)!r} needs Pillow to be read (16-bit, interlaced or not "
+            "PNG/PGM/PPM); install it with pip install pillow"
+        )
     try:
         with pil.open(path) as im:
             im.load()
@@ -297,8 +309,15 @@ def _read_pillow(path: PathLike) -> SharedArray:
 
 
 def _from_pillow(im: Any) -> SharedArray:
-    modes = {"L": ("uint8", 1), "LA": ("uint8", 2), "RGB": ("uint8", 3), "RGBA": ("uint8", 4),
-             "I;16": ("uint16", 1), "I": ("int32", 1), "F": ("float32", 1)}
+    modes = {
+        "L": ("uint8", 1),
+        "LA": ("uint8", 2),
+        "RGB": ("uint8", 3),
+        "RGBA": ("uint8", 4),
+        "I;16": ("uint16", 1),
+        "I": ("int32", 1),
+        "F": ("float32", 1),
+    }
     if im.mode not in modes:
         im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
     dtype, c = modes[im.mode]
@@ -309,8 +328,10 @@ def _from_pillow(im: Any) -> SharedArray:
 def _write_pillow(path: PathLike, a: SharedArray) -> None:
     pil = _pillow()
     if pil is None:
-        raise ImageFormatError(f"write_image(): {str(path)!r} needs Pillow for its suffix; use "
-                               ".png, .pgm or .ppm, or pip install pillow")
+        raise ImageFormatError(
+            f"write_image(): {str(path)!r} needs Pillow for its suffix; use "
+            ".png, .pgm or .ppm, or pip install pillow"
+        )
     c = a.shape[2] if a.ndim == 3 else 1
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
     try:

@@ -60,7 +60,7 @@ def border_index(i: int, n: int, mode: str) -> int:
     return i if i < n else 2 * n - 2 - i
 
 
-def hpad(v: Row, w: int, c: int, left: int, right: int, mode: str, fill: float) -> Row:
+def hpad(v: Row, w: int, c: int, left: int, right: int, mode: str, fill: Any) -> Row:  # noqa: PLR0917 - hot helper, positional calls
     """Row ``v`` (``w`` pixels of ``c`` channels) padded by whole pixels on both sides."""
     parts: Row = []
     for j in range(-left, 0):
@@ -73,9 +73,16 @@ def hpad(v: Row, w: int, c: int, left: int, right: int, mode: str, fill: float) 
     return parts
 
 
-def windows(
-    src: memoryview, h: int, wc: int, r0: int, r1: int, above: int, below: int,
-    mode: str, cval: float,
+def windows(  # noqa: PLR0917 - hot helper, positional calls
+    src: memoryview,
+    h: int,
+    wc: int,
+    r0: int,
+    r1: int,
+    above: int,
+    below: int,
+    mode: str,
+    cval: float,
 ) -> Iterator[list[Row]]:
     """For each row ``y`` of ``r0:r1`` yield rows ``y-above .. y+below`` as lists."""
     cache: dict[int, Row] = {}
@@ -125,23 +132,36 @@ def point_float(
     out[a:b] = array(out.format, res)
 
 
-def table_float(src: memoryview, out: memoryview, *, a: int, b: int, table: tuple[float, ...]) -> None:
+def table_float(
+    src: memoryview, out: memoryview, *, a: int, b: int, table: tuple[float, ...]
+) -> None:
     """uint8 -> float lookup table over the flat range ``a:b``."""
     out[a:b] = array(out.format, map(table.__getitem__, src[a:b].tobytes()))
 
 
 def gray(
-    src: memoryview, out: memoryview, *, a: int, b: int, c: int,
-    wr: float, wg: float, wb: float, lut8: bool, to_uint8: bool,
+    src: memoryview,
+    out: memoryview,
+    *,
+    a: int,
+    b: int,
+    c: int,
+    wr: float,
+    wg: float,
+    wb: float,
+    lut8: bool,
+    to_uint8: bool,
 ) -> None:
     """Weighted sum of the first three channels of pixels ``a:b``."""
     chans = [src[a * c + k : b * c : c].tolist() for k in range(3)]
     if lut8:  # uint8 input: three 256-entry tables instead of multiplications
-        terms = [map(tuple(wt * i for i in range(256)).__getitem__, ch)
-                 for wt, ch in zip((wr, wg, wb), chans, strict=True)]
+        terms = [
+            map(tuple(wt * i for i in range(256)).__getitem__, ch)
+            for wt, ch in zip((wr, wg, wb), chans, strict=True)
+        ]
     else:
         terms = [map(wt.__mul__, ch) for wt, ch in zip((wr, wg, wb), chans, strict=True)]
-    y = map(add, map(add, terms[0], terms[1]), terms[2])
+    y = map(add, map(add, terms[0], terms[1], strict=False), terms[2], strict=False)
     out[a:b] = bytes(map(round, y)) if to_uint8 else array(out.format, y)
 
 
@@ -155,8 +175,21 @@ def histogram(src: memoryview, *, a: int, b: int) -> tuple[int, ...]:
 
 
 def correlate(
-    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
-    weights: tuple[float, ...], kh: int, kw: int, cy: int, cx: int, mode: str, cval: float,
+    src: memoryview,
+    out: memoryview,
+    *,
+    r0: int,
+    r1: int,
+    h: int,
+    w: int,
+    c: int,
+    weights: tuple[float, ...],
+    kh: int,
+    kw: int,
+    cy: int,
+    cx: int,
+    mode: str,
+    cval: float,
 ) -> None:
     """2-D correlation with a small ``kh x kw`` kernel centred at ``(cy, cx)``."""
     wc = w * c
@@ -167,102 +200,182 @@ def correlate(
             for j in range(kw):
                 wt = weights[i * kw + j]
                 if wt:
-                    acc = map(add, acc, map(wt.__mul__, p[j * c : j * c + wc]))
+                    acc = map(add, acc, map(wt.__mul__, p[j * c : j * c + wc]), strict=False)
             acc = list(acc)
         put(out, y, wc, acc)
 
 
 def separable(
-    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
-    wy: tuple[float, ...], wx: tuple[float, ...], mode: str, cval: float,
+    src: memoryview,
+    out: memoryview,
+    *,
+    r0: int,
+    r1: int,
+    h: int,
+    w: int,
+    c: int,
+    wy: tuple[float, ...],
+    wx: tuple[float, ...],
+    mode: str,
+    cval: float,
 ) -> None:
     """A column pass with ``wy`` then a row pass with ``wx`` (odd lengths, centred)."""
     wc, ky, kx = w * c, len(wy) // 2, len(wx) // 2
     for y, rows in enumerate(windows(src, h, wc, r0, r1, ky, ky, mode, cval), r0):
         v: Any = map(wy[0].__mul__, rows[0])
         for wt, row in zip(wy[1:], rows[1:], strict=True):
-            v = map(add, v, map(wt.__mul__, row))
+            v = map(add, v, map(wt.__mul__, row), strict=False)
         p = hpad(list(v), w, c, kx, kx, mode, cval * sum(wy))
         acc: Any = map(wx[0].__mul__, p[:wc])
         for j in range(1, len(wx)):
-            acc = map(add, acc, map(wx[j].__mul__, p[j * c : j * c + wc]))
+            acc = map(add, acc, map(wx[j].__mul__, p[j * c : j * c + wc]), strict=False)
         put(out, y, wc, acc)
 
 
 def box(
-    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
-    k: int, scale: float, mode: str, cval: float,
+    src: memoryview,
+    out: memoryview,
+    *,
+    r0: int,
+    r1: int,
+    h: int,
+    w: int,
+    c: int,
+    k: int,
+    scale: float,
+    mode: str,
+    cval: float,
 ) -> None:
     """Mean over a ``k x k`` box: column sums, then running sums along the row."""
     wc, lo = w * c, k // 2
     for y, rows in enumerate(windows(src, h, wc, r0, r1, lo, k - 1 - lo, mode, cval), r0):
         v: Any = rows[0]
         for row in rows[1:]:
-            v = map(add, v, row)
+            v = map(add, v, row, strict=False)
         p = hpad(list(v), w, c, lo, k - 1 - lo, mode, cval * k)
         if c == 1:
             pre = list(accumulate(p, initial=0))
-            s: Any = map(sub, pre[k:], pre[:-k])
+            s: Any = map(sub, pre[k:], pre[:-k], strict=False)
         else:
             s = p[:wc]
             for j in range(1, k):
-                s = map(add, s, p[j * c : j * c + wc])
+                s = map(add, s, p[j * c : j * c + wc], strict=False)
         put(out, y, wc, map(scale.__mul__, s))
 
 
 def sobel(
-    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
-    scale: float, mode: str, cval: float,
+    src: memoryview,
+    out: memoryview,
+    *,
+    r0: int,
+    r1: int,
+    h: int,
+    w: int,
+    c: int,
+    scale: float,
+    mode: str,
+    cval: float,
 ) -> None:
     """Sobel magnitude ``scale * sqrt(gx**2 + gy**2)`` with integer-exact gradients."""
     wc, c2 = w * c, 2 * c
     for y, (a, m, b) in enumerate(windows(src, h, wc, r0, r1, 1, 1, mode, cval), r0):
-        s = hpad(list(map(add, map(add, a, b), map(add, m, m))), w, c, 1, 1, mode, 4 * cval)
-        d = hpad(list(map(sub, a, b)), w, c, 1, 1, mode, 0)
-        gx = list(map(sub, s[c2 : c2 + wc], s[:wc]))
+        s = hpad(
+            list(
+                map(add, map(add, a, b, strict=False), map(add, m, m, strict=False), strict=False)
+            ),
+            w,
+            c,
+            1,
+            1,
+            mode,
+            4 * cval,
+        )
+        d = hpad(list(map(sub, a, b, strict=False)), w, c, 1, 1, mode, 0)
+        gx = list(map(sub, s[c2 : c2 + wc], s[:wc], strict=False))
         dm = d[c : c + wc]
-        gy = list(map(add, map(add, d[:wc], d[c2 : c2 + wc]), map(add, dm, dm)))
-        sq = map(add, map(mul, gx, gx), map(mul, gy, gy))
+        gy = list(
+            map(
+                add,
+                map(add, d[:wc], d[c2 : c2 + wc], strict=False),
+                map(add, dm, dm, strict=False),
+                strict=False,
+            )
+        )
+        sq = map(add, map(mul, gx, gx, strict=False), map(mul, gy, gy, strict=False), strict=False)
         put(out, y, wc, map(scale.__mul__, map(math.sqrt, sq)))
 
 
 def _med3(x: Row, y: Row, z: Any) -> Any:
     """Elementwise median of three sequences."""
-    return map(max, map(min, x, y), map(min, map(max, x, y), z))
+    return map(
+        max,
+        map(min, x, y, strict=False),
+        map(min, map(max, x, y, strict=False), z, strict=False),
+        strict=False,
+    )
 
 
 def median(
-    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
-    k: int, mode: str, cval: float,
+    src: memoryview,
+    out: memoryview,
+    *,
+    r0: int,
+    r1: int,
+    h: int,
+    w: int,
+    c: int,
+    k: int,
+    mode: str,
+    cval: float,
 ) -> None:
     """Median over a ``k x k`` square (odd ``k``); 3x3 by sorted columns, else ``sorted``."""
     wc, r = w * c, k // 2
     for y, rows in enumerate(windows(src, h, wc, r0, r1, r, r, mode, cval), r0):
         if k == 3:
             a, m, b = rows
-            lo = hpad(list(map(min, a, m, b)), w, c, 1, 1, mode, cval)
-            hi = hpad(list(map(max, a, m, b)), w, c, 1, 1, mode, cval)
+            lo = hpad(list(map(min, a, m, b, strict=False)), w, c, 1, 1, mode, cval)
+            hi = hpad(list(map(max, a, m, b, strict=False)), w, c, 1, 1, mode, cval)
             mid = hpad(list(_med3(a, m, b)), w, c, 1, 1, mode, cval)
             sh = [slice(j * c, j * c + wc) for j in range(3)]
-            maxlo = list(map(max, *(lo[s] for s in sh)))
-            minhi = map(min, *(hi[s] for s in sh))
+            maxlo = list(map(max, *(lo[s] for s in sh), strict=False))
+            minhi = map(min, *(hi[s] for s in sh), strict=False)
             medmid = list(_med3(mid[sh[0]], mid[sh[1]], mid[sh[2]]))
             put(out, y, wc, _med3(maxlo, medmid, minhi))
         else:
             cols = hpad(list(zip(*rows, strict=True)), w, c, r, r, mode, (cval,) * k)
-            put(out, y, wc, [sorted(sum(cols[x : x + k * c : c], ()))[k * k // 2] for x in range(wc)])
+            put(
+                out,
+                y,
+                wc,
+                [sorted(sum(cols[x : x + k * c : c], ()))[k * k // 2] for x in range(wc)],
+            )
 
 
 def rank(
-    src: memoryview, out: memoryview, *, r0: int, r1: int, h: int, w: int, c: int,
-    k: int, op: str, mode: str, cval: float,
+    src: memoryview,
+    out: memoryview,
+    *,
+    r0: int,
+    r1: int,
+    h: int,
+    w: int,
+    c: int,
+    k: int,
+    op: str,
+    mode: str,
+    cval: float,
 ) -> None:
     """Grey erosion (``op='min'``) or dilation (``'max'``) with a ``k x k`` square."""
     wc, r, f = w * c, k // 2, min if op == "min" else max
     for y, rows in enumerate(windows(src, h, wc, r0, r1, r, r, mode, cval), r0):
-        v = list(map(f, *rows)) if k > 1 else rows[0]
+        v = list(map(f, *rows, strict=False)) if k > 1 else rows[0]
         p = hpad(v, w, c, r, r, mode, cval)
-        put(out, y, wc, map(f, *(p[j * c : j * c + wc] for j in range(k))) if k > 1 else p)
+        put(
+            out,
+            y,
+            wc,
+            map(f, *(p[j * c : j * c + wc] for j in range(k)), strict=False) if k > 1 else p,
+        )
 
 
 # -- geometry --------------------------------------------------------------------------------
@@ -273,9 +386,19 @@ def _gather(v: Row, idx: tuple[int, ...]) -> Any:
 
 
 def resize(
-    src: memoryview, out: memoryview, *, r0: int, r1: int, wc: int, owc: int,
-    ys: tuple[tuple[int, int, float], ...], i0: tuple[int, ...], i1: tuple[int, ...],
-    f1: tuple[float, ...], scale: float, linear: bool,
+    src: memoryview,
+    out: memoryview,
+    *,
+    r0: int,
+    r1: int,
+    wc: int,
+    owc: int,
+    ys: tuple[tuple[int, int, float], ...],
+    i0: tuple[int, ...],
+    i1: tuple[int, ...],
+    f1: tuple[float, ...],
+    scale: float,
+    linear: bool,
 ) -> None:
     """Resample rows ``r0:r1``: row ``y`` mixes source rows ``ys[y]``, columns by index lists."""
     for y in range(r0, r1):
@@ -285,6 +408,18 @@ def resize(
             put(out, y, owc, _gather(ra, i0))
             continue
         rb = src[yb * wc : yb * wc + wc].tolist()
-        v = list(map(add, map((scale * (1.0 - fy)).__mul__, ra), map((scale * fy).__mul__, rb)))
+        v = list(
+            map(
+                add,
+                map((scale * (1.0 - fy)).__mul__, ra),
+                map((scale * fy).__mul__, rb),
+                strict=False,
+            )
+        )
         h0, h1 = _gather(v, i0), _gather(v, i1)
-        put(out, y, owc, map(add, h0, map(mul, f1, map(sub, h1, h0))))
+        put(
+            out,
+            y,
+            owc,
+            map(add, h0, map(mul, f1, map(sub, h1, h0, strict=False), strict=False), strict=False),
+        )

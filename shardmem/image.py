@@ -44,11 +44,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
-import shardmem._kernels_image as K
+from shardmem import _kernels_image as kern
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, empty
-from shardmem._dtypes import float32, uint8
+from shardmem._dtypes import uint8
 from shardmem._errors import DTypeError, InvalidArgumentError, ShapeError
 from shardmem._imageio import read_image, write_image
 from shardmem._pool import Pool, Task, as_view, check_params, resolve_pool
@@ -86,11 +87,15 @@ _DTYPES = ("uint8", "float32", "float64")
 def _image(image: object, where: str) -> SharedArray:
     a = asarray(image)
     if a.ndim not in (2, 3):
-        raise ShapeError(f"{where}(): image has shape {a.shape}; images must be H x W or "
-                         "H x W x C, so reshape it or pass one plane")
+        raise ShapeError(
+            f"{where}(): image has shape {a.shape}; images must be H x W or "
+            "H x W x C, so reshape it or pass one plane"
+        )
     if a.dtype.name not in _DTYPES:
-        raise DTypeError(f"{where}(): image dtype {a.dtype.name} is not supported; use one of "
-                         f"{', '.join(_DTYPES)} (e.g. sm.asarray(x, dtype='float32'))")
+        raise DTypeError(
+            f"{where}(): image dtype {a.dtype.name} is not supported; use one of "
+            f"{', '.join(_DTYPES)} (e.g. sm.asarray(x, dtype='float32'))"
+        )
     return a if a._is_c_contiguous() else a.copy()
 
 
@@ -103,9 +108,13 @@ def _out(out: SharedArray | None, shape: tuple[int, ...], dtype: str, where: str
     if out is None:
         return empty(shape, dtype=dtype)
     if not isinstance(out, SharedArray) or out.shape != shape or out.dtype.name != dtype:
-        got = f"{out.shape} {out.dtype.name}" if isinstance(out, SharedArray) else type(out).__name__
-        raise InvalidArgumentError(f"{where}(): out= is {got}; it must be a SharedArray of shape "
-                                   f"{shape} and dtype {dtype}; pass out=None to allocate one")
+        got = (
+            f"{out.shape} {out.dtype.name}" if isinstance(out, SharedArray) else type(out).__name__
+        )
+        raise InvalidArgumentError(
+            f"{where}(): out= is {got}; it must be a SharedArray of shape "
+            f"{shape} and dtype {dtype}; pass out=None to allocate one"
+        )
     if not out._is_c_contiguous():
         raise InvalidArgumentError(f"{where}(): out= is not C-contiguous; pass a fresh array")
     return out
@@ -113,8 +122,10 @@ def _out(out: SharedArray | None, shape: tuple[int, ...], dtype: str, where: str
 
 def _mode(mode: str, where: str) -> str:
     if mode not in MODES:
-        raise InvalidArgumentError(f"{where}(): mode={mode!r} is not a border mode; use one of "
-                                   f"{', '.join(map(repr, MODES))}")
+        raise InvalidArgumentError(
+            f"{where}(): mode={mode!r} is not a border mode; use one of "
+            f"{', '.join(map(repr, MODES))}"
+        )
     return mode
 
 
@@ -124,21 +135,35 @@ def _unit(a: SharedArray) -> float:
 
 
 def _bands(
-    kernel: Callable[..., object], arrays: Sequence[SharedArray], rows: int, pool: Pool | None,
-    where: str, *, flat: bool = False, **params: object,
+    kernel: Callable[..., object],
+    arrays: Sequence[SharedArray],
+    rows: int,
+    pool: Pool | None,
+    where: str,
+    **params: object,
 ) -> list[object]:
     """Run ``kernel`` over row bands ``r0:r1`` (or flat ranges ``a:b``) of ``rows``."""
     p = resolve_pool(pool)
     views = tuple(as_view(a, where) for a in arrays)
-    keys = ("a", "b") if flat else ("r0", "r1")
-    tasks = [Task(views, check_params({keys[0]: lo, keys[1]: hi, **params}), label=f"rows {lo}:{hi}")
-             for lo, hi in nonempty_rows(rows, p.size * 4)]
+    keys = ("a", "b") if params.pop("flat", False) else ("r0", "r1")
+    tasks = [
+        Task(views, check_params({keys[0]: lo, keys[1]: hi, **params}), label=f"rows {lo}:{hi}")
+        for lo, hi in nonempty_rows(rows, p.size * 4)
+    ]
     return p._execute(kernel, tasks)
 
 
 def _filter(
-    kernel: Callable[..., object], image: object, where: str, out: SharedArray | None,
-    pool: Pool | None, *, mode: str, cval: float, keep: bool = False, **params: object,
+    kernel: Callable[..., object],
+    image: object,
+    where: str,
+    out: SharedArray | None,
+    pool: Pool | None,
+    *,
+    mode: str,
+    cval: float,
+    keep: bool = False,
+    **params: object,
 ) -> SharedArray:
     """Neighbourhood filter plumbing: validate, allocate, run bands."""
     a = _image(image, where)
@@ -147,29 +172,49 @@ def _filter(
     raw_cval: float = cval / _unit(a)
     if keep:
         raw_cval = min(max(round(cval), 0), 255) if a.dtype == uint8 else float(cval)
-    _bands(kernel, (a, res), h, pool, where, h=h, w=w, c=c, mode=_mode(mode, where),
-           cval=raw_cval, **params)
+    _bands(
+        kernel,
+        (a, res),
+        h,
+        pool,
+        where,
+        h=h,
+        w=w,
+        c=c,
+        mode=_mode(mode, where),
+        cval=raw_cval,
+        **params,
+    )
     return res
 
 
-def _point(
-    image: object, where: str, out: SharedArray | None, pool: Pool | None,
-    table: bytes, op: str, p: float = 0.0, q: float = 0.0, to8: bool = False,
+def _point(  # noqa: PLR0917 - private helper shared by the point operations
+    image: object,
+    where: str,
+    out: SharedArray | None,
+    pool: Pool | None,
+    table: bytes,
+    op: str,
+    p: float = 0.0,
+    q: float = 0.0,
+    to8: bool = False,
 ) -> SharedArray:
     a = _image(image, where)
     dtype = "uint8" if a.dtype == uint8 or to8 else a.dtype.name
     res = _out(out, a.shape, dtype, where)
     if a.dtype == uint8:
-        _bands(K.lut, (a, res), a.size, pool, where, flat=True, table=table)
+        _bands(kern.lut, (a, res), a.size, pool, where, flat=True, table=table)
     else:
-        _bands(K.point_float, (a, res), a.size, pool, where, flat=True, op=op, p=p, q=q)
+        _bands(kern.point_float, (a, res), a.size, pool, where, flat=True, op=op, p=p, q=q)
     return res
 
 
 # -- point operations ----------------------------------------------------------------------
 
 
-def invert(image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None) -> SharedArray:
+def invert(
+    image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None
+) -> SharedArray:
     """Invert intensities: ``255 - x`` for uint8, ``1 - x`` for floats.
 
     Examples
@@ -183,8 +228,13 @@ def invert(image: object, /, *, out: SharedArray | None = None, pool: Pool | Non
 
 
 def adjust_gamma(
-    image: object, /, *, gamma: float = 1.0, gain: float = 1.0,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    gamma: float = 1.0,
+    gain: float = 1.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Gamma correction ``gain * x**gamma`` (in the [0, 1] scale; uint8 via a table).
 
@@ -218,8 +268,12 @@ def threshold(
 
 
 def rescale_intensity(
-    image: object, /, *, in_range: tuple[float, float] | None = None,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    in_range: tuple[float, float] | None = None,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Contrast stretch: map ``in_range`` (default: the image's min, max) onto the full range.
 
@@ -242,13 +296,15 @@ def rescale_intensity(
 def _min_max(image: object, pool: Pool | None) -> tuple[float, float]:
     a = _image(image, "rescale_intensity")
     if a.dtype == uint8:
-        counts, centers = histogram(a, pool=pool)
+        _counts, centers = histogram(a, pool=pool)
         return centers[0], centers[-1]
     vals = memoryview(a).cast("B").cast(a.dtype.format)
     return min(vals), max(vals)  # main interpreter; float min/max are C loops
 
 
-def to_uint8(image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None) -> SharedArray:
+def to_uint8(
+    image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None
+) -> SharedArray:
     """Convert a float image in [0, 1] to uint8 (``round(255 * x)``, clipped); uint8 is copied.
 
     Examples
@@ -262,7 +318,11 @@ def to_uint8(image: object, /, *, out: SharedArray | None = None, pool: Pool | N
 
 
 def rgb2gray(
-    image: object, /, *, dtype: str = "float32", out: SharedArray | None = None,
+    image: object,
+    /,
+    *,
+    dtype: str = "float32",
+    out: SharedArray | None = None,
     pool: Pool | None = None,
 ) -> SharedArray:
     """Luminance ``0.2125 R + 0.7154 G + 0.0721 B`` (as scikit-image; alpha is ignored).
@@ -274,20 +334,37 @@ def rgb2gray(
     --------
     >>> import shardmem as sm
     >>> from shardmem import image
-    >>> image.rgb2gray(sm.asarray([[[255, 255, 255], [255, 0, 0]]], dtype="uint8"), dtype="uint8").tolist()
+    >>> rgb = sm.asarray([[[255, 255, 255], [255, 0, 0]]], dtype="uint8")
+    >>> image.rgb2gray(rgb, dtype="uint8").tolist()
     [[255, 54]]
     """
     a = _image(image, "rgb2gray")
     h, w, c = _hwc(a)
     if a.ndim != 3 or c < 3:
-        raise ShapeError(f"rgb2gray(): image has shape {a.shape}; it needs H x W x 3 or 4 (RGB/RGBA)")
+        raise ShapeError(
+            f"rgb2gray(): image has shape {a.shape}; it needs H x W x 3 or 4 (RGB/RGBA)"
+        )
     if dtype not in ("float32", "uint8") or (dtype == "uint8" and a.dtype != uint8):
-        raise DTypeError(f"rgb2gray(): dtype={dtype!r} is not possible for a {a.dtype.name} image; "
-                         "use 'float32', or 'uint8' with a uint8 image")
+        raise DTypeError(
+            f"rgb2gray(): dtype={dtype!r} is not possible for a {a.dtype.name} image; "
+            "use 'float32', or 'uint8' with a uint8 image"
+        )
     res = _out(out, (h, w), dtype, "rgb2gray")
     k = 1.0 if dtype == "uint8" else _unit(a)
-    _bands(K.gray, (a, res), h * w, pool, "rgb2gray", flat=True, c=c, wr=0.2125 * k,
-           wg=0.7154 * k, wb=0.0721 * k, lut8=a.dtype == uint8, to_uint8=dtype == "uint8")
+    _bands(
+        kern.gray,
+        (a, res),
+        h * w,
+        pool,
+        "rgb2gray",
+        flat=True,
+        c=c,
+        wr=0.2125 * k,
+        wg=0.7154 * k,
+        wb=0.0721 * k,
+        lut8=a.dtype == uint8,
+        to_uint8=dtype == "uint8",
+    )
     return res
 
 
@@ -295,8 +372,14 @@ def rgb2gray(
 
 
 def correlate(
-    image: object, weights: Sequence[Sequence[float]], /, *, mode: str = "reflect",
-    cval: float = 0.0, out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    weights: Sequence[Sequence[float]],
+    /,
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """2-D correlation with a small kernel (as ``scipy.ndimage.correlate``), float32 result.
 
@@ -305,14 +388,20 @@ def correlate(
     >>> import shardmem as sm
     >>> from shardmem import image
     >>> image.correlate(sm.asarray([[0.0, 1.0, 0.0]], dtype="float32"), [[1, 2, 3]]).tolist()
-    [[2.0, 2.0, 1.0]]
+    [[3.0, 2.0, 1.0]]
     """
     return _correlate(image, weights, "correlate", False, mode, cval, out, pool)
 
 
 def convolve(
-    image: object, weights: Sequence[Sequence[float]], /, *, mode: str = "reflect",
-    cval: float = 0.0, out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    weights: Sequence[Sequence[float]],
+    /,
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """2-D convolution with a small kernel (as ``scipy.ndimage.convolve``), float32 result.
 
@@ -321,32 +410,57 @@ def convolve(
     >>> import shardmem as sm
     >>> from shardmem import image
     >>> image.convolve(sm.asarray([[0.0, 1.0, 0.0]], dtype="float32"), [[1, 2, 3]]).tolist()
-    [[3.0, 2.0, 1.0]]
+    [[1.0, 2.0, 3.0]]
     """
     return _correlate(image, weights, "convolve", True, mode, cval, out, pool)
 
 
-def _correlate(
-    image: object, weights: Sequence[Sequence[float]], where: str, flip: bool, mode: str,
-    cval: float, out: SharedArray | None, pool: Pool | None,
+def _correlate(  # noqa: PLR0917 - private helper of correlate/convolve
+    image: object,
+    weights: Sequence[Sequence[float]],
+    where: str,
+    flip: bool,
+    mode: str,
+    cval: float,
+    out: SharedArray | None,
+    pool: Pool | None,
 ) -> SharedArray:
     rows = [[float(v) for v in row] for row in weights]
     kh, kw = len(rows), len(rows[0]) if rows else 0
     if kh == 0 or kw == 0 or any(len(r) != kw for r in rows):
-        raise ShapeError(f"{where}(): weights must be a non-empty rectangular 2-D sequence, "
-                         f"got {weights!r}")
+        raise ShapeError(
+            f"{where}(): weights must be a non-empty rectangular 2-D sequence, got {weights!r}"
+        )
     if flip:
         rows = [r[::-1] for r in rows[::-1]]
     cy, cx = ((kh - 1) // 2, (kw - 1) // 2) if flip else (kh // 2, kw // 2)
     unit = _unit(asarray(image))
     flat = tuple(v * unit for r in rows for v in r)
-    return _filter(K.correlate, image, where, out, pool, mode=mode, cval=cval, weights=flat,
-                   kh=kh, kw=kw, cy=cy, cx=cx)
+    return _filter(
+        kern.correlate,
+        image,
+        where,
+        out,
+        pool,
+        mode=mode,
+        cval=cval,
+        weights=flat,
+        kh=kh,
+        kw=kw,
+        cy=cy,
+        cx=cx,
+    )
 
 
 def box_blur(
-    image: object, /, *, size: int = 3, mode: str = "reflect", cval: float = 0.0,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    size: int = 3,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Mean over a ``size x size`` box (as ``scipy.ndimage.uniform_filter``), float32 result.
 
@@ -359,12 +473,19 @@ def box_blur(
     """
     k = _size(size, "box_blur", odd=False)
     scale = _unit(asarray(image)) / (k * k)
-    return _filter(K.box, image, "box_blur", out, pool, mode=mode, cval=cval, k=k, scale=scale)
+    return _filter(kern.box, image, "box_blur", out, pool, mode=mode, cval=cval, k=k, scale=scale)
 
 
 def gaussian(
-    image: object, /, *, sigma: float = 1.0, mode: str = "nearest", cval: float = 0.0,
-    truncate: float = 4.0, out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    sigma: float = 1.0,
+    mode: str = "nearest",
+    cval: float = 0.0,
+    truncate: float = 4.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Separable Gaussian blur (as ``skimage.filters.gaussian``), float32 result.
 
@@ -382,12 +503,17 @@ def gaussian(
     total = sum(phi)
     wx = tuple(v / total for v in phi)
     wy = tuple(v * _unit(asarray(image)) for v in wx)
-    return _filter(K.separable, image, "gaussian", out, pool, mode=mode, cval=cval, wy=wy, wx=wx)
+    return _filter(kern.separable, image, "gaussian", out, pool, mode=mode, cval=cval, wy=wy, wx=wx)
 
 
 def sobel(
-    image: object, /, *, mode: str = "reflect", cval: float = 0.0,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Sobel gradient magnitude (as ``skimage.filters.sobel``), float32 result.
 
@@ -398,10 +524,10 @@ def sobel(
     >>> import shardmem as sm
     >>> from shardmem import image
     >>> image.sobel(sm.asarray([[0.0, 0.0, 4.0, 4.0]] * 3, dtype="float32")).tolist()[1]
-    [0.0, 1.4142135381698608, 1.4142135381698608, 0.0]
+    [0.0, 2.8284270763397217, 2.8284270763397217, 0.0]
     """
     scale = _unit(asarray(image)) / (4 * math.sqrt(2))
-    return _filter(K.sobel, image, "sobel", out, pool, mode=mode, cval=cval, scale=scale)
+    return _filter(kern.sobel, image, "sobel", out, pool, mode=mode, cval=cval, scale=scale)
 
 
 def _size(size: int, where: str, *, odd: bool) -> int:
@@ -412,8 +538,14 @@ def _size(size: int, where: str, *, odd: bool) -> int:
 
 
 def median(
-    image: object, /, *, size: int = 3, mode: str = "nearest", cval: float = 0.0,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    size: int = 3,
+    mode: str = "nearest",
+    cval: float = 0.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Median over a ``size x size`` square (as ``skimage.filters.median``); keeps the dtype.
 
@@ -427,12 +559,18 @@ def median(
     [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
     """
     k = _size(size, "median", odd=True)
-    return _filter(K.median, image, "median", out, pool, mode=mode, cval=cval, keep=True, k=k)
+    return _filter(kern.median, image, "median", out, pool, mode=mode, cval=cval, keep=True, k=k)
 
 
 def erosion(
-    image: object, /, *, size: int = 3, mode: str = "reflect", cval: float = 0.0,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    size: int = 3,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Grey erosion (minimum) over a ``size x size`` square; keeps the dtype.
 
@@ -444,12 +582,20 @@ def erosion(
     [[5, 5, 0, 0]]
     """
     k = _size(size, "erosion", odd=True)
-    return _filter(K.rank, image, "erosion", out, pool, mode=mode, cval=cval, keep=True, k=k, op="min")
+    return _filter(
+        kern.rank, image, "erosion", out, pool, mode=mode, cval=cval, keep=True, k=k, op="min"
+    )
 
 
 def dilation(
-    image: object, /, *, size: int = 3, mode: str = "reflect", cval: float = 0.0,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    /,
+    *,
+    size: int = 3,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Grey dilation (maximum) over a ``size x size`` square; keeps the dtype.
 
@@ -461,7 +607,9 @@ def dilation(
     [[0, 0, 7, 7]]
     """
     k = _size(size, "dilation", odd=True)
-    return _filter(K.rank, image, "dilation", out, pool, mode=mode, cval=cval, keep=True, k=k, op="max")
+    return _filter(
+        kern.rank, image, "dilation", out, pool, mode=mode, cval=cval, keep=True, k=k, op="max"
+    )
 
 
 # -- histograms ---------------------------------------------------------------------------------
@@ -483,21 +631,30 @@ def histogram(
     """
     a = _image(image, "histogram")
     if a.dtype != uint8:
-        raise DTypeError(f"histogram(): image dtype {a.dtype.name} is not supported; pass a uint8 "
-                         "image (image.to_uint8(x) converts a [0, 1] float image)")
-    parts = _bands(K.histogram, (a,), a.size, pool, "histogram", flat=True)
-    counts = [sum(col) for col in zip(*parts, strict=True)]  # type: ignore[call-overload]
+        raise DTypeError(
+            f"histogram(): image dtype {a.dtype.name} is not supported; pass a uint8 "
+            "image (image.to_uint8(x) converts a [0, 1] float image)"
+        )
+    parts = _bands(kern.histogram, (a,), a.size, pool, "histogram", flat=True)
+    rows = [cast("tuple[int, ...]", part) for part in parts]
+    counts = [sum(col) for col in zip(*rows, strict=True)]
     lo, hi = 0, 255
     if source_range == "image":
         used = [i for i, n in enumerate(counts) if n] or [0]
         lo, hi = used[0], used[-1]
     elif source_range != "dtype":
-        raise InvalidArgumentError(f"histogram(): source_range={source_range!r}; use 'image' or 'dtype'")
+        raise InvalidArgumentError(
+            f"histogram(): source_range={source_range!r}; use 'image' or 'dtype'"
+        )
     return counts[lo : hi + 1], list(range(lo, hi + 1))
 
 
-def equalize_hist(image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None) -> SharedArray:
-    """Histogram equalisation of a uint8 image (as ``skimage.exposure.equalize_hist``), float32 in [0, 1].
+def equalize_hist(
+    image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None
+) -> SharedArray:
+    """Histogram equalisation of a uint8 image (as ``skimage.exposure.equalize_hist``).
+
+    The result is float32 in [0, 1].
 
     Examples
     --------
@@ -511,7 +668,7 @@ def equalize_hist(image: object, /, *, out: SharedArray | None = None, pool: Poo
     cdf = [n / a.size for n in _cumsum(counts)]
     table = tuple(cdf[min(max(i - centers[0], 0), len(cdf) - 1)] for i in range(256))
     res = _out(out, a.shape, "float32", "equalize_hist")
-    _bands(K.table_float, (a, res), a.size, pool, "equalize_hist", flat=True, table=table)
+    _bands(kern.table_float, (a, res), a.size, pool, "equalize_hist", flat=True, table=table)
     return res
 
 
@@ -527,10 +684,17 @@ def _cumsum(values: list[int]) -> list[int]:
 
 
 def resize(
-    image: object, output_shape: tuple[int, int], /, *, order: int = 1,
-    out: SharedArray | None = None, pool: Pool | None = None,
+    image: object,
+    output_shape: tuple[int, int],
+    /,
+    *,
+    order: int = 1,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
-    """Resize to ``output_shape`` (rows, cols): ``order=0`` nearest (keeps dtype), 1 bilinear (float32).
+    """Resize to ``output_shape`` (rows, cols): ``order=0`` nearest, 1 bilinear.
+
+    Nearest keeps the dtype; bilinear gives float32.
 
     Pixel centres are aligned as in ``skimage.transform.resize`` (without anti-aliasing).
 
@@ -539,7 +703,7 @@ def resize(
     >>> import shardmem as sm
     >>> from shardmem import image
     >>> image.resize(sm.asarray([[0.0, 1.0]], dtype="float32"), (1, 4)).tolist()
-    [[0.0, 0.25, 0.75, 1.0]]
+    [[0.25, 0.25, 0.75, 0.75]]
     """
     a = _image(image, "resize")
     h, w, c = _hwc(a)
@@ -553,16 +717,30 @@ def resize(
     i0 = tuple(x0 * c + k for x0, _, _ in cols for k in range(c))
     i1 = tuple(x1 * c + k for _, x1, _ in cols for k in range(c))
     f1 = tuple(f for _, _, f in cols for _ in range(c))
-    _bands(K.resize, (a, res), oh, pool, "resize", wc=w * c, owc=ow * c, ys=ys, i0=i0, i1=i1,
-           f1=f1, scale=_unit(a), linear=order == 1)
+    _bands(
+        kern.resize,
+        (a, res),
+        oh,
+        pool,
+        "resize",
+        wc=w * c,
+        owc=ow * c,
+        ys=ys,
+        i0=i0,
+        i1=i1,
+        f1=f1,
+        scale=_unit(a),
+        linear=order == 1,
+    )
     return res
 
 
 def _shape2(shape: object) -> tuple[int, int]:
-    ok = isinstance(shape, tuple | list) and len(shape) == 2
-    if not ok or not all(isinstance(n, int) and n >= 1 for n in shape):  # type: ignore[union-attr]
-        raise ShapeError(f"resize(): output_shape={shape!r} must be (rows, cols) of ints >= 1")
-    return shape[0], shape[1]  # type: ignore[index]
+    if isinstance(shape, tuple | list) and len(shape) == 2:
+        rows, cols = shape
+        if isinstance(rows, int) and isinstance(cols, int) and min(rows, cols) >= 1:
+            return rows, cols
+    raise ShapeError(f"resize(): output_shape={shape!r} must be (rows, cols) of ints >= 1")
 
 
 def _axis(n: int, m: int, order: int) -> list[tuple[int, int, float]]:

@@ -65,14 +65,22 @@ def test_box_blur_rgb_constant() -> None:
 def test_correlate_convolve(mode: str) -> None:
     w = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0]])
     f = util.img_as_float(CAM)
-    close(image.correlate(CAM, w.tolist(), mode=mode, pool=get_pool(2)),
-          ndi.correlate(f, w, mode=mode), 1e-5)
+    close(
+        image.correlate(CAM, w.tolist(), mode=mode, pool=get_pool(2)),
+        ndi.correlate(f, w, mode=mode),
+        1e-5,
+    )
     w3 = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0], [0.5, 0.0, 0.0]])
-    close(image.convolve(CAM, w3.tolist(), mode=mode, pool=get_pool(3)),
-          ndi.convolve(f, w3, mode=mode), 1e-5)
+    close(
+        image.convolve(CAM, w3.tolist(), mode=mode, pool=get_pool(3)),
+        ndi.convolve(f, w3, mode=mode),
+        1e-5,
+    )
 
 
-@pytest.mark.parametrize(("workers", "size", "mode"), [(1, 3, "nearest"), (2, 3, "reflect"), (3, 5, "mirror")])
+@pytest.mark.parametrize(
+    ("workers", "size", "mode"), [(1, 3, "nearest"), (2, 3, "reflect"), (3, 5, "mirror")]
+)
 def test_median(workers: int, size: int, mode: str) -> None:
     got = image.median(CAM, size=size, mode=mode, pool=get_pool(workers))
     want = filters.median(CAM, np.ones((size, size), bool), mode=mode)
@@ -89,8 +97,12 @@ def test_median_float_rgb() -> None:
 def test_erosion_dilation(workers: int, size: int) -> None:
     fp = np.ones((size, size), bool)
     pool = get_pool(workers)
-    assert np.array_equal(np.asarray(image.erosion(CAM, size=size, pool=pool)), morphology.erosion(CAM, fp))
-    assert np.array_equal(np.asarray(image.dilation(CAM, size=size, pool=pool)), morphology.dilation(CAM, fp))
+    assert np.array_equal(
+        np.asarray(image.erosion(CAM, size=size, pool=pool)), morphology.erosion(CAM, fp)
+    )
+    assert np.array_equal(
+        np.asarray(image.dilation(CAM, size=size, pool=pool)), morphology.dilation(CAM, fp)
+    )
 
 
 @pytest.mark.parametrize("workers", WORKERS)
@@ -105,7 +117,8 @@ def test_rgb2gray(workers: int) -> None:
 def test_histogram_equalize(workers: int) -> None:
     counts, centers = image.histogram(CAM, pool=get_pool(workers))
     want_counts, want_centers = exposure.histogram(CAM)
-    assert counts == want_counts.tolist() and centers == want_centers.tolist()
+    assert counts == want_counts.tolist()
+    assert centers == want_centers.tolist()
     close(image.equalize_hist(CAM, pool=get_pool(workers)), exposure.equalize_hist(CAM), 1e-6)
 
 
@@ -121,10 +134,19 @@ def test_resize(shape: tuple[int, int], workers: int) -> None:
 def test_point_ops_match_skimage() -> None:
     pool = get_pool(2)
     assert np.array_equal(np.asarray(image.invert(CAM, pool=pool)), util.invert(CAM))
-    close(image.adjust_gamma(CAM, gamma=0.6, pool=pool), exposure.adjust_gamma(CAM, 0.6).astype(float), 1)
-    close(image.rescale_intensity(CAM, in_range=(30, 200), pool=pool),
-          exposure.rescale_intensity(CAM, in_range=(30, 200)).astype(float), 1)
-    assert np.array_equal(np.asarray(image.threshold(CAM, thresh=100, pool=pool)), (CAM > 100) * 255)
+    close(
+        image.adjust_gamma(CAM, gamma=0.6, pool=pool),
+        exposure.adjust_gamma(CAM, 0.6).astype(float),
+        1,
+    )
+    close(
+        image.rescale_intensity(CAM, in_range=(30, 200), pool=pool),
+        exposure.rescale_intensity(CAM, in_range=(30, 200)).astype(float),
+        1,
+    )
+    assert np.array_equal(
+        np.asarray(image.threshold(CAM, thresh=100, pool=pool)), (CAM > 100) * 255
+    )
     f = util.img_as_float32(CAM)
     close(image.invert(f, pool=pool), util.invert(f), 1e-6)
     close(image.adjust_gamma(f, gamma=2.0, pool=pool), f.astype(float) ** 2, 1e-6)
@@ -149,7 +171,9 @@ def test_lut_ops_hypothesis(img: np.ndarray, workers: int, gamma: float, t: int)
 @given(images, st.integers(1, 3), st.integers(1, 20), st.integers(1, 20), st.sampled_from([0, 1]))
 def test_resize_hypothesis(img: np.ndarray, workers: int, oh: int, ow: int, order: int) -> None:
     got = image.resize(img, (oh, ow), order=order, pool=get_pool(workers))
-    want = transform.resize(img, (oh, ow), order=order, anti_aliasing=False, preserve_range=order == 0)
+    want = transform.resize(
+        img, (oh, ow), order=order, anti_aliasing=False, preserve_range=order == 0
+    )
     tol = 0 if order == 0 else 1e-5
     close(got, want, tol)
 
@@ -158,8 +182,10 @@ def test_resize_hypothesis(img: np.ndarray, workers: int, oh: int, ow: int, orde
 @given(images, st.integers(1, 3), st.sampled_from(MODES))
 def test_filters_hypothesis(img: np.ndarray, workers: int, mode: str) -> None:
     pool = get_pool(workers)
-    assert np.array_equal(np.asarray(image.median(img, mode=mode, pool=pool)),
-                          ndi.median_filter(img, size=3, mode=mode))
+    assert np.array_equal(
+        np.asarray(image.median(img, mode=mode, pool=pool)),
+        ndi.median_filter(img, size=3, mode=mode),
+    )
     close(image.sobel(img, mode=mode, pool=pool), filters.sobel(img, mode=mode), 1e-5)
 
 

@@ -22,7 +22,9 @@ shapes = st.one_of(
 
 @settings(deadline=None, max_examples=30)
 @given(arrays(np.uint8, shapes))
-def test_png_round_trip_and_pillow(tmp_path_factory: pytest.TempPathFactory, img: np.ndarray) -> None:
+def test_png_round_trip_and_pillow(
+    tmp_path_factory: pytest.TempPathFactory, img: np.ndarray
+) -> None:
     path = tmp_path_factory.mktemp("png") / "x.png"
     image.write_image(path, img)
     assert np.array_equal(np.asarray(image.read_image(path, plugin="stdlib")), img)
@@ -43,7 +45,9 @@ def test_pnm_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_decode_pillow_written_png(tmp_path: Path, mode: str) -> None:
     """Pillow chooses its own filters (Paeth, Average, ...): the stdlib decoder must agree."""
     rng = np.random.default_rng(1)
-    base = Image.fromarray(rng.integers(0, 256, (33, 41, 3), dtype=np.uint8).cumsum(1).astype(np.uint8))
+    base = Image.fromarray(
+        rng.integers(0, 256, (33, 41, 3), dtype=np.uint8).cumsum(1).astype(np.uint8)
+    )
     im = base.convert(mode)
     im.save(tmp_path / "p.png", optimize=False)
     want = np.asarray(im.convert("RGB") if mode == "P" else im)
@@ -60,7 +64,8 @@ def test_sixteen_bit_png_via_pillow(tmp_path: Path) -> None:
     with pytest.raises(sm.ImageFormatError, match="needs Pillow"):
         image.read_image(tmp_path / "s.png", plugin="stdlib")
     got = image.read_image(tmp_path / "s.png")
-    assert got.dtype == sm.uint16 and got.tolist() == [[0, 1000]]
+    assert got.dtype == sm.uint16
+    assert got.tolist() == [[0, 1000]]
 
 
 def test_float_written_as_uint8(tmp_path: Path) -> None:
@@ -69,7 +74,7 @@ def test_float_written_as_uint8(tmp_path: Path) -> None:
 
 
 def test_errors(tmp_path: Path) -> None:
-    with pytest.raises(sm.InvalidArgumentError, match="cannot read .*check the path"):
+    with pytest.raises(sm.InvalidArgumentError, match=r"cannot read .*check the path"):
         image.read_image(tmp_path / "missing.png")
     (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\nrubbish")
     with pytest.raises(sm.ImageFormatError, match="corrupt"):
