@@ -101,6 +101,11 @@ def uniform_edges(lo: Number, hi: Number, bins: int) -> list[float]:
     else:
         edges = [i * step + start for i in range(bins + 1)]
     edges[-1] = stop
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise InvalidArgumentError(
+            f"histogram(): too many bins for data range: cannot create {bins} finite-sized "
+            f"bins in [{start}, {stop}]; pass fewer bins or a wider range="
+        )
     return edges
 
 

@@ -1,0 +1,105 @@
+"""sm.histogram against np.histogram across dtypes, bins, ranges, worker counts and chunkings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import shardmem as sm
+from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
+
+workers = st.integers(1, 4)
+chunkings = st.one_of(st.none(), st.integers(1, 9))
+bin_specs = st.one_of(
+    st.integers(1, 300),
+    st.lists(st.integers(-300, 300), min_size=2, max_size=8).map(sorted),
+)
+ranges = st.one_of(
+    st.none(),
+    st.tuples(st.integers(-200, 200), st.integers(0, 300)).map(lambda p: (p[0], p[0] + p[1])),
+)
+
+
+def reference(x: Any, bins: Any, range_: Any) -> tuple[Any, Any]:
+    if x.dtype == np.bool_:
+        x = x.astype(np.int64)
+    elif x.dtype == np.float32:
+        x = x.astype(np.float64)
+    return np.histogram(x, bins, range=range_)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), bins=bin_specs, range_=ranges, w=workers, chunks=chunkings)
+def test_matches_numpy(data: st.DataObject, bins: Any, range_: Any, w: int, chunks: Any) -> None:
+    dtype = data.draw(st.sampled_from(ALL_DTYPES))
+    ref = data.draw(numpy_arrays(dtype, data.draw(shapes(max_side=9))))
+    if dtype.kind == "f":
+        lim = ref.dtype.type(np.finfo(ref.dtype).max / 2**40)
+        ref = np.asarray(np.clip(ref, -lim, lim))
+    if isinstance(bins, list) and len(set(bins)) < 2:
+        bins = [bins[0], bins[0] + 1]
+    try:
+        want_counts, want_edges = reference(ref, bins, range_)
+    except ValueError as exc:
+        assert "Too many bins" in str(exc)  # noqa: PT017
+        with pytest.raises(sm.InvalidArgumentError, match="too many bins for data range"):
+            sm.histogram(ref, bins, range=range_, chunks=chunks, pool=get_pool(w))
+        return
+    counts, edges = sm.histogram(ref, bins, range=range_, chunks=chunks, pool=get_pool(w))
+    assert counts.dtype == sm.int64
+    assert edges.dtype == sm.float64
+    np.testing.assert_array_equal(np.asarray(counts), want_counts)
+    np.testing.assert_array_equal(np.asarray(edges), want_edges.astype(np.float64))
+
+
+@pytest.mark.parametrize("w", [1, 2, 3, 4])
+def test_uint8_256_bins(w: int) -> None:
+    x = np.random.default_rng(w).integers(0, 256, 100_003, dtype=np.uint8)
+    counts, edges = sm.histogram(x, 256, range=(0, 256), pool=get_pool(w))
+    np.testing.assert_array_equal(np.asarray(counts), np.bincount(x, minlength=256))
+    np.testing.assert_array_equal(np.asarray(edges), np.arange(257.0))
+
+
+def test_float_edges_and_last_bin_inclusive() -> None:
+    x = np.random.default_rng(0).standard_normal(50_000)
+    x[:10] = x.max()
+    for bins in (1, 7, 100):
+        counts, edges = sm.histogram(x, bins, pool=get_pool(3))
+        want, want_edges = np.histogram(x, bins)
+        np.testing.assert_array_equal(np.asarray(counts), want)
+        np.testing.assert_array_equal(np.asarray(edges), want_edges)
+
+
+def test_special_cases() -> None:
+    counts, edges = sm.histogram([], 3)
+    assert counts.tolist() == [0, 0, 0]
+    assert edges.tolist() == np.histogram([], 3)[1].tolist()
+    counts, edges = sm.histogram([5, 5], 2)
+    assert edges.tolist() == [4.5, 5.0, 5.5]
+    assert counts.tolist() == [0, 2]
+    x = np.array([0.5, np.nan, np.inf, 0.25])
+    assert sm.histogram(x, 2, range=(0, 1))[0].tolist() == [1, 1]
+    base = sm.arange(10, dtype="int32")
+    assert sm.histogram(base[::3], 3)[0].tolist() == np.histogram(np.arange(10)[::3], 3)[0].tolist()
+
+
+def test_errors() -> None:
+    with pytest.raises(sm.InvalidArgumentError, match="bins=0 must be a positive integer"):
+        sm.histogram([1], 0)
+    with pytest.raises(sm.InvalidArgumentError, match="increasing monotonically"):
+        sm.histogram([1], [3, 1])
+    with pytest.raises(sm.InvalidArgumentError, match="max must be larger than min"):
+        sm.histogram([1], 2, range=(2, 1))
+    with pytest.raises(sm.InvalidArgumentError, match=r"range of \[0, inf\] is not finite"):
+        sm.histogram([1], 2, range=(0, float("inf")))
+    with pytest.raises(sm.InvalidArgumentError, match="autodetected range of"):
+        sm.histogram([1.0, np.nan], 2)
+    with pytest.raises(sm.ArgumentTypeError, match="must be a pair of numbers"):
+        sm.histogram([1], 2, range=(1,))  # type: ignore[arg-type]
+    with pytest.raises(sm.ArgumentTypeError, match="must be an int or a sequence"):
+        sm.histogram([1], 2.5)  # type: ignore[arg-type]

@@ -1,0 +1,169 @@
+"""sm.reduce and the built-in reductions vs NumPy; bitwise reproducibility across worker counts."""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import shardmem as sm
+from shardmem._reduce import tree_combine
+from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
+
+workers = st.integers(1, 4)
+chunkings = st.one_of(st.none(), st.integers(1, 9))
+INT_DTYPES = [d for d in ALL_DTYPES if d.kind in "biu"]
+
+
+def exact_sum(ref: Any) -> int:
+    return sum(int(v) for v in ref.ravel().tolist())
+
+
+def length(x: Any) -> int:
+    return len(x)
+
+
+@given(n=st.integers(1, 40))
+def test_tree_combine_order_is_pairwise(n: int) -> None:
+    parts = [str(i) for i in range(n)]
+    assert tree_combine(parts, operator.add) == "".join(parts)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), w=workers, chunks=chunkings)
+def test_int_sum_min_max_mean(data: st.DataObject, w: int, chunks: int | None) -> None:
+    dtype = data.draw(st.sampled_from(INT_DTYPES))
+    ref = data.draw(numpy_arrays(dtype, data.draw(shapes())))
+    pool = get_pool(w)
+    assert sm.sum(ref, chunks=chunks, pool=pool) == exact_sum(ref)
+    if ref.size == 0:
+        return
+    assert sm.min(ref, chunks=chunks, pool=pool) == ref.min()
+    assert sm.max(ref, chunks=chunks, pool=pool) == ref.max()
+    assert sm.mean(ref, chunks=chunks, pool=pool) == pytest.approx(exact_sum(ref) / ref.size)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), w=workers, chunks=chunkings)
+def test_float_sum_min_max_mean(data: st.DataObject, w: int, chunks: int | None) -> None:
+    dtype = data.draw(st.sampled_from([sm.float32, sm.float64]))
+    ref = data.draw(numpy_arrays(dtype, data.draw(shapes(max_side=9))))
+    lim = ref.dtype.type(np.finfo(ref.dtype).max / 2**40)
+    ref = np.asarray(np.clip(ref, -lim, lim))
+    pool = get_pool(w)
+    x64 = ref.astype(np.float64)
+    tol = ref.size * np.finfo(np.float64).eps * np.abs(x64).sum()
+    assert abs(sm.sum(ref, chunks=chunks, pool=pool) - math.fsum(x64.ravel())) <= tol
+    if ref.size:
+        assert sm.min(ref, chunks=chunks, pool=pool) == x64.min()
+        assert sm.max(ref, chunks=chunks, pool=pool) == x64.max()
+        assert abs(sm.mean(ref, chunks=chunks, pool=pool) - x64.mean()) <= tol / ref.size + 1e-300
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(0, 3000),
+    chunks=chunkings,
+    seed=st.integers(0, 2**32 - 1),
+    dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_float_results_bitwise_identical_for_1_to_4_workers(
+    n: int, chunks: int | None, seed: int, dtype: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    a = sm.asarray((rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).astype(dtype))
+    b = sm.asarray(rng.standard_normal(n).astype(dtype))
+    results = set()
+    for w in (1, 2, 3, 4):
+        pool = get_pool(w)
+        got = (sm.sum(a, chunks=chunks, pool=pool), sm.dot(a, b, chunks=chunks, pool=pool))
+        results.add(tuple(v.hex() if isinstance(v, float) else v for v in got))
+    assert len(results) == 1
+
+
+def test_default_chunking_is_worker_independent() -> None:
+    x = sm.asarray(np.random.default_rng(5).standard_normal(300_001))
+    assert len({sm.sum(x, pool=get_pool(w)).hex() for w in (1, 2, 3, 4)}) == 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), w=workers, chunks=chunkings)
+def test_dot(data: st.DataObject, w: int, chunks: int | None) -> None:
+    n = data.draw(st.integers(0, 40))
+    a = data.draw(numpy_arrays(sm.int16, (n,)))
+    b = data.draw(numpy_arrays(sm.float64, (n,)))
+    b = np.asarray(np.clip(b, -1e100, 1e100))
+    ints = sum(int(x) * int(y) for x, y in zip(a.tolist(), a.tolist(), strict=True))
+    assert sm.dot(a, a, chunks=chunks, pool=get_pool(w)) == ints
+    got = sm.dot(a, b, chunks=chunks, pool=get_pool(w))
+    tol = (n + 1) * np.finfo(np.float64).eps * np.abs(a * b).sum()
+    assert abs(got - math.fsum((a * b).tolist())) <= tol
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=shapes(), w=workers, chunks=chunkings)
+def test_generic_reduce_with_injected_start(
+    shape: tuple[int, ...], w: int, chunks: int | None
+) -> None:
+    def starts(x: Any, *, start: int) -> tuple[int, ...]:
+        return (start,) if len(x) else ()
+
+    got = sm.reduce(starts, np.zeros(shape), initial=(), chunks=chunks, pool=get_pool(w))
+    assert list(got) == sorted(got)
+    assert all(s % max(1, math.prod(shape[1:])) == 0 for s in got)  # type: ignore[attr-defined]
+    count = sm.reduce(length, np.zeros(shape), initial=0, chunks=chunks, pool=get_pool(w))
+    assert count == math.prod(shape)
+
+
+def test_reduce_custom_combine_and_params() -> None:
+    def scaled_max(x: Any, *, k: int) -> int:
+        return max(x) * k
+
+    got = sm.reduce(scaled_max, sm.arange(10), combine=max, chunks=4, k=3, pool=get_pool(2))
+    assert got == 27
+
+
+def test_nan_propagates_and_bool() -> None:
+    x = np.array([1.0, np.nan, -3.0])
+    assert math.isnan(sm.min(x, chunks=3))
+    assert math.isnan(sm.max(x, chunks=2))
+    flags = np.array([True, False, True])
+    assert sm.sum(flags) == 2
+    assert sm.min(flags) is False
+    assert sm.max(flags) is True
+
+
+def test_non_contiguous_and_scalar_inputs() -> None:
+    base = sm.arange(12).reshape((3, 4))
+    assert sm.sum(base[:, ::2]) == np.arange(12).reshape(3, 4)[:, ::2].sum()
+    assert sm.sum(5) == 5
+
+
+def test_empty_inputs() -> None:
+    assert sm.sum(np.zeros(0)) == 0.0
+    assert isinstance(sm.sum(np.zeros(0)), float)
+    assert sm.sum(np.zeros(0, dtype=np.int8)) == 0
+    assert sm.dot([], []) == 0
+    with pytest.raises(sm.InvalidArgumentError, match="zero-size array to reduction operation min"):
+        sm.min(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="zero-size array to reduction operation max"):
+        sm.max([])
+    with pytest.raises(sm.InvalidArgumentError, match="mean of an empty array"):
+        sm.mean([])
+    with pytest.raises(sm.InvalidArgumentError, match="pass initial="):
+        sm.reduce(length, np.zeros(0))
+
+
+def test_errors() -> None:
+    with pytest.raises(sm.ShapeError, match="sizes 2 and 3 differ"):
+        sm.dot([1, 2], [1, 2, 3])
+    with pytest.raises(sm.InvalidArgumentError, match="chunks=0 must be >= 1"):
+        sm.sum([1.0], chunks=0)
+    with pytest.raises(sm.ShapeError, match="different shapes"):
+        sm.reduce(length, np.zeros(2), np.zeros(3))
