@@ -169,6 +169,7 @@ class _Call:
     remaining: int
     outcomes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     future: Future[Any] | None = None
+    keep: object = None  # the tasks, so their buffers outlive the call
     done: bool = False
     stopping: bool = False
 
@@ -177,6 +178,7 @@ class _Worker:
     def __init__(self, rank: int) -> None:
         self.rank = rank
         self.tasks = interpreters.create_queue()
+        self.control = interpreters.create_queue()
         self.inbox = interpreters.create_queue()
         self.waker = _Waker(nonblocking=False)
         self.watch_r, self.watch_w = os.pipe()
@@ -238,6 +240,7 @@ class _Core:
                 RANK=w.rank,
                 SIZE=self.size,
                 TASKS=w.tasks.id,
+                CONTROL=w.control.id,
                 SHARED=self.shared.id,
                 RESULTS=self.results.id,
                 INBOXES=tuple(x.inbox.id for x in self.workers),
@@ -303,8 +306,8 @@ class _Core:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _put(self, w: _Worker, message: tuple[Any, ...]) -> None:
-        _qput(w.tasks.id, message)
+    def _put(self, w: _Worker, message: tuple[Any, ...], *, control: bool = False) -> None:
+        _qput(w.control.id if control else w.tasks.id, message)
         if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
             w.waker.wake()
 
@@ -347,7 +350,11 @@ class _Core:
             w.kernels.add(kernel.key)
 
     def _broadcast(
-        self, workers: list[_Worker], message: Callable[[int], tuple[Any, ...]]
+        self,
+        workers: list[_Worker],
+        message: Callable[[int], tuple[Any, ...]],
+        *,
+        control: bool = False,
     ) -> _Call:
         """Send each worker a control message with its own id; the call ends when all ack."""
         call = _Call(kernel="<control>", labels={}, remaining=len(workers))
@@ -356,7 +363,7 @@ class _Core:
             for w in workers:
                 tid = next(self.ids)
                 self.pending[tid] = call
-                self._put(w, message(tid))
+                self._put(w, message(tid), control=control)
         return call
 
     def _share(self, w: _Worker, buffer: SharedBuffer) -> None:
@@ -364,14 +371,14 @@ class _Core:
             if buffer.closed:
                 raise ClosedError(f"{buffer!r} is closed; its arrays can no longer be used")
             w.buffers.add(buffer.id)
-            self._put(w, (P.BUFFER, buffer.id, memoryview(buffer._data)))
+            self._put(w, (P.BUFFER, buffer.id, memoryview(buffer._data)), control=True)
 
     def submit(
         self, kernel: Kernel, tasks: Sequence[Task], *, gang: bool, future: bool = False
     ) -> _Call:
         """Queue ``tasks`` (all workers' queues in one order when ``gang``)."""
         self.define(kernel)
-        call = _Call(kernel=kernel.name, labels={}, remaining=len(tasks))
+        call = _Call(kernel=kernel.name, labels={}, remaining=len(tasks), keep=tasks)
         if future:
             call.future = _TaskFuture(self, call)
         with self.submit_lock:
@@ -554,7 +561,7 @@ class _Core:
             return
         for w in holders:
             w.buffers.discard(buffer_id)
-        call = self._broadcast(holders, lambda tid: (P.EVICT, tid, buffer_id))
+        call = self._broadcast(holders, lambda tid: (P.EVICT, tid, buffer_id), control=True)
         if self.drainer == threading.get_ident():
             return  # called from a finalizer inside our own drain loop: do not wait
         with contextlib.suppress(TimeoutError):

@@ -11,8 +11,8 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
 
     (TASK, task_id, kernel_key, views, kwargs, call_id, label)
     (KERNEL, token, key, blob)     blob: marshal of the kernel's spec; ack (DONE, token)
-    (BUFFER, buffer_id, memoryview)
-    (EVICT, token, buffer_id)      drop the cached view; ack with (DONE, token)
+    (BUFFER, buffer_id, memoryview)   on the worker's control queue
+    (EVICT, token, buffer_id)         on the control queue: drop the cached view; ack (DONE, token)
     (STOP,)
 
 Worker -> main (the pool's results queue)::

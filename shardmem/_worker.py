@@ -5,6 +5,7 @@ after ``prepare_main`` has bound:
 
     RANK, SIZE          this worker's rank and the pool size
     TASKS, SHARED       ids of its own queue and of the pool's shared queue (main -> workers)
+    CONTROL             id of its control queue (buffers and evictions; drained before each task)
     RESULTS             id of the results queue (workers -> main)
     INBOXES             ids of the barrier inbox queues, one per worker
     USE_EVENTFD         True: wake fds are eventfds; False: pipes
@@ -57,6 +58,7 @@ _CANCEL_HI = _BASE + W_CANCEL_HI
 _views = {}  # buffer id -> memoryview of the whole buffer
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
 _state = _thread.allocate_lock()  # guards CTRL[_CURRENT] against the watchdog
+_raised = [0]  # id of the last task the watchdog raised in (under _state)
 
 
 # -- waking and blocking -------------------------------------------------------------
@@ -108,13 +110,33 @@ def _wait_for(poll):
 
 def _poll_tasks():
     if _count(TASKS):
-        return _get(TASKS)[0]
-    if _count(SHARED):
+        message = _get(TASKS)[0]
+    elif _count(SHARED):
         try:
-            return _get(SHARED)[0]
+            message = _get(SHARED)[0]
         except Exception:  # noqa: BLE001 - another worker took it first (QueueEmpty)
             return None
-    return None
+    elif _count(CONTROL):
+        _drain_control()
+        return None
+    else:
+        return None
+    # The buffers a task uses were put on CONTROL before the task was queued:
+    # draining CONTROL now (not before the poll) guarantees they are here.
+    _drain_control()
+    return message
+
+
+def _drain_control():
+    while _count(CONTROL):
+        message = _get(CONTROL)[0]
+        if message[0] == BUFFER:
+            _views[message[1]] = message[2]
+        else:  # EVICT
+            view = _views.pop(message[2], None)
+            if view is not None:
+                view.release()
+            _reply((DONE, message[1], RANK, None))
 
 
 def _reply(message):
@@ -279,7 +301,7 @@ def _finish(outcome, task_id):
     with _state:
         CTRL[_CURRENT] = 0
         CTRL[_COMPLETED] += 1
-        if CTRL[_CANCEL_LO] <= task_id <= CTRL[_CANCEL_HI]:
+        if _raised[0] == task_id:  # not the cancel range: a newer stop may have replaced it
             _clear_pending_stop()
     _reply(outcome)
 
@@ -342,6 +364,7 @@ def _watchdog(compute_thread):
                 if set_async_exc is None:
                     set_async_exc = _async_exc_setter()
                 set_async_exc(compute_thread, Cancelled)
+                _raised[0] = target
         if target is not None:
             _wake(WAKE_FDS[RANK])  # unblock a barrier wait so the exception is seen
 
@@ -361,19 +384,12 @@ def _handle(message):
     tag = message[0]
     if tag == TASK:
         _run(message)
-    elif tag == BUFFER:
-        _views[message[1]] = message[2]
     elif tag == KERNEL:
         try:
             _define(message[2], message[3])
             _reply((DONE, message[1], RANK, None))
         except BaseException as exc:  # noqa: BLE001
             _reply(_failure(message[1], exc))
-    elif tag == EVICT:
-        view = _views.pop(message[2], None)
-        if view is not None:
-            view.release()
-        _reply((DONE, message[1], RANK, None))
 
 
 def main():

@@ -10,23 +10,15 @@ import pytest
 
 import shardmem as sm
 
-_pools: dict[int, sm.Pool] = {}
+from pools import close_all, get_pool, open_pools
 
-
-def get_pool(workers: int) -> sm.Pool:
-    """A pool of ``workers`` workers shared by the whole test session."""
-    pool = _pools.get(workers)
-    if pool is None or pool.closed:
-        pool = _pools[workers] = sm.Pool(workers)
-    return pool
+__all__ = ["get_pool"]  # test modules may import it from here or from pools
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _close_session_pools() -> Iterator[None]:
     yield
-    for pool in _pools.values():
-        pool.close()
-    _pools.clear()
+    close_all()
     from shardmem import _pool
 
     _pool._close_default()
@@ -50,8 +42,8 @@ def _no_leaks() -> Iterator[None]:
     before_i, before_t = _snapshot()
     yield
     after_i, after_t = _snapshot()
-    owned_i = {i for p in _pools.values() if not p.closed for i in _pool_interp_ids(p)}
-    owned_t = {t for p in _pools.values() if not p.closed for t in _pool_thread_ids(p)}
+    owned_i = {i for p in open_pools() for i in _pool_interp_ids(p)}
+    owned_t = {t for p in open_pools() for t in _pool_thread_ids(p)}
     default = sm._pool._default  # type: ignore[attr-defined]
     if default is not None and not default.closed:
         owned_i |= set(_pool_interp_ids(default))
