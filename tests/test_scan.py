@@ -1,0 +1,283 @@
+"""sm.scan and sm.cumsum against NumPy across ops, dtypes, shapes and worker counts."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import operator
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import get_pool
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import shardmem as sm
+from shardmem._kernels_scan import wrap
+from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
+
+workers = st.integers(1, 4)
+INTS = tuple(d for d in ALL_DTYPES if d.kind in "iu")
+UFUNCS: dict[object, Any] = {
+    operator.add: np.add,
+    operator.mul: np.multiply,
+    max: np.maximum,
+    min: np.minimum,
+}
+BOOL_UFUNCS: dict[object, Any] = {
+    operator.add: np.logical_or,
+    operator.mul: np.logical_and,
+    max: np.logical_or,
+    min: np.logical_and,
+}
+
+
+def reference(op: object, a: np.ndarray) -> np.ndarray:
+    """NumPy's accumulate in ``a``'s own dtype (wrapping on integer overflow)."""
+    flat = a.ravel()
+    if flat.size == 0:
+        return flat.copy()
+    table = BOOL_UFUNCS if a.dtype == np.bool_ else UFUNCS
+    return table[op].accumulate(flat, dtype=a.dtype)  # type: ignore[no-any-return]
+
+
+def identity(op: object, dtype: np.dtype[Any]) -> object:
+    if dtype == np.bool_:
+        return op in (operator.mul, min)
+    if dtype.kind == "f":
+        return {operator.add: 0.0, operator.mul: 1.0, max: -np.inf, min: np.inf}[op]
+    info = np.iinfo(dtype)
+    return {operator.add: 0, operator.mul: 1, max: info.min, min: info.max}[op]
+
+
+def sequential(op: Any, values: list[Any], dtype: sm.DType) -> list[Any]:
+    """A plain Python scan that wraps each result into ``dtype``."""
+    return [wrap(v, dtype.format, 8 * dtype.itemsize) for v in itertools.accumulate(values, op)]
+
+
+# -- against NumPy ---------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), w=workers, op=st.sampled_from(list(UFUNCS)))
+def test_integer_and_bool_scans_match_numpy(data: st.DataObject, w: int, op: object) -> None:
+    dtype = data.draw(st.sampled_from([sm.bool_, *INTS]))
+    a = data.draw(numpy_arrays(dtype, data.draw(shapes(max_dims=3, max_side=6))))
+    got = sm.scan(op, a, pool=get_pool(w))  # type: ignore[arg-type]
+    assert got.dtype == dtype
+    assert got.shape == (a.size,)
+    np.testing.assert_array_equal(np.asarray(got), reference(op, a))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), w=workers, op=st.sampled_from(list(UFUNCS)))
+def test_exclusive_scans_match_numpy(data: st.DataObject, w: int, op: object) -> None:
+    dtype = data.draw(st.sampled_from([sm.bool_, *INTS]))
+    a = data.draw(numpy_arrays(dtype, data.draw(shapes(min_dims=1, max_dims=1, max_side=12))))
+    got = sm.scan(op, a, inclusive=False, pool=get_pool(w))  # type: ignore[arg-type]
+    start = np.array([identity(op, a.dtype)], dtype=a.dtype)
+    want = np.concatenate([start, reference(op, a)[:-1]]) if a.size else a
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+finite = {"allow_nan": False, "allow_infinity": False, "min_value": -1e6, "max_value": 1e6}
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), w=workers, op=st.sampled_from([operator.add, max, min]))
+def test_float_scans_match_numpy(data: st.DataObject, w: int, op: object) -> None:
+    dtype = data.draw(st.sampled_from(["float32", "float64"]))
+    width = 32 if dtype == "float32" else 64
+    elements = st.floats(width=width, **finite)  # type: ignore[arg-type]
+    a = data.draw(hnp.arrays(dtype, data.draw(shapes(max_dims=2, max_side=8)), elements=elements))
+    got = np.asarray(sm.scan(op, a, pool=get_pool(w)))  # type: ignore[arg-type]
+    assert got.dtype == a.dtype
+    if op is operator.add:  # exact sum in float64 then rounded: compare with a tolerance
+        exact = np.cumsum(a.ravel().astype(np.float64))
+        slack = np.cumsum(np.abs(a.ravel().astype(np.float64))) * (1e-6 if width == 32 else 1e-13)
+        assert np.all(np.abs(got - exact) <= slack + 1e-30)
+    else:
+        np.testing.assert_array_equal(got, reference(op, a))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), w=workers)
+def test_cumsum_matches_numpy_dtype_and_values(data: st.DataObject, w: int) -> None:
+    dtype = data.draw(st.sampled_from([d for d in ALL_DTYPES if d.kind != "f"]))
+    a = data.draw(numpy_arrays(dtype, data.draw(shapes(max_dims=3, max_side=6))))
+    got = sm.cumsum(a, pool=get_pool(w))
+    want = np.cumsum(a)
+    assert got.dtype.name == want.dtype.name
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), w=workers)
+def test_python_function_scan_matches_sequential(data: st.DataObject, w: int) -> None:
+    dtype = data.draw(st.sampled_from(INTS))
+    a = data.draw(numpy_arrays(dtype, data.draw(shapes(min_dims=1, max_dims=1, max_side=20))))
+    op = data.draw(
+        st.sampled_from([operator.xor, operator.or_, math.gcd, lambda x, y: x * y + x + y])
+    )
+    got = sm.scan(op, a, pool=get_pool(w))
+    assert got.tolist() == sequential(op, a.tolist(), dtype)
+
+
+# -- overflow, dtypes and casting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("w", [1, 2, 3])
+def test_int64_overflow_wraps_like_numpy(w: int) -> None:
+    a = np.array([2**62, 2**62, 2**62, -(2**63), 5, 2**63 - 1], dtype=np.int64)
+    np.testing.assert_array_equal(np.asarray(sm.cumsum(a, pool=get_pool(w))), np.cumsum(a))
+    b = np.array([3**30] * 7, dtype=np.int64)
+    got = sm.scan(operator.mul, b, pool=get_pool(w))
+    np.testing.assert_array_equal(np.asarray(got), np.multiply.accumulate(b))
+
+
+@pytest.mark.parametrize("w", [1, 4])
+def test_small_dtype_wraps_when_asked(w: int) -> None:
+    a = np.array([200, 100, 250, 7], dtype=np.uint8)
+    got = sm.cumsum(a, dtype="uint8", pool=get_pool(w))
+    np.testing.assert_array_equal(np.asarray(got), np.cumsum(a, dtype=np.uint8))
+    b = np.array([100, 100, -100, -100, -100], dtype=np.int8)
+    np.testing.assert_array_equal(
+        np.asarray(sm.scan(operator.add, b, pool=get_pool(w))), np.add.accumulate(b, dtype=np.int8)
+    )
+
+
+def test_uint64_wraps() -> None:
+    a = np.array([2**64 - 1, 2, 2**63], dtype=np.uint64)
+    np.testing.assert_array_equal(np.asarray(sm.cumsum(a, pool=get_pool(2))), np.cumsum(a))
+
+
+def test_cast_floats_to_int_truncates_like_numpy() -> None:
+    a = np.array([1.5, 2.7, -3.9, 4.2])
+    got = sm.cumsum(a, dtype="int64", pool=get_pool(2))
+    np.testing.assert_array_equal(np.asarray(got), np.cumsum(a, dtype=np.int64))
+
+
+def test_cast_ints_to_float() -> None:
+    a = np.arange(10, dtype=np.int16)
+    got = sm.cumsum(a, dtype="float32", pool=get_pool(3))
+    assert got.dtype == sm.float32
+    np.testing.assert_array_equal(np.asarray(got), np.cumsum(a, dtype=np.float32))
+
+
+def test_bool_cumsum_counts() -> None:
+    a = np.array([True, False, True, True])
+    got = sm.cumsum(a, pool=get_pool(2))
+    assert got.dtype == sm.int64
+    assert got.tolist() == [1, 1, 2, 3]
+
+
+# -- shapes, out=, initial= ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("w", [1, 2, 3, 4])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5])
+def test_tiny_arrays_and_more_workers_than_elements(w: int, n: int) -> None:
+    a = np.arange(1, n + 1, dtype=np.int64)
+    assert sm.cumsum(a, pool=get_pool(w)).tolist() == np.cumsum(a).tolist()
+    got = sm.scan(operator.add, a, inclusive=False, pool=get_pool(w)).tolist()
+    assert got == [0, *np.cumsum(a)[:-1].tolist()][:n]
+
+
+def test_zero_dim_input_gives_one_element() -> None:
+    assert sm.cumsum(np.int32(7), pool=get_pool(2)).tolist() == [7]
+
+
+def test_in_place_and_nd_out() -> None:
+    a = sm.asarray(np.arange(12, dtype=np.int64).reshape(3, 4))
+    assert sm.scan(operator.add, a, out=a, pool=get_pool(3)) is a
+    np.testing.assert_array_equal(np.asarray(a), np.cumsum(np.arange(12)).reshape(3, 4))
+    flat = sm.zeros(12, dtype="int64")
+    assert sm.cumsum(np.ones((3, 4), dtype=np.int64), out=flat, pool=get_pool(2)) is flat
+    assert flat.tolist() == list(range(1, 13))
+
+
+def test_non_contiguous_input() -> None:
+    base = sm.asarray(np.arange(20, dtype=np.int32).reshape(4, 5))
+    view = base[::2, ::-2]
+    got = sm.cumsum(view, pool=get_pool(2))
+    np.testing.assert_array_equal(np.asarray(got), np.cumsum(np.asarray(view)))
+
+
+@pytest.mark.parametrize("inclusive", [True, False])
+@pytest.mark.parametrize("w", [1, 2, 4])
+def test_initial_value(inclusive: bool, w: int) -> None:
+    values = [3, 1, 4, 1, 5, 9, 2, 6]
+    got = sm.scan(operator.add, values, initial=100, inclusive=inclusive, pool=get_pool(w))
+    full = list(itertools.accumulate(values, initial=100))
+    assert got.tolist() == (full[1:] if inclusive else full[:-1])
+
+
+def test_exclusive_custom_op_needs_initial() -> None:
+    with pytest.raises(sm.InvalidArgumentError, match="needs initial="):
+        sm.scan(math.gcd, [4, 6], inclusive=False, pool=get_pool(2))
+    got = sm.scan(math.gcd, [4, 6, 9], inclusive=False, initial=0, pool=get_pool(2))
+    assert got.tolist() == [0, 4, 2]
+
+
+def test_non_commutative_op_keeps_order() -> None:
+    def second(x: int, y: int) -> int:  # associative, not commutative
+        return y
+
+    values = list(range(10, 30))
+    for w in (1, 2, 3, 4):
+        assert sm.scan(second, values, pool=get_pool(w)).tolist() == values
+        got = sm.scan(second, values, inclusive=False, initial=-1, pool=get_pool(w)).tolist()
+        assert got == [-1, *values[:-1]]
+
+
+def test_large_array_all_workers() -> None:
+    a = np.random.default_rng(0).integers(-1000, 1000, 100_003, dtype=np.int64)
+    np.testing.assert_array_equal(np.asarray(sm.cumsum(a, pool=get_pool(4))), np.cumsum(a))
+
+
+def test_default_pool() -> None:
+    assert sm.cumsum([1, 2, 3]).tolist() == [1, 3, 6]
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def test_kernel_error_propagates() -> None:
+    def bad(x: int, y: int) -> int:
+        raise ZeroDivisionError("no")
+
+    with pytest.raises(ZeroDivisionError) as info:
+        sm.scan(bad, list(range(10)), pool=get_pool(2))
+    assert isinstance(info.value.__cause__, sm.KernelError)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((np.add, [1]), {}, sm.ArgumentTypeError, "not a function"),
+        ((functools.partial(operator.add), [1]), {}, sm.ArgumentTypeError, "not a function"),
+        ((operator.add, [1, 2]), {"out": [0, 0]}, sm.ArgumentTypeError, "out= must be"),
+        ((operator.add, [1, 2]), {"out": "x"}, sm.ArgumentTypeError, "out= must be"),
+        ((operator.add, [1, 2]), {"dtype": "int8", "out": "x"}, sm.ArgumentTypeError, "out="),
+        ((operator.add, [1, 2]), {"timeout": -1}, sm.InvalidArgumentError, "timeout=-1"),
+        ((operator.add, [1, 2]), {"initial": 1.5}, sm.DTypeError, "1.5"),
+        ((operator.add, [1, 2]), {"dtype": "int9"}, sm.DTypeError, "int9"),
+    ],
+)
+def test_bad_arguments(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        sm.scan(*args, pool=get_pool(2), **kwargs)
+
+
+def test_out_shape_and_dtype_conflicts() -> None:
+    with pytest.raises(sm.ShapeError, match=r"out has shape \(3,\) but the scan produces 2"):
+        sm.cumsum([1, 2], out=sm.zeros(3, dtype="int64"), pool=get_pool(2))
+    with pytest.raises(sm.InvalidArgumentError, match="dtype=int8 differs from out's dtype"):
+        sm.cumsum([1, 2], dtype="int8", out=sm.zeros(2, dtype="int64"), pool=get_pool(2))
+    with pytest.raises(sm.InvalidArgumentError, match="not C-contiguous"):
+        sm.cumsum([1, 2], out=sm.zeros(4, dtype="int64")[::2], pool=get_pool(2))
