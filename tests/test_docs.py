@@ -60,9 +60,7 @@ def test_every_page_with_examples_is_run() -> None:
     assert {"index.md", "getting-started.md", "concepts.md", "image-processing.md"} <= names
 
 
-@pytest.mark.parametrize(
-    "page", _pages_with_code(), ids=lambda p: p.relative_to(DOCS).as_posix()
-)
+@pytest.mark.parametrize("page", _pages_with_code(), ids=lambda p: p.relative_to(DOCS).as_posix())
 def test_examples_run(page: Path) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     env.pop("PYTHONPATH", None)
