@@ -1,0 +1,226 @@
+"""Compute workloads: pure-Python loops, lookup tables, a box blur, a stencil, a float sum."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import numpy as np
+from bench_alternatives import free_threaded, parallel_variants, split_range
+from bench_harness import SEQUENTIAL, SM1, SM2, THREADS, Context, Row, skipped
+from bench_kernels import (
+    lut_map,
+    lut_range,
+    square_sum,
+    square_sum_rank,
+    sum_range,
+    translate_map,
+    translate_range,
+)
+
+import shardmem as sm
+
+__all__ = ("box_blur", "loop_big", "loop_small", "lut_loop", "sum_f64", "translate")
+
+SCALING = 1.9  # target: 2 workers over 1 on pure-Python kernels (2 cores)
+NUMPY = "NumPy, 1 thread"
+
+
+def scaling_target(rows: list[Row], *, target: float | None = SCALING) -> None:
+    """Put the 2-over-1-worker speedup (and its pass/fail) on the 2-worker row."""
+    one = next(r for r in rows if r.variant == SM1)
+    two = next(r for r in rows if r.variant == SM2)
+    if not (one.median_s and two.median_s):
+        return
+    speedup = one.median_s / two.median_s
+    if target is None:
+        two.target = f"{speedup:.2f}x over 1 worker (no target: C-speed kernel)"
+        two.ok = None
+        return
+    two.target = f">= {target}x over 1 worker: {speedup:.2f}x"
+    two.ok = speedup >= target
+
+
+def run_variants(
+    ctx: Context,
+    workload: str,
+    variants: dict[str, Callable[[], object]],
+    check: Callable[[object], bool],
+    *,
+    work: float,
+    unit: str,
+    reps: int | None = None,
+    prepare: Callable[[], object] | None = None,
+) -> list[Row]:
+    """Measure every variant, check its result, mark the 2-worker shardmem row as reference."""
+    rows = []
+    for name, fn in variants.items():
+        if prepare is not None:
+            prepare()
+        warm = name not in (SEQUENTIAL, THREADS, NUMPY)
+        row, got = ctx.measure(workload, name, fn, reps=reps, warmup=warm, work=work, unit=unit)
+        if not check(got):
+            row.note = "WRONG RESULT"
+        row.reference = name == SM2
+        rows.append(row)
+        print(f"  {name}: {row.median_s:.4g} s", file=sys.stderr, flush=True)
+    scaling_target(rows)
+    return rows
+
+
+def _sm_variants(run: Callable[[sm.Pool], object], ctx: Context) -> dict[str, Callable[[], object]]:
+    return {SM1: lambda: run(ctx.sm_pool(1)), SM2: lambda: run(ctx.sm_pool(2))}
+
+
+# -- total += i*i --------------------------------------------------------------------------------
+
+
+def _loop(ctx: Context, workload: str, n: int, base: int) -> list[Row]:
+    expected = _squares_to(base + n - 1) - _squares_to(base - 1)
+    variants = parallel_variants(ctx, square_sum, [], split_range(n, base=base), sum_parts)
+    variants |= _sm_variants(lambda p: sum_parts(p.run(square_sum_rank, n=n, base=base)), ctx)
+    if base == 0:
+        variants[NUMPY + " (uint64, wraps mod 2**64)"] = lambda: _numpy_square_sum(n)
+
+    def check(got: object) -> bool:
+        return got in (expected, expected % 2**64)
+
+    reps = 3 if not ctx.quick else None
+    rows = run_variants(ctx, workload, variants, check, work=n, unit="Mit/s", reps=reps)
+    rows.append(free_threaded(workload, n, base, reps or ctx.reps, expected))
+    if base:
+        rows.append(skipped(workload, NUMPY, "not expressible: Python big ints"))
+    return rows
+
+
+def _squares_to(m: int) -> int:
+    return m * (m + 1) * (2 * m + 1) // 6 if m > 0 else 0
+
+
+def sum_parts(parts: object) -> int:
+    """Sum of the partial totals."""
+    return sum(parts)  # type: ignore[call-overload, no-any-return]
+
+
+def _numpy_square_sum(n: int) -> int:
+    a = np.arange(n, dtype=np.uint64)
+    return int(np.dot(a, a))
+
+
+def loop_small(ctx: Context) -> list[Row]:
+    """``total += i*i`` with machine-size ints."""
+    return _loop(ctx, "loop_small", 2_000_000 if ctx.quick else 24_000_000, 0)
+
+
+def loop_big(ctx: Context) -> list[Row]:
+    """``total += i*i`` with ints beyond 64 bits (from 10**20)."""
+    return _loop(ctx, "loop_big", 1_000_000 if ctx.quick else 12_000_000, 10**20)
+
+
+# -- 64 MiB uint8 lookup table -----------------------------------------------------------------
+
+
+def _lut_workload(
+    ctx: Context, workload: str, n: int, ranged: Callable[..., None], mapped: Callable[..., None]
+) -> list[Row]:
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 256, n, dtype=np.uint8)
+    table = rng.permutation(256).astype(np.uint8)
+    lut = table.tobytes()
+    expected = table[x]
+    out = np.zeros_like(x)
+    variants = parallel_variants(ctx, ranged, [x, out], split_range(n, lut=lut), writes=True)
+    a, a_out = sm.asarray(x), sm.zeros(n, dtype="uint8")
+    variants |= _sm_variants(lambda p: sm.map(mapped, a, out=a_out, pool=p, lut=lut), ctx)
+    variants[NUMPY + " (lut[x])"] = lambda: np.take(table, x, out=out)
+
+    def check(got: object) -> bool:
+        ok = bool(np.array_equal(np.asarray(got), expected))
+        np.asarray(got)[:] = 0
+        return ok
+
+    reps = 3 if not ctx.quick else None
+    return run_variants(ctx, workload, variants, check, work=n, unit="Melem/s", reps=reps)
+
+
+def lut_loop(ctx: Context) -> list[Row]:
+    """``out[i] = lut[x[i]]`` by an index loop over a 64 MiB uint8 array."""
+    return _lut_workload(ctx, "lut_loop", (8 if ctx.quick else 64) << 20, lut_range, lut_map)
+
+
+def translate(ctx: Context) -> list[Row]:
+    """The same lookup table with ``bytes.translate`` (C speed)."""
+    rows = _lut_workload(
+        ctx, "translate", (16 if ctx.quick else 64) << 20, translate_range, translate_map
+    )
+    scaling_target(rows, target=None)
+    return rows
+
+
+# -- float64 sum ---------------------------------------------------------------------------------
+
+
+def sum_f64(ctx: Context) -> list[Row]:
+    """Sum of 16M float64 (``sum()`` of memoryviews, ``sm.sum``, ``np.sum``)."""
+    n = (4 if ctx.quick else 16) << 20
+    x = np.random.default_rng(7).random(n)
+    expected = float(np.sum(x))
+    variants = parallel_variants(ctx, sum_range, [x], split_range(n), sum_floats)
+    a = sm.asarray(x)
+    variants |= _sm_variants(lambda p: sm.sum(a, pool=p), ctx)
+    variants[NUMPY + " (np.sum)"] = lambda: float(np.sum(x))
+
+    def check(got: object) -> bool:
+        return abs(float(got) - expected) <= 1e-9 * abs(expected)  # type: ignore[arg-type]
+
+    rows = run_variants(ctx, "sum_f64", variants, check, work=n, unit="Melem/s")
+    scaling_target(rows, target=None)
+    return rows
+
+
+def sum_floats(parts: list[object]) -> float:
+    """Sum of float partials."""
+    return float(sum(parts))  # type: ignore[arg-type]
+
+
+# -- 3x3 box blur --------------------------------------------------------------------------------
+
+
+def box_blur(ctx: Context) -> list[Row]:
+    """3x3 box blur of a 2048x2048 uint8 image, float32 result (vs ``uniform_filter``)."""
+    from scipy import ndimage
+
+    from shardmem import _kernels_image
+
+    side = 1024 if ctx.quick else 2048
+    img = np.random.default_rng(8).integers(0, 256, (side, side), dtype=np.uint8)
+    expected = ndimage.uniform_filter(img, size=3, output=np.float32, mode="reflect") / 255
+    out = np.zeros(img.shape, np.float32)
+
+    def bands(parts: int) -> list[dict[str, object]]:
+        fixed = {"h": side, "w": side, "c": 1, "k": 3, "scale": 1 / 255 / 9}
+        return [
+            {"r0": p * side // parts, "r1": (p + 1) * side // parts, **fixed}
+            | {"mode": "reflect", "cval": 0.0}
+            for p in range(parts)
+        ]
+
+    variants = parallel_variants(ctx, _kernels_image.box, [img, out], bands, writes=True)
+    a, a_out = sm.asarray(img), sm.zeros(img.shape, dtype="float32")
+    variants |= _sm_variants(lambda p: sm.image.box_blur(a, out=a_out, pool=p), ctx)
+    f32 = np.zeros(img.shape, np.float32)
+    variants["scipy.ndimage.uniform_filter, 1 thread"] = lambda: _scaled(
+        ndimage.uniform_filter(img, size=3, output=f32, mode="reflect"), f32
+    )
+
+    def check(got: object) -> bool:
+        ok = bool(np.allclose(np.asarray(got), expected, atol=1e-5))
+        np.asarray(got)[:] = 0
+        return ok
+
+    return run_variants(ctx, "box_blur", variants, check, work=side * side, unit="Melem/s")
+
+
+def _scaled(_: object, f32: np.ndarray) -> np.ndarray:
+    f32 *= np.float32(1 / 255)
+    return f32

@@ -1,0 +1,204 @@
+"""Engine workloads: tiny-task throughput, round trip, barrier, cold start, memory, idle CPU."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from bench_harness import IPE, MP, SM2, Context, Row, make_ipe, timed_row
+from bench_kernels import barrier_loop, noop, noop1, noop_rank
+
+import shardmem as sm
+from shardmem._pool import Task
+
+__all__ = ("barrier", "cold_start", "latency", "tiny_tasks")
+
+TPE = "ThreadPoolExecutor(2)"
+
+
+def _log(row: Row) -> Row:
+    shown = row.value if row.value is not None else row.median_s
+    print(f"  {row.variant}: {shown:.4g} {row.unit}", file=sys.stderr, flush=True)
+    return row
+
+
+# -- tiny-task throughput --------------------------------------------------------------------
+
+
+def tiny_tasks(ctx: Context) -> list[Row]:
+    """No-op tasks, many in flight: tasks per second."""
+    n = 5_000 if ctx.quick else 20_000
+    pool, ipe, tpe = ctx.sm_pool(2), ctx.ipe(2), ctx.tpe(2)
+    mp = ctx.mp_pool(2)
+    variants: dict[str, Callable[[], object]] = {
+        "shardmem pool.submit": lambda: [f.result() for f in [pool.submit(noop) for _ in range(n)]],
+        "shardmem pool._execute(Task() x N)": lambda: pool._execute(
+            noop, [Task(()) for _ in range(n)]
+        ),
+        f"{IPE}.submit": lambda: [f.result() for f in [ipe.submit(noop) for _ in range(n)]],
+        f"{IPE}.map": lambda: list(ipe.map(noop1, range(n))),
+        f"{TPE}.submit": lambda: [f.result() for f in [tpe.submit(noop) for _ in range(n)]],
+        f"{TPE}.map": lambda: list(tpe.map(noop1, range(n))),
+        f"{MP}.apply_async": lambda: [r.get() for r in [mp.apply_async(noop) for _ in range(n)]],
+    }
+    rows = []
+    for name, fn in variants.items():
+        row, _ = ctx.measure("tiny_tasks", name, fn, per=n, work=1.0, unit="tasks/s")
+        row.reference = name == "shardmem pool.submit"
+        rows.append(_log(row))
+    ipe_rate = rows[2].value or 0.0
+    for row in rows[:2]:
+        rate = row.value or 0.0
+        row.target = f">= 200,000 tasks/s and >= 7x IPE.submit ({rate / ipe_rate:.1f}x)"
+        row.ok = rate >= 200_000 and rate >= 7 * ipe_rate
+    return rows
+
+
+# -- round-trip latency -------------------------------------------------------------------------
+
+
+def _samples(call: Callable[[], object], n: int) -> list[float]:
+    for _ in range(min(n // 10, 200)):
+        call()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def latency(ctx: Context) -> list[Row]:
+    """One no-op at a time, submit to result: median of >= 2000."""
+    n = 2000 if ctx.quick else 5000
+    pool, ipe, tpe, mp = ctx.sm_pool(2), ctx.ipe(2), ctx.tpe(2), ctx.mp_pool(2)
+    variants: dict[str, Callable[[], object]] = {
+        SM2 + ": submit().result()": lambda: pool.submit(noop).result(),
+        SM2 + ": run() (both workers)": lambda: pool.run(noop_rank),
+        IPE: lambda: ipe.submit(noop).result(),
+        TPE: lambda: tpe.submit(noop).result(),
+        MP + ".apply": lambda: mp.apply(noop),
+    }
+    rows = []
+    for name, fn in variants.items():
+        row = timed_row("latency", name, _samples(fn, n), unit="us")
+        row.reference = name.endswith("submit().result()")
+        rows.append(_log(row))
+    ref = rows[0]
+    ref.target = f"<= 20 us median: {ref.value:.1f} us"
+    ref.ok = (ref.value or 1e9) <= 20
+    return rows
+
+
+# -- barrier --------------------------------------------------------------------------------------
+
+
+def _thread_barrier(n: int) -> None:
+    b = threading.Barrier(2)
+
+    def loop() -> None:
+        for _ in range(n):
+            b.wait()
+
+    threads = [threading.Thread(target=loop) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _mp_barrier(n: int) -> float:
+    from bench_kernels import mp_barrier_loop
+
+    mpc = multiprocessing.get_context()
+    b = mpc.Barrier(2)
+    procs = [mpc.Process(target=mp_barrier_loop, args=(b, n)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    b_start = time.perf_counter()
+    for p in procs:
+        p.join()
+    return time.perf_counter() - b_start
+
+
+def barrier(ctx: Context) -> list[Row]:
+    """``barrier()`` 10000 times in ``pool.run`` (2 workers), per barrier."""
+    n = 2000 if ctx.quick else 10_000
+    pool = ctx.sm_pool(2)
+    variants: dict[str, Callable[[], object]] = {
+        SM2 + ": run(kernel calling barrier())": lambda: pool.run(barrier_loop, n=n),
+        "threading.Barrier, 2 threads": lambda: _thread_barrier(n),
+    }
+    rows = []
+    for name, fn in variants.items():
+        row, _ = ctx.measure("barrier", name, fn, per=n, unit="us")
+        row.reference = name.startswith(SM2)
+        rows.append(_log(row))
+    rows[0].target = f"<= 30 us median: {rows[0].value:.1f} us"
+    rows[0].ok = (rows[0].value or 1e9) <= 30
+    m = max(n // 5, 500)
+    row = timed_row(
+        "barrier",
+        "multiprocessing.Barrier, 2 processes",
+        [_mp_barrier(m) / m for _ in range(ctx.reps)],
+        unit="us",
+    )
+    row.note = f"{m} barriers, process start included"
+    rows.append(_log(row))
+    return rows
+
+
+# -- cold start ----------------------------------------------------------------------------------
+
+
+def cold_start(ctx: Context) -> list[Row]:
+    """Ready to run, one trivial task included; closing is not timed."""
+    reps = 5 if ctx.quick else 9
+    mpc = multiprocessing.get_context()
+    rows = []
+    for name, make, first, stop in (
+        (SM2, lambda: sm.Pool(2), lambda p: p.run(noop_rank), lambda p: p.close()),
+        (MP, lambda: mpc.Pool(2), lambda p: p.apply(noop), _mp_stop),
+        (
+            IPE + ", first result",
+            lambda: make_ipe(2),
+            lambda p: p.submit(noop).result(),
+            lambda p: p.shutdown(),
+        ),
+        (
+            TPE + ", first result",
+            lambda: ThreadPoolExecutor(2),
+            lambda p: p.submit(noop).result(),
+            lambda p: p.shutdown(),
+        ),
+    ):
+        times = []
+        for i in range(reps + 1):  # the first (imports, forkserver start) is not counted
+            start = time.perf_counter()
+            p = make()
+            first(p)
+            took = time.perf_counter() - start
+            stop(p)
+            if i:
+                times.append(took)
+        row = timed_row("cold_start", name, times, unit="us")
+        row.value = (row.median_s or 0) * 1e3
+        row.unit = "ms"
+        row.reference = name == SM2
+        rows.append(_log(row))
+    sm_row, mp_row = rows[0], rows[1]
+    sm_row.target = (
+        f"faster than multiprocessing.Pool: {sm_row.value:.1f} ms vs {mp_row.value:.1f} ms"
+    )
+    sm_row.ok = (sm_row.median_s or 1e9) < (mp_row.median_s or 0)
+    rows[1].note = f"{mpc.get_start_method()}, server already running"
+    return rows
+
+
+def _mp_stop(p: object) -> None:
+    p.terminate()  # type: ignore[attr-defined]
+    p.join()  # type: ignore[attr-defined]

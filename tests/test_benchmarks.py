@@ -1,0 +1,117 @@
+"""The benchmark suite's quick path on a few cheap workloads: structure only, no speed asserts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shardmem.__main__ import main
+
+ROW_KEYS = {
+    "workload",
+    "variant",
+    "median_s",
+    "min_s",
+    "max_s",
+    "reps",
+    "value",
+    "unit",
+    "ratio_vs_shardmem",
+    "reference",
+    "target",
+    "ok",
+    "note",
+}
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+CHEAP = ("latency", "barrier", "sum_f64")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    out = path.parent / "stdout.txt"
+    with out.open("w") as f, contextlib.redirect_stdout(f):
+        assert main(["bench", "--quick", "--json", str(path), "--only", *CHEAP]) == 0
+    return json.loads(path.read_text()), out.read_text()
+
+
+def test_json_top_level(results: tuple[dict[str, Any], str]) -> None:
+    doc, _ = results
+    assert set(doc) == {"meta", "rows", "targets", "notes"}
+    meta = doc["meta"]
+    assert meta["quick"] is True
+    assert meta["workloads"] == list(CHEAP)
+    assert meta["python"].startswith("3.14")
+    assert isinstance(meta["process_cpu_count"], int)
+
+
+def test_rows_have_every_field(results: tuple[dict[str, Any], str]) -> None:
+    doc, _ = results
+    assert doc["rows"]
+    for row in doc["rows"]:
+        assert set(row) == ROW_KEYS
+        if row["median_s"] is not None:
+            assert row["min_s"] <= row["median_s"] <= row["max_s"]
+            assert row["reps"] >= 1
+
+
+def test_one_reference_per_workload_with_ratio_one(results: tuple[dict[str, Any], str]) -> None:
+    doc, _ = results
+    for name in CHEAP:
+        rows = [r for r in doc["rows"] if r["workload"] == name]
+        refs = [r for r in rows if r["reference"]]
+        assert len(refs) == 1, name
+        assert refs[0]["ratio_vs_shardmem"] == pytest.approx(1.0)
+        assert refs[0]["variant"].startswith("shardmem")
+        others = [r for r in rows if not r["reference"] and r["median_s"] is not None]
+        assert others, name
+        assert all(r["ratio_vs_shardmem"] > 0 for r in others)
+
+
+def test_targets_are_reported(results: tuple[dict[str, Any], str]) -> None:
+    doc, _ = results
+    by_workload = {t["workload"]: t for t in doc["targets"]}
+    assert {"latency", "barrier", "sum_f64"} <= set(by_workload)
+    assert isinstance(by_workload["latency"]["ok"], bool)
+    assert isinstance(by_workload["barrier"]["ok"], bool)
+
+
+def test_sum_has_numpy_and_alternatives(results: tuple[dict[str, Any], str]) -> None:
+    doc, _ = results
+    variants = {r["variant"] for r in doc["rows"] if r["workload"] == "sum_f64"}
+    assert any(v.startswith("NumPy") for v in variants)
+    assert any(v.startswith("InterpreterPoolExecutor") for v in variants)
+    assert any(v.startswith("multiprocessing") for v in variants)
+    assert all(r["note"] != "WRONG RESULT" for r in doc["rows"])
+
+
+def test_table_header_and_ratios(results: tuple[dict[str, Any], str]) -> None:
+    _, text = results
+    assert "os.process_cpu_count() =" in text
+    assert "3.14" in text.splitlines()[0]
+    assert "(reference)" in text
+    assert "slower" in text or "faster" in text
+    assert "targets:" in text
+
+
+def test_unknown_workload_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--quick", "--only", "no_such_workload"])
+    assert "no_such_workload" in capsys.readouterr().err
+
+
+def test_plot_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from bench_harness import Row  # type: ignore[import-not-found]
+    from bench_report import metadata, plot  # type: ignore[import-not-found]
+
+    rows = [Row("w", "shardmem", 1.0, 1.0, 1.0, 1, reference=True, ratio_vs_shardmem=1.0)]
+    rows.append(Row("w", "other", 2.0, 2.0, 2.0, 1, ratio_vs_shardmem=2.0))
+    path = tmp_path / "img" / "bench.png"
+    plot(path, rows, metadata(quick=True, workloads=["w"]))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
