@@ -42,7 +42,10 @@ def parallel_variants(
     Each callable returns ``combine(task results)``, or when the kernel
     ``writes`` its output (the last array) that output array itself.
     """
-    views = [memoryview(a).cast("B").cast(a.dtype.char) for a in arrays]
+    views: list[memoryview] = [
+        memoryview(a).cast("B").cast(str(a.dtype.char))  # type: ignore[call-overload]
+        for a in arrays
+    ]
     blocks, shm_arrays = _shared_copies(ctx, arrays)
     name = f"{kernel.__module__}:{kernel.__name__}"
 

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from bench_harness import IPE, MP, SM2, Context, Row, make_ipe, timed_row
 from bench_kernels import barrier_loop, noop, noop1, noop_rank
@@ -160,7 +161,8 @@ def cold_start(ctx: Context) -> list[Row]:
     reps = 5 if ctx.quick else 9
     mpc = multiprocessing.get_context()
     rows = []
-    for name, make, first, stop in (
+    cases: list[tuple[str, Callable[[], Any], Callable[[Any], object], Callable[[Any], object]]]
+    cases = [
         (SM2, lambda: sm.Pool(2), lambda p: p.run(noop_rank), lambda p: p.close()),
         (MP, lambda: mpc.Pool(2), lambda p: p.apply(noop), _mp_stop),
         (
@@ -175,7 +177,8 @@ def cold_start(ctx: Context) -> list[Row]:
             lambda p: p.submit(noop).result(),
             lambda p: p.shutdown(),
         ),
-    ):
+    ]
+    for name, make, first, stop in cases:
         times = []
         for i in range(reps + 1):  # the first (imports, forkserver start) is not counted
             start = time.perf_counter()

@@ -151,7 +151,9 @@ def _view(name: str, fmt: str) -> memoryview:
     shm = _attached.get(name)
     if shm is None:
         shm = _attached[name] = shared_memory.SharedMemory(name, track=False)
-    return shm.buf.cast(fmt)
+    buf = shm.buf
+    assert buf is not None
+    return buf.cast(fmt)  # type: ignore[call-overload, no-any-return]
 
 
 def mp_call(

@@ -267,11 +267,12 @@ def handover(ctx: Context) -> list[Row]:
     pool, mp = ctx.sm_pool(2), ctx.mp_pool(2)
     _sm_handover(pool, small)  # warm: kernel shipped
     rows = []
-    for name, fn, size in (
+    cases: list[tuple[str, Callable[[], tuple[float, float]], int]] = [
         (f"shardmem, 2 workers, {note}", lambda: _sm_handover(pool, big), big),
         ("shardmem, 2 workers, 16 MiB", lambda: _sm_handover(pool, small), small),
         (f"{MP}, array pickled to each worker, {note}", lambda: _mp_handover(mp, big), big),
-    ):
+    ]
+    for name, fn, size in cases:
         got = [fn() for _ in range(ctx.reps if size == small or "shardmem" in name else 3)]
         row = timed_row("handover", name, [t for t, _ in got])
         row.value, row.unit = statistics.median(m for _, m in got), "MiB peak extra"
