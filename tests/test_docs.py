@@ -151,11 +151,28 @@ def test_bench_table_from_rows(tmp_path: Path) -> None:
     assert "- **cpus**: 2" in text
 
 
+def test_bench_table_in_the_suite_format(tmp_path: Path) -> None:
+    data = {
+        "meta": {"python": "3.14.8", "cpus": 2},
+        "rows": [{"workload": "lut", "variant": "shardmem", "seconds": 0.01, "ratio": None}],
+        "targets": [{"workload": "lut", "variant": "shardmem", "target": ">= 1.8x", "ok": True}],
+        "notes": ["times are medians", "2 cores"],
+    }
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    text = _hook().render(path)
+    assert "**Machine and run**\n\n- **python**: 3.14.8" in text
+    assert "**Results**\n\n| workload | variant | seconds | ratio |" in text
+    assert "| lut | shardmem | >= 1.8x | True |" in text
+    assert "**Notes**\n\n- times are medians\n- 2 cores" in text
+    assert "```json" not in text
+
+
 def test_bench_table_fallbacks(tmp_path: Path) -> None:
     hook = _hook()
     assert "not been measured" in hook.render(tmp_path / "missing.json")
     odd = tmp_path / "odd.json"
-    odd.write_text("[1, 2]", encoding="utf-8")
+    odd.write_text("[[1, 2]]", encoding="utf-8")
     assert "```json" in hook.render(odd)
     broken = tmp_path / "broken.json"
     broken.write_text("{", encoding="utf-8")

@@ -45,10 +45,16 @@ def render(path: Path) -> str:
     return "\n\n".join(parts) if parts else _as_json(data)
 
 
+TITLES = {"meta": "Machine and run", "rows": "Results", "targets": "Targets", "notes": "Notes"}
+
+
 def _render(data: object, title: str = "") -> list[str]:
+    head = f"**{TITLES.get(title, title)}**\n\n" if title else ""
     if _is_rows(data):
         assert isinstance(data, list)
-        return [(f"**{title}**\n\n" if title else "") + table(data)]
+        return [head + table(data)]
+    if isinstance(data, list) and data and not any(isinstance(v, dict | list) for v in data):
+        return [head + "\n".join(f"- {_cell(v)}" for v in data)]
     if not isinstance(data, dict):
         return []
     parts: list[str] = []
@@ -57,7 +63,7 @@ def _render(data: object, title: str = "") -> list[str]:
         parts.append(_facts(facts))
     for key, value in data.items():
         if isinstance(value, dict) and not any(isinstance(v, dict | list) for v in value.values()):
-            parts.append(f"**{key}**\n\n{_facts(value)}")
+            parts.append(f"**{TITLES.get(key, key)}**\n\n{_facts(value)}")
         elif isinstance(value, dict | list):
             parts.extend(_render(value, key) or [f"**{key}**\n\n{_as_json(value)}"])
     return parts
@@ -82,6 +88,8 @@ def table(rows: list[dict[str, object]]) -> str:
 
 
 def _cell(value: object) -> str:
+    if value is None:
+        return ""
     if isinstance(value, float):
         text = f"{value:.4g}"
     elif isinstance(value, dict | list):
