@@ -44,6 +44,7 @@ class Row:
     value: float | None = None  # the figure in `unit` (a rate, a latency, MiB, CPU ms)
     unit: str = ""
     ratio_vs_shardmem: float | None = None  # this / shardmem, lower-is-better metric
+    cpu_per_wall: float | None = None  # process CPU / wall time: cores this process got
     reference: bool = False  # the shardmem row the others are compared with
     target: str = ""
     ok: bool | None = None
@@ -113,13 +114,17 @@ class Context:
         (divided) time give ``value`` in ``unit``.
         """
         result = fn() if warmup else None
-        times = []
+        times, cpu, wall = [], 0.0, 0.0
         for _ in range(reps or self.reps):
             gc.collect()
-            start = time.perf_counter()
+            cpu0, start = time.process_time(), time.perf_counter()
             result = fn()
-            times.append((time.perf_counter() - start) / per)
-        return timed_row(workload, variant, times, work=work, unit=unit), result
+            took = time.perf_counter() - start
+            cpu, wall = cpu + time.process_time() - cpu0, wall + took
+            times.append(took / per)
+        row = timed_row(workload, variant, times, work=work, unit=unit)
+        row.cpu_per_wall = cpu / wall if wall else None
+        return row, result
 
 
 def timed_row(

@@ -84,7 +84,16 @@ def _target(r: Row) -> str:
 
 def table(rows: list[Row], meta: dict[str, Any]) -> str:
     """Rows grouped by workload: median, min-max, the figure, ratio to shardmem, target."""
-    cols = ("workload", "variant", "median", "min - max", "figure", "vs shardmem", "target")
+    cols = (
+        "workload",
+        "variant",
+        "median",
+        "min - max",
+        "figure",
+        "cores",
+        "vs shardmem",
+        "target",
+    )
     lines = [
         [
             r.workload,
@@ -92,6 +101,7 @@ def table(rows: list[Row], meta: dict[str, Any]) -> str:
             _duration(r.median_s),
             f"{_duration(r.min_s)} - {_duration(r.max_s)}" if r.min_s is not None else "",
             _figure(r),
+            "" if r.cpu_per_wall is None else f"{r.cpu_per_wall:.2f}",
             _versus(r),
             _target(r) + (f" [{r.note}]" if r.note else ""),
         ]
@@ -109,7 +119,12 @@ def table(rows: list[Row], meta: dict[str, Any]) -> str:
             out.append("")
         out.append("  ".join(c.ljust(w) for c, w in zip(x, widths, strict=False)) + "  " + x[-1])
     passed, failed = summary(rows)
-    out += ["", f"targets: {passed} passed, {failed} failed"]
+    out += [
+        "",
+        f"targets: {passed} passed, {failed} failed",
+        "cores: process CPU time / wall time over the repetitions (child processes not counted);"
+        " below ~1.7 on a 2-worker row, another program was using the machine.",
+    ]
     return "\n".join(out)
 
 

@@ -21,6 +21,7 @@ ROW_KEYS = {
     "value",
     "unit",
     "ratio_vs_shardmem",
+    "cpu_per_wall",
     "reference",
     "target",
     "ok",
