@@ -149,7 +149,7 @@ def _lut_workload(
 
 def lut_loop(ctx: Context) -> list[Row]:
     """``out[i] = lut[x[i]]`` by an index loop over a 64 MiB uint8 array."""
-    return _lut_workload(ctx, "lut_loop", (8 if ctx.quick else 64) << 20, lut_range, lut_map)
+    return _lut_workload(ctx, "lut_loop", (4 if ctx.quick else 64) << 20, lut_range, lut_map)
 
 
 def translate(ctx: Context) -> list[Row]:

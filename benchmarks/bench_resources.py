@@ -190,7 +190,7 @@ def idle_cpu(ctx: Context) -> list[Row]:
         stop, pids = start()
         samples = []
         try:
-            for _ in range(ctx.reps):
+            for _ in range(2 if ctx.quick else ctx.reps):
                 time.sleep(0.05)
                 before = _cpu_s(pids)
                 time.sleep(window)

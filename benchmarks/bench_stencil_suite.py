@@ -82,7 +82,7 @@ def numpy_steps(grid: np.ndarray, steps: int) -> np.ndarray:
 
 def stencil(ctx: Context) -> list[Row]:
     """100 Jacobi steps on 1024x1024 float64 (``sm.stencil(iterations=100)``)."""
-    side, steps = (256, 100) if ctx.quick else (1024, 100)
+    side, steps = (192, 100) if ctx.quick else (1024, 100)
     grid = np.random.default_rng(9).random((side, side))
     expected = numpy_steps(grid, steps)
     a, out = sm.asarray(grid), sm.zeros((side, side))
