@@ -170,6 +170,8 @@ class _Call:
     outcomes: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     future: Future[Any] | None = None
     keep: object = None  # the tasks, so their buffers outlive the call
+    after: Callable[[_Call], None] | None = None  # run by whoever completes the call
+    buffers: tuple[int, ...] = ()  # ids of the buffers its tasks use
     done: bool = False
     stopping: bool = False
 
@@ -179,6 +181,7 @@ class _Worker:
         self.rank = rank
         self.tasks = interpreters.create_queue()
         self.control = interpreters.create_queue()
+        self.evicts = interpreters.create_queue()
         self.inbox = interpreters.create_queue()
         self.waker = _Waker(nonblocking=False)
         self.watch_r, self.watch_w = os.pipe()
@@ -186,6 +189,7 @@ class _Worker:
         self.kernels: set[str] = set()
         self.thread: threading.Thread | None = None
         self.interp: interpreters.Interpreter | None = None
+        self.exited = threading.Event()  # its loop has returned (or never started)
 
 
 class _Core:
@@ -201,12 +205,16 @@ class _Core:
         self.workers = [_Worker(rank) for rank in range(workers)]
         self.ids = itertools.count(1)
         self.pending: dict[int, _Call] = {}
+        self.in_use: dict[int, int] = {}  # buffer id -> pending calls that use it
         self.submit_lock = threading.RLock()
         self.drain_lock = threading.Lock()
         self.drainer: int | None = None
         self.cond = threading.Condition(threading.Lock())
         self.closed = False
         self.broken: str | None = None
+        # Items a worker put on a queue become unbound when its interpreter is
+        # destroyed, so interpreters are closed only after the results are drained.
+        self.release = threading.Event()
         self._start()
         add_release_listener(self.on_buffer_released)
 
@@ -241,6 +249,7 @@ class _Core:
                 SIZE=self.size,
                 TASKS=w.tasks.id,
                 CONTROL=w.control.id,
+                EVICTS=w.evicts.id,
                 SHARED=self.shared.id,
                 RESULTS=self.results.id,
                 INBOXES=tuple(x.inbox.id for x in self.workers),
@@ -260,7 +269,9 @@ class _Core:
             _qput(self.results.id, (P.DIED, 0, w.rank, str(text)))
             self.main_waker.wake()
         finally:
+            w.exited.set()
             if interp is not None:
+                self.release.wait()
                 interp.close()
 
     def close(self, *, cancel: bool = False) -> None:
@@ -271,18 +282,20 @@ class _Core:
         remove_release_listener(self.on_buffer_released)
         if cancel:
             self.stop_ids(1, sys.maxsize)
-        for w in self.workers:
-            self._put(w, (P.STOP,))
+        for _ in self.workers:  # behind every queued task: each worker takes one
+            self._put_shared((P.STOP,), wake_all=True)
         try:
-            for w in self.workers:
-                _join(w.thread)
+            _wait_all(w.exited for w in self.workers)
         except BaseException:
             self.stop_ids(1, sys.maxsize)
-            for w in self.workers:
-                _join(w.thread)
+            _wait_all(w.exited for w in self.workers)
             raise
         finally:
-            self._fail_pending("the pool was closed")
+            self._deliver_leftovers()
+            self._fail_all(ClosedError("the pool was closed before this call finished"))
+            self.release.set()
+            for w in self.workers:
+                _join(w.thread)
             self._release_fds()
 
     def _release_fds(self) -> None:
@@ -293,16 +306,18 @@ class _Core:
                 os.close(w.watch_w)
         self.main_waker.close()
 
-    def _fail_pending(self, why: str) -> None:
-        with self.cond:
-            calls = {id(c): c for c in self.pending.values()}.values()
-            self.pending.clear()
-            for call in calls:
-                call.done = True
-                call.stopping = True
-                if call.future is not None and not call.future.done():
-                    call.future.set_exception(ClosedError(f"{call.kernel}: {why}"))
-            self.cond.notify_all()
+    def _deliver_leftovers(self) -> None:
+        """After the workers stopped: hand out the results still in the queue."""
+        got = self.drain_lock.acquire(timeout=STOP_GRACE)
+        try:
+            qid = self.results.id
+            while _qcount(qid):
+                self._deliver(_qget(qid)[0], None)
+        finally:
+            if got:
+                self.drain_lock.release()
+            with self.cond:
+                self.cond.notify_all()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -311,12 +326,13 @@ class _Core:
         if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
             w.waker.wake()
 
-    def _put_shared(self, message: tuple[Any, ...]) -> None:
+    def _put_shared(self, message: tuple[Any, ...], *, wake_all: bool = False) -> None:
         _qput(self.shared.id, message)
         for w in self.workers:
             if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
                 w.waker.wake()
-                return
+                if not wake_all:
+                    return
 
     def _check_open(self) -> None:
         if self.closed:
@@ -324,37 +340,46 @@ class _Core:
         if self.broken:
             raise PoolBrokenError(f"this pool is broken and cannot run work:\n{self.broken}")
 
-    def define(self, kernel: Kernel) -> None:
-        """Make ``kernel`` known to every worker, or raise ``ShippingError``."""
+    def define(self, kernel: Kernel, *, wait: bool = True, deadline: float | None = None) -> None:
+        """Make ``kernel`` known to every worker, or raise ``ShippingError``.
+
+        With ``wait=False`` (``submit``) the definitions are queued ahead of
+        the task without waiting for busy workers; a worker that cannot define
+        the kernel then fails the task with the same explanation.
+        """
         missing = [w for w in self.workers if kernel.key not in w.kernels]
         if not missing:
             return
-        call = self._broadcast(missing, lambda tid: (P.KERNEL, tid, kernel.key, kernel.blob))
-        self.wait(call, deadline=None)
-        failures = [o for o in call.outcomes.values() if o[0] == P.FAILED]
-        if failures:
-            _, _, rank, exc_type, message, _text, _ = failures[0]
-            hint = ""
-            if exc_type in {"ImportError", "ModuleNotFoundError"}:
-                hint = (
-                    "; worker interpreters can import the standard library and pure-Python "
-                    "modules only (NumPy cannot be imported in a subinterpreter today): "
-                    "use array, struct, math, ... inside kernels"
-                )
-            lines = str(message).strip().splitlines() or [""]
-            raise ShippingError(
-                f"kernel {kernel.name!r} cannot be set up in worker {rank}: "
-                f"{exc_type}: {lines[-1].strip()}{hint}"
-            )
         for w in missing:
             w.kernels.add(kernel.key)
+        call = self._broadcast(missing, lambda tid: (P.KERNEL, tid, kernel.key, kernel.blob))
+        call.kernel = kernel.name
+        if not wait:
+            call.after = lambda done: self._forget_if_failed(kernel, done, missing)
+            return
+        try:
+            self.finish(call, deadline)
+        except BaseException:
+            self._forget_if_failed(kernel, None, missing)
+            raise
+        error = _define_error(kernel, call)
+        if error is not None:
+            self._forget_if_failed(kernel, None, missing)
+            raise error
+
+    @staticmethod
+    def _forget_if_failed(kernel: Kernel, call: _Call | None, workers: list[_Worker]) -> None:
+        """Send the kernel again next time if defining it failed (or its outcome is unknown)."""
+        if call is None or _define_error(kernel, call) is not None:
+            for w in workers:
+                w.kernels.discard(kernel.key)
 
     def _broadcast(
         self,
         workers: list[_Worker],
         message: Callable[[int], tuple[Any, ...]],
         *,
-        control: bool = False,
+        evict: bool = False,
     ) -> _Call:
         """Send each worker a control message with its own id; the call ends when all ack."""
         call = _Call(kernel="<control>", labels={}, remaining=len(workers))
@@ -363,26 +388,43 @@ class _Core:
             for w in workers:
                 tid = next(self.ids)
                 self.pending[tid] = call
-                self._put(w, message(tid), control=control)
+                if evict:  # the watchdog serves these at once, even while a task runs
+                    _qput(w.evicts.id, message(tid))
+                    os.write(w.watch_w, b"e")
+                else:
+                    self._put(w, message(tid))
         return call
 
     def _share(self, w: _Worker, buffer: SharedBuffer) -> None:
         if buffer.id not in w.buffers:
-            if buffer.closed:
-                raise ClosedError(f"{buffer!r} is closed; its arrays can no longer be used")
             w.buffers.add(buffer.id)
             self._put(w, (P.BUFFER, buffer.id, memoryview(buffer._data)), control=True)
 
     def submit(
-        self, kernel: Kernel, tasks: Sequence[Task], *, gang: bool, future: bool = False
+        self,
+        kernel: Kernel,
+        tasks: Sequence[Task],
+        *,
+        gang: bool,
+        future: bool = False,
+        deadline: float | None = None,
     ) -> _Call:
         """Queue ``tasks`` (all workers' queues in one order when ``gang``)."""
-        self.define(kernel)
+        self.define(kernel, wait=not future, deadline=deadline)
+        views = [v for t in tasks for v in t.views if isinstance(v, ViewSpec)]
+        for v in views:
+            if v.buffer.closed:
+                raise ClosedError(f"{v.buffer!r} is closed; its arrays can no longer be used")
+        buffers = {v.buffer.id for v in views}
         call = _Call(kernel=kernel.name, labels={}, remaining=len(tasks), keep=tasks)
+        if buffers:
+            call.buffers = tuple(buffers)
         if future:
             call.future = _TaskFuture(self, call)
         with self.submit_lock:
             self._check_open()
+            for b in call.buffers:
+                self.in_use[b] = self.in_use.get(b, 0) + 1
             first = next(self.ids)
             ids = [first, *(next(self.ids) for _ in range(len(tasks) - 1))] if tasks else []
             call_id = first
@@ -472,11 +514,12 @@ class _Core:
             ctrl[P.C_MAIN_SLEEPING] = 0
         return None
 
-    def _deliver(self, message: tuple[Any, ...], mine: _Call) -> None:
+    def _deliver(self, message: tuple[Any, ...], mine: _Call | None) -> None:
         tag, tid, rank = message[0], message[1], message[2]
         if tag == P.DIED:
             self.broken = f"worker {rank} died:\n{message[3]}"
             self._fail_all(PoolBrokenError(f"this pool is broken: {self.broken}"))
+            self.stop_ids(1, sys.maxsize)  # the others' calls fail too: stop their kernels
             return
         call = self.pending.pop(tid, None)
         if call is None:
@@ -485,6 +528,9 @@ class _Core:
         call.remaining -= 1
         if call.remaining == 0:
             call.done = True
+            self._release_buffers(call)
+            if call.after is not None:
+                call.after(call)
             if call.future is not None:
                 _resolve(call)
             if call is not mine:
@@ -493,13 +539,24 @@ class _Core:
         elif tag == P.FAILED and not call.stopping:
             self.stop(call)
 
+    def _release_buffers(self, call: _Call) -> None:
+        for b in call.buffers:
+            left = self.in_use.get(b, 0) - 1
+            if left > 0:
+                self.in_use[b] = left
+            else:
+                self.in_use.pop(b, None)
+        call.buffers = ()
+
     def _fail_all(self, error: BaseException) -> None:
+        """End every pending call with ``error`` (the pool broke or closed under it)."""
         with self.cond:
             calls = {id(c): c for c in self.pending.values()}.values()
             self.pending.clear()
             for call in calls:
                 call.done = True
-                call.outcomes[-1] = (P.DIED, -1, -1, str(error))
+                self._release_buffers(call)
+                call.outcomes[_FAILED_CALL] = (_FAILED_CALL, error)
                 if call.future is not None and not call.future.done():
                     call.future.set_exception(error)
             self.cond.notify_all()
@@ -551,27 +608,54 @@ class _Core:
                 for tid in [t for t, c in self.pending.items() if c is call]:
                     del self.pending[tid]
                 call.done = True
+                self._release_buffers(call)
 
     # -- buffers ---------------------------------------------------------------------------------
 
     def on_buffer_released(self, buffer_id: int) -> None:
         """Release listener: drop every worker's cached view of a closing buffer."""
         holders = [w for w in self.workers if buffer_id in w.buffers]
-        if not holders or self.closed or self.broken:
-            return
+        if not holders or self.closed or self.broken or self.in_use.get(buffer_id):
+            return  # a pending call uses it: the workers keep their views, close() refuses
         for w in holders:
             w.buffers.discard(buffer_id)
-        call = self._broadcast(holders, lambda tid: (P.EVICT, tid, buffer_id), control=True)
+        call = self._broadcast(holders, lambda tid: (P.EVICT, tid, buffer_id), evict=True)
         if self.drainer == threading.get_ident():
             return  # called from a finalizer inside our own drain loop: do not wait
         with contextlib.suppress(TimeoutError):
             self.wait(call, time.monotonic() + STOP_GRACE)
 
 
+def _define_error(kernel: Kernel, call: _Call) -> ShippingError | None:
+    failures = [o for o in call.outcomes.values() if o[0] == P.FAILED]
+    if not failures:
+        return None
+    _, _, rank, exc_type, message, _text, _ = failures[0]
+    hint = ""
+    if exc_type in {"ImportError", "ModuleNotFoundError"}:
+        hint = (
+            "; worker interpreters can import the standard library and pure-Python "
+            "modules only (NumPy cannot be imported in a subinterpreter today): "
+            "use array, struct, math, ... inside kernels"
+        )
+    lines = str(message).strip().splitlines() or [""]
+    return ShippingError(
+        f"kernel {kernel.name!r} cannot be set up in worker {rank}: "
+        f"{exc_type}: {lines[-1].strip()}{hint}"
+    )
+
+
 def _wire(value: ViewSpec | object) -> object:
     if isinstance(value, ViewSpec):
         return (value.buffer.id, value.offset, value.nbytes, value.format, value.shape)
     return value
+
+
+def _wait_all(events: Iterable[threading.Event]) -> None:
+    """Wait in short steps, so Ctrl-C reaches the main thread meanwhile."""
+    for event in events:
+        while not event.wait(0.05):
+            pass
 
 
 def _join(thread: threading.Thread | None) -> None:
@@ -583,13 +667,20 @@ def _join(thread: threading.Thread | None) -> None:
 # -- outcomes ----------------------------------------------------------------------------------
 
 
+_FAILED_CALL = -1  # outcomes key (and tag) of an error that ended the whole call
+
+
 def outcome_values(call: _Call) -> list[object]:
     """The call's results in task order, or raise the first failure (in task order)."""
+    failed = call.outcomes.get(_FAILED_CALL)
+    if failed is not None:
+        error = failed[1]
+        raise type(error)(f"{call.kernel}: {error}")
     values: list[object] = []
     for tid in sorted(call.outcomes):
         message = call.outcomes[tid]
         tag = message[0]
-        if tag in {P.FAILED, P.DIED}:
+        if tag == P.FAILED:
             raise _error(call, message)
     for tid in sorted(call.outcomes):
         message = call.outcomes[tid]
@@ -608,8 +699,6 @@ def _decode(value: object) -> object:
 
 
 def _error(call: _Call, message: tuple[Any, ...]) -> BaseException:
-    if message[0] == P.DIED:
-        return PoolBrokenError(f"{call.kernel}: {message[3]}")
     _, tid, rank, exc_type, text, remote, payload = message
     where = call.labels.get(tid) or f"task {tid}"
     error = KernelError(
@@ -730,8 +819,10 @@ class Pool:
     def __enter__(self) -> Pool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        """Close the pool: gracefully, or stopping running work when the block raised."""
+        self._finalizer.detach()
+        self._core.close(cancel=exc_type is not None)
 
     def close(self) -> None:
         """Finish queued work, stop the workers and close their interpreters (idempotent)."""
@@ -803,7 +894,7 @@ class Pool:
         deadline = None if timeout is None else time.monotonic() + _check_timeout(timeout)
         bar = _progress_bar(progress, len(tasks), packed.name)
         try:
-            call = self._core.submit(packed, tasks, gang=gang)
+            call = self._core.submit(packed, tasks, gang=gang, deadline=deadline)
             self._core.finish(call, deadline, None if bar is None else bar.tick)
         finally:
             if bar is not None:

@@ -12,7 +12,8 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
     (TASK, task_id, kernel_key, views, kwargs, call_id, label)
     (KERNEL, token, key, blob)     blob: marshal of the kernel's spec; ack (DONE, token)
     (BUFFER, buffer_id, memoryview)   on the worker's control queue
-    (EVICT, token, buffer_id)         on the control queue: drop the cached view; ack (DONE, token)
+    (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
+                                      thread even while a task runs; ack (DONE, token)
     (STOP,)
 
 Worker -> main (the pool's results queue)::
@@ -45,6 +46,7 @@ W_CURRENT = 2  # id of the task being run, 0 when none
 W_COMPLETED = 3  # tasks finished by this worker (progress)
 W_CANCEL_LO = 4  # tasks with lo <= id <= hi are to be skipped or stopped
 W_CANCEL_HI = 5
+W_WD_BUSY = 6  # 1 while the watchdog decides whether to stop the current task
 
 STATUS_STARTING = 0
 STATUS_IDLE = 1

@@ -5,7 +5,8 @@ after ``prepare_main`` has bound:
 
     RANK, SIZE          this worker's rank and the pool size
     TASKS, SHARED       ids of its own queue and of the pool's shared queue (main -> workers)
-    CONTROL             id of its control queue (buffers and evictions; drained before each task)
+    CONTROL             id of its control queue (buffers; drained after a task is taken)
+    EVICTS              id of its eviction queue (served by the watchdog thread, even mid-task)
     RESULTS             id of the results queue (workers -> main)
     INBOXES             ids of the barrier inbox queues, one per worker
     USE_EVENTFD         True: wake fds are eventfds; False: pipes
@@ -57,8 +58,13 @@ _CANCEL_HI = _BASE + W_CANCEL_HI
 
 _views = {}  # buffer id -> memoryview of the whole buffer
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
-_state = _thread.allocate_lock()  # guards CTRL[_CURRENT] against the watchdog
-_raised = [0]  # id of the last task the watchdog raised in (under _state)
+_WD_BUSY = _BASE + W_WD_BUSY
+_raised = [0]  # id of the last task the watchdog raised in
+
+
+def _fence():
+    """A full memory barrier: the queue registry's mutex is taken and released."""
+    _count(RESULTS)
 
 
 # -- waking and blocking -------------------------------------------------------------
@@ -129,14 +135,21 @@ def _poll_tasks():
 
 def _drain_control():
     while _count(CONTROL):
-        message = _get(CONTROL)[0]
-        if message[0] == BUFFER:
-            _views[message[1]] = message[2]
-        else:  # EVICT
-            view = _views.pop(message[2], None)
-            if view is not None:
+        _, buffer_id, view = _get(CONTROL)[0]  # (BUFFER, id, memoryview)
+        _views[buffer_id] = view
+
+
+def _evictions():
+    """Drop cached views of closed buffers (the pool only asks when no call uses them)."""
+    while _count(EVICTS):
+        _, token, buffer_id = _get(EVICTS)[0]
+        view = _views.pop(buffer_id, None)
+        if view is not None:
+            try:
                 view.release()
-            _reply((DONE, message[1], RANK, None))
+            except BufferError:
+                pass  # a kernel kept a memoryview of it: released when that dies
+        _reply((DONE, token, RANK, None))
 
 
 def _reply(message):
@@ -248,7 +261,13 @@ def _fill_globals(fn, entries, functions):
 
 def _view(spec):
     buffer_id, offset, nbytes, fmt, shape = spec
-    view = _views[buffer_id][offset : offset + nbytes]
+    whole = _views.get(buffer_id)
+    if whole is None:
+        raise RuntimeError(
+            f"SharedBuffer #{buffer_id} was closed while this call was queued; "
+            "keep arrays open until the calls that use them have returned"
+        )
+    view = whole[offset : offset + nbytes]
     if len(shape) == 1 or not nbytes:  # memoryview cannot cast to a shape with a zero
         return view if fmt == "B" else view.cast(fmt)
     return view.cast(fmt, shape)
@@ -259,14 +278,15 @@ def _view(spec):
 
 def _run(message):
     task_id = message[1]
-    with _state:
-        if CTRL[_CANCEL_LO] <= task_id <= CTRL[_CANCEL_HI]:
-            outcome = (CANCELLED, task_id, RANK)
-        else:
-            CTRL[_CURRENT] = task_id
-            outcome = None
-    # A stop request can land anywhere until _finish has cleared CTRL[_CURRENT]
-    # under the lock, so retry until the outcome has been reported.
+    if CTRL[_CANCEL_LO] <= task_id <= CTRL[_CANCEL_HI]:
+        outcome = (CANCELLED, task_id, RANK)
+    else:
+        CTRL[_CURRENT] = task_id
+        outcome = None
+    # The watchdog's exception can land on any bytecode until _finish has
+    # cleared CTRL[_CURRENT] and any pending exception, so retry until then.
+    # No lock is taken here: an exception landing just after an acquire would
+    # leave it held and deadlock the watchdog.
     while True:
         try:
             if outcome is None:
@@ -281,6 +301,8 @@ def _execute(message):
     _, task_id, key, views, kwargs, call, _label = message
     try:
         fn, wanted = _kernels[key]
+        if fn is None:
+            raise RuntimeError(wanted)
         args = [_view(v) if type(v) is tuple else v for v in views]
         kw = dict(kwargs) if kwargs else {}
         for name in wanted:
@@ -291,6 +313,8 @@ def _execute(message):
         if value is not None and type(value) not in _PLAIN:
             value = _encode(value)
         return (DONE, task_id, RANK, value)
+    except _UnsendableError as exc:
+        return _failure(task_id, TypeError(str(exc)))
     except Cancelled:
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
@@ -298,11 +322,17 @@ def _execute(message):
 
 
 def _finish(outcome, task_id):
-    with _state:
-        CTRL[_CURRENT] = 0
-        CTRL[_COMPLETED] += 1
-        if _raised[0] == task_id:  # not the cancel range: a newer stop may have replaced it
-            _clear_pending_stop()
+    # Dekker-style hand-shake with the watchdog: it raises BUSY, fences, then
+    # reads CURRENT; we clear CURRENT, fence, then read BUSY. Either it sees
+    # CURRENT == 0 and raises nothing, or we see it busy and wait, then clear
+    # the exception it raised before it can land outside this task.
+    CTRL[_CURRENT] = 0
+    _fence()
+    while CTRL[_WD_BUSY]:
+        pass
+    if _raised[0] == task_id:
+        _clear_pending_stop()
+    CTRL[_COMPLETED] += 1
     _reply(outcome)
 
 
@@ -318,12 +348,23 @@ def _clear_pending_stop():
 _PLAIN = (int, float, bool, str, bytes)
 
 
+class _UnsendableError(Exception):
+    pass
+
+
 def _encode(value):
     if type(value) is tuple and all(v is None or type(v) in _PLAIN for v in value):
         return value
     import pickle
 
-    return (PICKLED, pickle.dumps(value))
+    try:
+        return (PICKLED, pickle.dumps(value))
+    except Exception as exc:  # noqa: BLE001 - any pickling failure means the same to the caller
+        raise _UnsendableError(
+            f"the kernel returned a {type(value).__name__}, which cannot be sent back to the "
+            f"caller ({exc}); return numbers, strings, bytes or containers of them, and write "
+            "array results into an output array instead"
+        ) from None
 
 
 def _failure(task_id, exc):
@@ -353,18 +394,22 @@ def _watchdog(compute_thread):
         ready, _, _ = select.select([WATCH_FD], [], [], None if target is None else 0.02)
         if ready:
             data = os.read(WATCH_FD, 4096)
-            if not data or data.endswith(b"q"):
+            if not data or b"q" in data:
                 return
-        with _state:
-            current = CTRL[_CURRENT]
-            target = (
-                current if CTRL[_CANCEL_LO] <= current <= CTRL[_CANCEL_HI] and current else None
-            )
-            if target is not None:
-                if set_async_exc is None:
-                    set_async_exc = _async_exc_setter()
-                set_async_exc(compute_thread, Cancelled)
-                _raised[0] = target
+            if b"e" in data:
+                _evictions()
+            if b"c" not in data and target is None:
+                continue
+        if set_async_exc is None:
+            set_async_exc = _async_exc_setter()  # imports ctypes for _clear_pending_stop too
+        CTRL[_WD_BUSY] = 1
+        _fence()
+        current = CTRL[_CURRENT]
+        target = current if current and CTRL[_CANCEL_LO] <= current <= CTRL[_CANCEL_HI] else None
+        if target is not None:
+            _raised[0] = target
+            set_async_exc(compute_thread, Cancelled)
+        CTRL[_WD_BUSY] = 0
         if target is not None:
             _wake(WAKE_FDS[RANK])  # unblock a barrier wait so the exception is seen
 
@@ -388,8 +433,13 @@ def _handle(message):
         try:
             _define(message[2], message[3])
             _reply((DONE, message[1], RANK, None))
-        except BaseException as exc:  # noqa: BLE001
-            _reply(_failure(message[1], exc))
+        except BaseException as exc:  # noqa: BLE001 - reported, and remembered for its tasks
+            failure = _failure(message[1], exc)
+            _kernels[message[2]] = (
+                None,
+                f"the kernel cannot be set up here: {failure[3]}: {failure[4]}",
+            )
+            _reply(failure)
 
 
 def main():

@@ -203,7 +203,7 @@ def test_positional_scalars_are_refused(pool2: sm.Pool) -> None:
         pool2.run(total, 3)
 
 
-# -- futures ---------------------------------------------------------------------------------------
+# -- futures ----------------------------------------------------------------
 
 
 def test_submit_returns_a_future(pool2: sm.Pool) -> None:
@@ -231,7 +231,7 @@ def test_future_result_timeout(pool2: sm.Pool) -> None:
     assert pool2.submit(uses_math, x=9.0).result(timeout=10) == 3.0
 
 
-# -- errors ---------------------------------------------------------------------------------------
+# -- errors ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -254,12 +254,12 @@ def test_kernel_exceptions_keep_type_message_and_remote_traceback(
 
 def test_unpicklable_exception_becomes_kernel_error(pool2: sm.Pool) -> None:
     def raise_local(*, rank):  # type: ignore[no-untyped-def]
-        class Local(Exception):
+        class Local(Exception):  # noqa: N818 - the name is what the test checks
             pass
 
         raise Local(f"local {rank}")
 
-    with pytest.raises(sm.KernelError, match=r"raised Local: local 0") as info:
+    with pytest.raises(sm.KernelError, match=r"raised Local: local [01]") as info:
         pool2.run(raise_local)
     assert "Worker traceback" in str(info.value)
 
@@ -279,7 +279,7 @@ def test_system_exit_in_a_kernel_is_reported_not_fatal(pool2: sm.Pool) -> None:
     assert pool2.run(uses_math, x=1.0) == [1.0, 1.0]
 
 
-# -- stopping ---------------------------------------------------------------------------------------
+# -- stopping ----------------------------------------------------------------
 
 
 def test_timeout_stops_an_infinite_loop_and_the_pool_stays_usable(pool2: sm.Pool) -> None:
@@ -304,7 +304,7 @@ def test_bad_timeout(pool2: sm.Pool) -> None:
         pool2.run(total, sm.zeros(2), timeout=-1)
 
 
-# -- threads -----------------------------------------------------------------------------------------
+# -- threads ----------------------------------------------------------------
 
 
 def test_calls_from_four_threads_at_once(pool2: sm.Pool) -> None:
@@ -342,3 +342,66 @@ def test_progress_bar(pool2: sm.Pool, capsys: pytest.CaptureFixture[str]) -> Non
     assert pool2._execute(uses_math, tasks, progress=True) == [math.sqrt(i) for i in range(8)]
     err = capsys.readouterr().err
     assert "8/8" in err or "uses_math" in err
+
+
+def test_unsendable_return_value_says_what_to_do(pool2: sm.Pool) -> None:
+    def returns_a_view(x):  # type: ignore[no-untyped-def]
+        return x
+
+    with pytest.raises(TypeError, match=r"returned a memoryview, which cannot be sent back"):
+        pool2.run(returns_a_view, sm.zeros(4))
+    assert pool2.run(uses_math, x=4.0) == [2.0, 2.0]
+
+
+def test_closing_a_pool_while_another_thread_waits() -> None:
+    pool = sm.Pool(1)
+    a = sm.arange(100, dtype="int64")
+    futures = [pool.submit(total, a) for _ in range(50)]
+    blocked = pool.submit(spin_forever)
+    outcome: list[BaseException | None] = []
+
+    def wait_for_it() -> None:
+        outcome.append(blocked.exception(timeout=60))
+
+    waiter = threading.Thread(target=wait_for_it)
+    waiter.start()
+    pool._core.close(cancel=True)  # what the finalizer of a dropped pool does
+    waiter.join(30)
+    assert not waiter.is_alive()
+    assert isinstance(outcome[0], sm.TaskCancelledError | sm.ClosedError)
+    for f in futures:  # queued before the stop: each either ran or says why not
+        exc = f.exception(timeout=10)
+        assert exc is None or isinstance(exc, sm.TaskCancelledError | sm.ClosedError)
+        if exc is None:
+            assert f.result() == 4950
+    pool.close()
+
+
+def test_graceful_close_finishes_queued_work() -> None:
+    pool = sm.Pool(2)
+    a = sm.arange(1000, dtype="int64")
+    futures = [pool.submit(total, a) for _ in range(100)]
+    pool.close()
+    assert [f.result(timeout=10) for f in futures] == [499500] * 100
+
+
+def test_buffer_close_while_a_call_is_queued_is_refused_then_works() -> None:
+    with sm.Pool(1) as pool:
+        blocker = pool.submit(spin_forever)
+        buf = sm.SharedBuffer(16)
+        queued = pool.submit(total, buf)
+        with pytest.raises(sm.BufferInUseError, match="still viewed"):
+            buf.close()  # its view is on the way to the worker: nothing is freed
+        blocker.cancel()
+        with pytest.raises(sm.TaskCancelledError):
+            blocker.result(timeout=10)
+        assert queued.result(timeout=10) == 0
+        buf.close()  # the worker's cached view is dropped first
+        assert buf.closed
+
+
+def test_leaving_the_with_block_by_an_exception_stops_running_work() -> None:
+    with pytest.raises(ZeroDivisionError), sm.Pool(1) as pool:
+        pool.submit(spin_forever)
+        1 / 0  # noqa: B018 - the error that leaves the block
+    assert pool.closed
