@@ -47,10 +47,10 @@ from shardmem._errors import (
 from shardmem._histogram import histogram
 from shardmem._map import map, vectorize
 from shardmem._pool import Pool, default_pool, run, submit
+from shardmem._reduce import dot, max, mean, min, reduce, sum
 from shardmem._scan import cumsum, scan
 from shardmem._stencil import stencil
 
-from shardmem._reduce import dot, max, mean, min, reduce, sum
 __version__ = "0.1.0"
 
 __all__ = (

@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent import interpreters
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -411,11 +411,11 @@ class _Core:
     ) -> _Call:
         """Queue ``tasks`` (all workers' queues in one order when ``gang``)."""
         self.define(kernel, wait=not future, deadline=deadline)
-        views = [v for t in tasks for v in t.views if isinstance(v, ViewSpec)]
-        for v in views:
+        shared = [v for t in tasks for v in t.views if isinstance(v, ViewSpec)]
+        for v in shared:
             if v.buffer.closed:
                 raise ClosedError(f"{v.buffer!r} is closed; its arrays can no longer be used")
-        buffers = {v.buffer.id for v in views}
+        buffers = {v.buffer.id for v in shared}
         call = _Call(kernel=kernel.name, labels={}, remaining=len(tasks), keep=tasks)
         if buffers:
             call.buffers = tuple(buffers)
@@ -435,9 +435,9 @@ class _Core:
                 message = (P.TASK, tid, kernel.key, views, task.kwargs, call_id, task.label)
                 targets = self.workers if task.rank is None else [self.workers[task.rank]]
                 for w in targets:
-                    for v in task.views:
-                        if isinstance(v, ViewSpec):
-                            self._share(w, v.buffer)
+                    for item in task.views:
+                        if isinstance(item, ViewSpec):
+                            self._share(w, item.buffer)
                 if task.rank is None:
                     self._put_shared(message)
                 else:

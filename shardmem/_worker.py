@@ -145,7 +145,7 @@ def _evictions():
         _, token, buffer_id = _get(EVICTS)[0]
         view = _views.pop(buffer_id, None)
         if view is not None:
-            try:
+            try:  # noqa: SIM105 - contextlib is not imported in workers (start-up time)
                 view.release()
             except BufferError:
                 pass  # a kernel kept a memoryview of it: released when that dies

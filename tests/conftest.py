@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from concurrent import interpreters
 
 import pytest
+from pools import close_all, get_pool, open_pools
 
 import shardmem as sm
-
-from pools import close_all, get_pool, open_pools
 
 __all__ = ["get_pool"]  # test modules may import it from here or from pools
 

@@ -401,7 +401,11 @@ def test_buffer_close_while_a_call_is_queued_is_refused_then_works() -> None:
 
 
 def test_leaving_the_with_block_by_an_exception_stops_running_work() -> None:
-    with pytest.raises(ZeroDivisionError), sm.Pool(1) as pool:
-        pool.submit(spin_forever)
-        1 / 0  # noqa: B018 - the error that leaves the block
-    assert pool.closed
+    def leave_by_error() -> sm.Pool:
+        with sm.Pool(1) as pool:
+            pool.submit(spin_forever)
+            raise ZeroDivisionError(pool)
+
+    with pytest.raises(ZeroDivisionError) as info:
+        leave_by_error()
+    assert info.value.args[0].closed
