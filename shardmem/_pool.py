@@ -81,6 +81,7 @@ _HAVE_EVENTFD = hasattr(os, "eventfd")
 _qput: Callable[..., None] = _interpqueues.put
 _qget = _interpqueues.get
 _qcount = _interpqueues.get_count
+_yield = getattr(os, "sched_yield", lambda: None)
 
 
 class ViewSpec(NamedTuple):
@@ -497,6 +498,7 @@ class _Core:
         qid = self.results.id
         end = time.perf_counter() + SPIN
         while time.perf_counter() < end:
+            _yield()  # with a worker per core, a spinning main thread must not starve them
             if _qcount(qid):
                 return _qget(qid)[0]  # type: ignore[no-any-return]
         ctrl = self.ctrl

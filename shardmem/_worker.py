@@ -39,6 +39,7 @@ import sys
 import types
 from time import perf_counter
 
+_yield = getattr(os, "sched_yield", lambda: None)
 _get = _interpqueues.get
 _count = _interpqueues.get_count
 _put = _interpqueues.put
@@ -97,6 +98,7 @@ def _wait_for(poll):
         return item
     deadline = perf_counter() + SPIN
     while perf_counter() < deadline:
+        _yield()  # spin politely: a runnable thread (the main one, a peer) gets the core
         item = poll()
         if item is not None:
             return item
