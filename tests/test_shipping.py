@@ -184,25 +184,25 @@ INTERRUPTED = """
 import sys, time
 import shardmem as sm
 
-def forever(*, rank):
-    x = 0
+def forever(x, out):
     while True:
-        x += 1
+        out[0] = x[0] + 1
 
 pool = sm.Pool(2)
+data = sm.zeros(1000, dtype="float64")
 print("ready", flush=True)
-start = time.monotonic()
 try:
-    pool.run(forever)
+    sm.map(forever, data, pool=pool)
 except KeyboardInterrupt:
     print(f"interrupted at {time.monotonic()!r}", flush=True)
 print(pool.run(lambda *, rank: rank * 10), flush=True)
 pool.close()
+data.buffer.close()
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
-def test_ctrl_c_stops_running_kernels_within_a_second() -> None:
+def test_ctrl_c_stops_a_running_map_within_a_second() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(INTERRUPTED)],
