@@ -7,14 +7,19 @@ bind ``_USER_OP`` to the scan's operator, so the operator travels with it
 
 from __future__ import annotations
 
+import functools
+import operator
 from array import array
 from collections.abc import Callable, Iterable
-from itertools import accumulate, repeat
+from itertools import accumulate
 from typing import Any
 
-__all__ = ("scan_task", "store", "wrap")
+__all__ = ("CHUNK", "bounded", "scan_task", "store", "wrap")
 
-_USER_OP: Callable[[Any, Any], Any] | None = None  # bound per call in a copy of the globals
+type Op = Callable[[Any, Any], Any]
+
+_USER_OP: Op | None = None  # bound per call in a copy of the globals
+CHUNK = 1 << 16  # elements scanned and stored at a time (bounds the worker's memory)
 
 
 def wrap(value: Any, fmt: str, bits: int) -> Any:
@@ -56,15 +61,66 @@ def _values(x: memoryview, lo: int, hi: int, cast: str) -> Iterable[Any]:
     return shard
 
 
-def _offset(
-    totals: memoryview, lower: tuple[int, ...], op: Callable[[Any, Any], Any], initial: Any
-) -> tuple[bool, Any]:
-    """``initial`` (when given) combined with the totals of the lower ranks, left to right."""
-    have, acc = initial is not None, initial
-    for rank in lower:
-        acc = op(acc, totals[rank]) if have else totals[rank]
+def bounded(op: Op, fmt: str, bits: int) -> Op:
+    """``op`` wrapped into the integer range of ``fmt`` after every step.
+
+    Used for integer scans whose values could grow without bound (``*`` and
+    Python functions): a product of many int64 values would otherwise become
+    a huge Python int. ``+``, ``max``, ``min`` and bitwise ops keep ``op``.
+    """
+    if fmt in ("?", "f", "d"):
+        return op
+    if op in (operator.add, max, min, operator.and_, operator.or_, operator.xor):
+        return op
+    mask = (1 << bits) - 1
+    if fmt.isupper():
+        return lambda a, b: op(a, b) & mask
+    half = 1 << (bits - 1)
+    return lambda a, b: ((op(a, b) + half) & mask) - half
+
+
+def _total(x: memoryview, lo: int, hi: int, op: Op, how: tuple[str, str, int]) -> Any:
+    """``x[lo] op ... op x[hi-1]`` (phase 1 of the ranks after the first)."""
+    cast, fmt, _ = how
+    values = _values(x, lo, hi, cast)
+    if op is operator.add and fmt not in ("f", "d") and cast == "":
+        return sum(values)  # exact for ints and bools, and faster than reduce
+    return functools.reduce(op, values)
+
+
+def _scan_into(
+    x: memoryview,
+    out: memoryview,
+    *,
+    span: tuple[int, int],
+    op: Op,
+    start: tuple[bool, Any],
+    inclusive: bool,
+    how: tuple[str, str, int],
+) -> Any:
+    """Scan ``x[lo:hi]`` into ``out[lo:hi]`` chunk by chunk from ``start``; return the last."""
+    cast, fmt, bits = how
+    have, carry = start
+    lo, hi = span
+    for a in range(lo, hi, CHUNK):
+        b = min(a + CHUNK, hi)
+        values = _values(x, a, b, cast)
+        run = list(accumulate(values, op, initial=carry) if have else accumulate(values, op))
+        carry = run[-1]
+        if have:
+            del run[0 if inclusive else -1]
         have = True
-    return have, acc
+        store(out, a, run, fmt, bits)
+        carry = wrap(carry, fmt, bits)
+    return carry
+
+
+def _offset(totals: memoryview, lower: tuple[int, ...], op: Op) -> Any:
+    """The published values of the ``lower`` ranks combined left to right."""
+    acc = totals[lower[0]]
+    for rank in lower[1:]:
+        acc = op(acc, totals[rank])
+    return acc
 
 
 def scan_task(
@@ -85,24 +141,27 @@ def scan_task(
 ) -> None:
     """Scan elements ``lo:hi`` (gang kernel: one task per rank).
 
-    Phase 1 scans the shard locally and publishes its total at
-    ``totals[slot]``; after the barrier, phase 2 combines the totals of the
-    ``lower`` ranks (and ``initial``) into an offset applied to the shard.
-    All reads happen before the barrier and all writes after it, so ``out``
-    may overlap ``x``.
+    The first non-empty rank (``lower`` empty) scans its shard into ``out``
+    at once and publishes its last value at ``totals[slot]``; every other
+    rank publishes its shard's total (phase 1). After the barrier, those
+    ranks combine the values of the ``lower`` ranks into an offset and scan
+    their shard from it into ``out`` (phase 2). Only the first rank writes
+    before the barrier, and only its own shard, so ``out`` may be ``x``.
     """
     op = _USER_OP
     if op is None:
         raise RuntimeError("scan_task was called without a bound operator")
-    local = list(accumulate(_values(x, lo, hi, cast), op))
-    if local:
-        totals[slot] = wrap(local[-1], totals.format, bits)
+    how = (cast, fmt, bits)
+    step = bounded(op, fmt, bits)
+    if hi > lo and not lower:
+        start = (initial is not None, initial)
+        last = _scan_into(x, out, span=(lo, hi), op=step, start=start, inclusive=inclusive, how=how)
+        totals[slot] = wrap(last, totals.format, bits)
+    elif hi > lo:
+        totals[slot] = wrap(_total(x, lo, hi, step, how), totals.format, bits)
     barrier()
-    if not local:
-        return
-    have, offset = _offset(totals, lower, op, initial)
-    if not inclusive:
-        local = [offset, *map(op, repeat(offset), local[:-1])]
-    elif have:
-        local = list(map(op, repeat(offset), local))
-    store(out, lo, local, fmt, bits)
+    if hi > lo and lower:
+        offset = _offset(totals, lower, step)
+        _scan_into(
+            x, out, span=(lo, hi), op=step, start=(True, offset), inclusive=inclusive, how=how
+        )

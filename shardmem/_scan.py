@@ -1,22 +1,29 @@
 """``scan`` and ``cumsum``: parallel prefix operations in two phases separated by a barrier.
 
-One gang call runs one task per worker. Worker ``w`` owns a contiguous
-shard of the flattened input. Phase 1 scans the shard locally with
-``itertools.accumulate`` (C speed) and writes the shard's total into a small
-shared array at index ``w``. After ``barrier()``, phase 2 combines the
-totals of the lower ranks into an offset and applies it to the shard
-(``map(op, repeat(offset), local)``) before storing it with one slice
-assignment. ``op`` must be associative; it runs on Python values.
+One gang call runs one task per worker; worker ``w`` owns a contiguous
+shard of the flattened input (`split_scan`). Phase 1: the first worker
+scans its shard straight into the output with ``itertools.accumulate`` (C
+speed) and publishes its last value; every other worker computes its
+shard's total (``sum`` or ``functools.reduce``) and publishes it, each into
+its own slot of a small shared array. After ``barrier()``, phase 2: each
+other worker combines the values published by the ranks before it into an
+offset and scans its shard from there (``accumulate(..., initial=offset)``).
+The first shard is larger, as it is read once and the others twice. Shards
+are scanned in chunks of 65536 elements, each stored with one slice
+assignment, so a worker never holds more than a chunk of Python values.
+``op`` must be associative; it runs on Python values.
 
 Integer overflow wraps around (two's complement), as NumPy does: values are
-computed with Python ints and reduced modulo ``2**bits`` when stored. That
-is exact for ``+``, ``*``, ``max``, ``min``, bitwise operators and any
-function made of them, since these commute with the reduction; with other
-functions keep values within the dtype's range. bool outputs store the
-truth value of each result (so ``+`` acts as ``or`` and ``*`` as ``and``,
-like NumPy). float32 results are accumulated in double precision and
-rounded once when stored. Floating-point results may differ from NumPy's
-sequential sums in the last bits, since the shards add up in another order.
+computed with Python ints and reduced modulo ``2**bits`` when stored (and
+after every step for ``*`` and Python functions, so they never grow into
+huge ints). That is exact for ``+``, ``*``, ``max``, ``min``, bitwise
+operators and any function made of them, since these commute with the
+reduction; with other functions keep values within the dtype's range.
+bool outputs store the truth value of each result (so ``+`` acts as ``or``
+and ``*`` as ``and``, like NumPy). float32 results are accumulated in
+double precision and rounded once when stored. float64 sums equal NumPy's
+sequential ones bit for bit on 1 or 2 workers; with more, the totals of
+the middle shards are added in another order and the last bits may differ.
 """
 
 from __future__ import annotations
@@ -115,9 +122,12 @@ def scan(
     start = _initial(fn, kind, inclusive, initial)
     if source.size == 0:
         return result
+    if _unsafe_overlap(source, result):
+        source = source.copy()
     target = resolve_pool(pool)
     totals = empty(target.size, dtype=float64 if kind.format == "f" else kind)
-    tasks = _tasks(source, result, totals, target.size, (inclusive, start, _cast(source, kind)))
+    how = (inclusive, start, _cast(source, kind), _lead(fn, kind))
+    tasks = _tasks(source, result, totals, target.size, how)
     target._execute(_bind(fn), tasks, gang=True, timeout=timeout, progress=progress)
     return result
 
@@ -251,14 +261,45 @@ def _cast(source: SharedArray, kind: DType) -> str:
     return ""
 
 
+def _unsafe_overlap(source: SharedArray, result: SharedArray) -> bool:
+    """True when ``result`` overlaps ``source`` other than element for element."""
+    if source._buffer is not result._buffer:
+        return False
+    same = source._offset == result._offset and source.dtype.itemsize == result.dtype.itemsize
+    a, b = source._offset, result._offset
+    return not same and a < b + result.nbytes and b < a + source.nbytes
+
+
+def _lead(op: Op, kind: DType) -> float:
+    """Work of the first rank's shard relative to the others' (it makes one pass, they two)."""
+    return 1.25 if op is operator.add and kind.kind in "biu" else 1.5
+
+
+def split_scan(n: int, workers: int, lead: float) -> list[tuple[int, int]]:
+    """Shards for `scan`: the first is ``lead`` times the others, which `split_rows` cuts.
+
+    The first shard is scanned in one pass; the others are read twice (their
+    total, then their scan), so a larger first shard balances the work.
+
+    >>> split_scan(10, 3, 1.5)
+    [(0, 4), (4, 7), (7, 10)]
+    >>> split_scan(2, 4, 1.5)
+    [(0, 1), (1, 2), (2, 2), (2, 2)]
+    """
+    if workers == 1:
+        return [(0, n)]
+    first = min(n, round(n * lead / (lead + workers - 1)))
+    return [(0, first), *((first + a, first + b) for a, b in split_rows(n - first, workers - 1))]
+
+
 def _tasks(
     source: SharedArray,
     result: SharedArray,
     totals: SharedArray,
     workers: int,
-    how: tuple[bool, object, str],
+    how: tuple[bool, object, str, float],
 ) -> list[Task]:
-    inclusive, start, cast = how
+    inclusive, start, cast, lead = how
     kind = result.dtype
     views = (as_view(source, "scan"), as_view(result, "scan"), as_view(totals, "scan"))
     common = (
@@ -268,7 +309,7 @@ def _tasks(
         ("fmt", kind.format),
         ("bits", 8 * kind.itemsize),
     )
-    ranges = split_rows(source.size, workers)
+    ranges = split_scan(source.size, workers, lead)
     tasks = []
     for rank, (lo, hi) in enumerate(ranges):
         lower = tuple(j for j in range(rank) if ranges[j][1] > ranges[j][0])

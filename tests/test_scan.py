@@ -199,6 +199,31 @@ def test_in_place_and_nd_out() -> None:
     assert flat.tolist() == list(range(1, 13))
 
 
+def test_out_overlapping_x_shifted() -> None:
+    base = sm.asarray(np.arange(1, 41, dtype=np.int64))
+    x, out = base[:39], base[1:]
+    want = np.cumsum(np.arange(1, 40))
+    sm.cumsum(x, out=out, pool=get_pool(3))
+    np.testing.assert_array_equal(np.asarray(out), want)
+
+
+@pytest.mark.parametrize("w", [1, 2])
+def test_float64_cumsum_bitwise_numpy_on_two_workers(w: int) -> None:
+    a = np.random.default_rng(1).standard_normal(200_001)
+    np.testing.assert_array_equal(np.asarray(sm.cumsum(a, pool=get_pool(w))), np.cumsum(a))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "uint32", "int8"])
+def test_long_products_stay_fast_and_wrap(dtype: str) -> None:
+    a = np.full(300_000, 3, dtype=dtype)
+    got = sm.scan(operator.mul, a, pool=get_pool(2), timeout=60)
+    np.testing.assert_array_equal(np.asarray(got), np.multiply.accumulate(a, dtype=a.dtype))
+    got = sm.scan(lambda p, q: p * q + 1, a[:1000], pool=get_pool(2), timeout=60)
+    assert got.tolist() == sequential(
+        lambda p, q: p * q + 1, a[:1000].tolist(), sm.asarray(a).dtype
+    )
+
+
 def test_non_contiguous_input() -> None:
     base = sm.asarray(np.arange(20, dtype=np.int32).reshape(4, 5))
     view = base[::2, ::-2]
