@@ -1,45 +1,6 @@
 """``stencil``: neighbourhood kernels over 1-D, 2-D and 3-D arrays, many steps in one call.
 
-The kernel contract
--------------------
-The user kernel computes ONE output line, the run of elements along the
-last axis, from the source lines around it::
-
-    kernel(rows, out_row, **params) -> None | sequence
-
-- 2-D arrays: ``rows`` is a tuple of ``2*radius + 1`` lists; ``rows[a]`` is
-  source row ``i + a - radius`` for output row ``i``.
-- 3-D arrays: ``rows`` is a tuple of ``2*radius + 1`` tuples of
-  ``2*radius + 1`` lists; ``rows[a][b]`` is the source line
-  ``(i + a - radius, j + b - radius, :)`` for output line ``(i, j, :)``.
-- 1-D arrays: the array is split into one segment per worker and the kernel
-  is called once per segment: ``rows`` is a 1-tuple holding the segment
-  with its neighbours, and ``out_row`` is the segment of the output.
-
-Every list is a Python list of the source values (``int``, ``float`` or
-``bool``) extended by ``radius`` values on each end as ``mode`` says, so
-``out_row[x]`` reads ``rows[...][x : x + 2*radius + 1]``: ``rows[a][x + radius]``
-is the element straight above/below output element ``x``. Rows beyond the
-array's first and last row follow ``mode`` too (``constant`` gives a list of
-``cval``). Treat the lists as read-only: the same list serves several
-output rows.
-
-``out_row`` is a typed, writable ``memoryview`` of the output line in the
-shared destination. Either assign it (``out_row[x] = v``, or at C speed
-``out_row[:] = array.array(out_row.format, values)``) and return None, or
-return a sequence of ``len(out_row)`` values (a list, an ``array.array``,
-``bytes`` for uint8) and the framework stores it. Values must fit the
-output dtype: return ints for integer outputs (round yourself), floats are
-rounded to float32 for float32 outputs, anything is stored by truth value
-for bool outputs.
-
-``**params`` of `stencil` reach the kernel as keyword arguments (numbers,
-strings, bytes, None and tuples/lists/dicts of them).
-
-Border modes have ``scipy.ndimage``'s meaning (shown for ``a b c d``):
-``reflect`` ``d c b a | a b c d | d c b a``, ``mirror`` ``d c b | a b c d | c b a``,
-``nearest`` ``a a a | a b c d | d d d``, ``wrap`` ``a b c d | a b c d | a b c d``,
-``constant`` ``k k k | a b c d | k k k`` with ``k = cval``.
+The kernel contract is documented on `stencil` (``help(sm.stencil)``).
 
 How it runs
 -----------
@@ -87,10 +48,9 @@ def stencil(
 ) -> SharedArray:
     """Apply a neighbourhood ``kernel`` to every line of ``src``, ``iterations`` times.
 
-    See the module documentation (``help(shardmem._stencil)``) for the
-    kernel contract in full; in short ``kernel(rows, out_row, **params)``
-    computes one output row from the ``2*radius + 1`` padded source rows
-    around it (a tuple of lists), writing ``out_row`` or returning the row.
+    In short, ``kernel(rows, out_row, **params)`` computes one output row
+    from the ``2*radius + 1`` padded source rows around it (a tuple of
+    lists), writing ``out_row`` or returning the row; see Notes.
 
     Parameters
     ----------
@@ -132,6 +92,59 @@ def stencil(
         If ``src`` is not 1-D, 2-D or 3-D, or ``out``'s shape differs.
     InvalidArgumentError
         If ``radius``, ``mode``, ``iterations`` or ``out`` is not allowed.
+
+    Notes
+    -----
+    The user kernel computes ONE output line, the run of elements along the
+    last axis, from the source lines around it::
+
+        kernel(rows, out_row, **params) -> None | sequence
+
+    - 2-D arrays: ``rows`` is a tuple of ``2*radius + 1`` lists; ``rows[a]`` is
+      source row ``i + a - radius`` for output row ``i``.
+    - 3-D arrays: ``rows`` is a tuple of ``2*radius + 1`` tuples of
+      ``2*radius + 1`` lists; ``rows[a][b]`` is the source line
+      ``(i + a - radius, j + b - radius, :)`` for output line ``(i, j, :)``.
+    - 1-D arrays: the array is split into one segment per worker and the kernel
+      is called once per segment: ``rows`` is a 1-tuple holding the segment
+      with its neighbours, and ``out_row`` is the segment of the output.
+
+    Every list is a Python list of the source values (``int``, ``float`` or
+    ``bool``) extended by ``radius`` values on each end as ``mode`` says, so
+    ``out_row[x]`` reads ``rows[...][x : x + 2*radius + 1]``: ``rows[a][x + radius]``
+    is the element straight above/below output element ``x``. Rows beyond the
+    array's first and last row follow ``mode`` too (``constant`` gives a list of
+    ``cval``). Treat the lists as read-only: the same list serves several
+    output rows.
+
+    ``out_row`` is a typed, writable ``memoryview`` of the output line in the
+    shared destination. Either assign it (``out_row[x] = v``, or at C speed
+    ``out_row[:] = array.array(out_row.format, values)``) and return None, or
+    return a sequence of ``len(out_row)`` values (a list, an ``array.array``,
+    ``bytes`` for uint8) and the framework stores it. Values must fit the
+    output dtype: return ints for integer outputs (round yourself), floats are
+    rounded to float32 for float32 outputs, anything is stored by truth value
+    for bool outputs.
+
+    ``**params`` of `stencil` reach the kernel as keyword arguments (numbers,
+    strings, bytes, None and tuples/lists/dicts of them), the same for every
+    row and step.
+
+    Border modes have ``scipy.ndimage``'s meaning (shown for ``a b c d``):
+    ``reflect`` ``d c b a | a b c d | d c b a``, ``mirror`` ``d c b | a b c d | c b a``,
+    ``nearest`` ``a a a | a b c d | d d d``, ``wrap`` ``a b c d | a b c d | a b c d``,
+    ``constant`` ``k k k | a b c d | k k k`` with ``k = cval``.
+
+    Speed: per-element Python work dominates, so prefer C-speed row idioms
+    (``map(operator.add, a, b)``, ``itertools.islice``, ``bytes.translate``)
+    and return a list (float64 lists are stored with ``struct.pack_into``;
+    iterators cost more to store). Names in ``**params`` must differ from
+    `stencil`'s own keywords.
+
+    All steps of one call run in one gang call: each worker owns a block of
+    rows (of elements for 1-D), reads neighbour rows in place from shared
+    memory, and waits at a barrier between steps; steps alternate between
+    ``out`` and one scratch array so that the last lands in ``out``.
 
     Examples
     --------
