@@ -306,3 +306,7 @@ def test_out_shape_and_dtype_conflicts() -> None:
         sm.cumsum([1, 2], dtype="int8", out=sm.zeros(2, dtype="int64"), pool=get_pool(2))
     with pytest.raises(sm.InvalidArgumentError, match="not C-contiguous"):
         sm.cumsum([1, 2], out=sm.zeros(4, dtype="int64")[::2], pool=get_pool(2))
+
+
+def test_progress_bar() -> None:
+    assert sm.cumsum([1, 2, 3], pool=get_pool(2), progress=True).tolist() == [1, 3, 6]

@@ -407,3 +407,8 @@ def test_kernel_must_be_a_function() -> None:
         sm.stencil(print, np.zeros((2, 2)), pool=get_pool(2))
     with pytest.raises(sm.ShippingError, match="param"):
         sm.stencil(centre, np.zeros((2, 2)), pool=get_pool(2), r=object())
+
+
+def test_progress_bar() -> None:
+    got = sm.stencil(centre, np.ones((6, 5)), pool=get_pool(2), progress=True, iterations=2, r=1)
+    assert got.tolist() == np.ones((6, 5)).tolist()
