@@ -69,7 +69,7 @@ def as_operand(value: object, where: str) -> SharedArray | Scalar:
     if isinstance(value, bool | int | float):
         return value
     if getattr(value, "ndim", None) == 0 and not hasattr(value, "__len__"):  # NumPy scalars
-        item = value.item()
+        item = value.item()  # type: ignore[attr-defined]  # NumPy scalar, checked above
         if isinstance(item, bool | int | float):
             return item
     if not isinstance(value, SharedArray):
