@@ -148,10 +148,11 @@ def test_vectorize_builtin_and_partial_domain() -> None:
 def test_vectorize_errors() -> None:
     with pytest.raises(sm.ArgumentTypeError, match="not callable"):
         sm.vectorize(3)  # type: ignore[arg-type]
+    pool = get_pool(2)
     with pytest.raises(OverflowError):
-        sm.map(sm.vectorize(lambda v: v + 1000), np.arange(3, dtype=np.uint8), pool=get_pool(2))
+        sm.map(sm.vectorize(lambda v: v + 999), np.arange(3, dtype=np.uint8), pool=pool, timeout=9)
     with pytest.raises(TypeError):
-        sm.map(sm.vectorize(lambda v: v / 2), np.arange(3, dtype=np.int64), pool=get_pool(2))
+        sm.map(sm.vectorize(lambda v: v / 2), np.arange(3, dtype=np.int64), pool=pool, timeout=20)
 
 
 def test_map_errors() -> None:
@@ -177,7 +178,7 @@ def test_kernel_error_is_reraised() -> None:
         raise KeyError("boom")
 
     with pytest.raises(KeyError, match="boom"):
-        sm.map(bad, np.zeros(4), chunks=2, pool=get_pool(2))
+        sm.map(bad, np.zeros(4), chunks=2, pool=get_pool(2), timeout=20)
 
 
 def test_default_pool_is_used() -> None:
