@@ -207,6 +207,7 @@ class _Core:
         self.ids = itertools.count(1)
         self.pending: dict[int, _Call] = {}
         self.in_use: dict[int, int] = {}  # buffer id -> pending calls that use it
+        self.everywhere: set[str] = set()  # keys of kernels every worker has defined
         self.submit_lock = threading.RLock()
         self.drain_lock = threading.Lock()
         self.drainer: int | None = None
@@ -348,8 +349,11 @@ class _Core:
         the task without waiting for busy workers; a worker that cannot define
         the kernel then fails the task with the same explanation.
         """
+        if kernel.key in self.everywhere:
+            return
         missing = [w for w in self.workers if kernel.key not in w.kernels]
         if not missing:
+            self.everywhere.add(kernel.key)
             return
         for w in missing:
             w.kernels.add(kernel.key)
@@ -368,12 +372,12 @@ class _Core:
             self._forget_if_failed(kernel, None, missing)
             raise error
 
-    @staticmethod
-    def _forget_if_failed(kernel: Kernel, call: _Call | None, workers: list[_Worker]) -> None:
+    def _forget_if_failed(self, kernel: Kernel, call: _Call | None, workers: list[_Worker]) -> None:
         """Send the kernel again next time if defining it failed (or its outcome is unknown)."""
         if call is None or _define_error(kernel, call) is not None:
             for w in workers:
                 w.kernels.discard(kernel.key)
+            self.everywhere.discard(kernel.key)
 
     def _broadcast(
         self,
@@ -412,20 +416,28 @@ class _Core:
     ) -> _Call:
         """Queue ``tasks`` (all workers' queues in one order when ``gang``)."""
         self.define(kernel, wait=not future, deadline=deadline)
-        shared = [v for t in tasks for v in t.views if isinstance(v, ViewSpec)]
-        for v in shared:
-            if v.buffer.closed:
-                raise ClosedError(f"{v.buffer!r} is closed; its arrays can no longer be used")
-        buffers = {v.buffer.id for v in shared}
+        buffers = {v.buffer.id: v.buffer for t in tasks for v in t.views if isinstance(v, ViewSpec)}
+        for b in buffers.values():
+            if b.closed:
+                raise ClosedError(f"{b!r} is closed; its arrays can no longer be used")
         call = _Call(kernel=kernel.name, labels={}, remaining=len(tasks), keep=tasks)
-        if buffers:
-            call.buffers = tuple(buffers)
+        call.buffers = tuple(buffers)
         if future:
             call.future = _TaskFuture(self, call)
         with self.submit_lock:
             self._check_open()
-            for b in call.buffers:
-                self.in_use[b] = self.in_use.get(b, 0) + 1
+            for bid in call.buffers:
+                self.in_use[bid] = self.in_use.get(bid, 0) + 1
+            if buffers:  # each worker that may run a task gets each buffer once
+                ranks = {t.rank for t in tasks}
+                sharers = (
+                    self.workers
+                    if None in ranks
+                    else [self.workers[r] for r in ranks if r is not None]
+                )
+                for w in sharers:
+                    for buffer in buffers.values():
+                        self._share(w, buffer)
             first = next(self.ids)
             ids = [first, *(next(self.ids) for _ in range(len(tasks) - 1))] if tasks else []
             call_id = first
@@ -434,11 +446,6 @@ class _Core:
                 self.pending[tid] = call
                 views = tuple(_wire(v) for v in task.views)
                 message = (P.TASK, tid, kernel.key, views, task.kwargs, call_id, task.label)
-                targets = self.workers if task.rank is None else [self.workers[task.rank]]
-                for w in targets:
-                    for item in task.views:
-                        if isinstance(item, ViewSpec):
-                            self._share(w, item.buffer)
                 if task.rank is None:
                     self._put_shared(message)
                 else:
