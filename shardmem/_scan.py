@@ -93,7 +93,7 @@ def scan(
     Returns
     -------
     SharedArray
-        ``out``. Integer results wrap around on overflow (see the module notes).
+        ``out``.
 
     Raises
     ------
@@ -101,6 +101,17 @@ def scan(
         If ``op`` is not a function or ``out`` not a SharedArray.
     InvalidArgumentError
         If an exclusive scan has no ``initial`` for ``op``, or ``out`` conflicts.
+
+    Notes
+    -----
+    Integer results wrap around on overflow (two's complement), as in NumPy:
+    exact for ``+``, ``*``, ``max``, ``min``, bitwise operators and functions
+    made of them; with other functions keep values within the dtype's range.
+    bool results are truth values (``+`` acts as ``or``, ``*`` as ``and``).
+    float32 results are accumulated in double precision, rounded once.
+    float64 sums match NumPy bit for bit on 1 or 2 workers; with more, the
+    middle shards' totals are added in another order (last bits may differ).
+    ``max``/``min`` are Python's (NaN handling differs from ``np.maximum``).
 
     Examples
     --------
