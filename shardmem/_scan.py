@@ -36,6 +36,7 @@ from typing import Any
 
 from shardmem import _kernels_scan as kernels
 from shardmem._array import SharedArray
+from shardmem._bind import bind
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import DType, as_dtype, check_scalar, float64, int64, uint64
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
@@ -330,11 +331,5 @@ def _tasks(
 
 
 def _bind(op: Op) -> Callable[..., object]:
-    """A copy of the gang kernel whose globals name ``op``, so it ships along."""
-    task = kernels.scan_task
-    namespace = dict(task.__globals__)
-    namespace["_USER_OP"] = op
-    bound = types.FunctionType(task.__code__, namespace, task.__name__, task.__defaults__)
-    bound.__kwdefaults__ = task.__kwdefaults__
-    bound.__qualname__ = f"scan[{kernel_name(op)}]"
-    return bound
+    """The gang kernel, with ``op`` as a global so that it ships along."""
+    return bind(kernels.scan_task, "_USER_OP", op, f"scan[{kernel_name(op)}]")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from shardmem import _kernels_stencil as kernels
 from shardmem._array import SharedArray
+from shardmem._bind import bind
 from shardmem._creation import asarray, empty
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernel import kernel_name
@@ -292,16 +293,10 @@ def _tasks(
 
 
 def _bind(kernel: Callable[..., object]) -> Callable[..., object]:
-    """A copy of the gang kernel whose globals name ``kernel``, so it ships along."""
+    """The gang kernel, with ``kernel`` as a global so that it ships along."""
     if not isinstance(kernel, types.FunctionType):
         raise ArgumentTypeError(
             f"stencil() kernel {kernel!r} is a {type(kernel).__name__}, not a Python function; "
             "define it with def (kernels are shipped to worker interpreters)"
         )
-    task = kernels.stencil_task
-    namespace = dict(task.__globals__)
-    namespace["_USER_KERNEL"] = kernel
-    bound = types.FunctionType(task.__code__, namespace, task.__name__, task.__defaults__)
-    bound.__kwdefaults__ = task.__kwdefaults__
-    bound.__qualname__ = kernel_name(kernel)
-    return bound
+    return bind(kernels.stencil_task, "_USER_KERNEL", kernel, kernel_name(kernel))

@@ -412,3 +412,21 @@ def test_kernel_must_be_a_function() -> None:
 def test_progress_bar() -> None:
     got = sm.stencil(centre, np.ones((6, 5)), pool=get_pool(2), progress=True, iterations=2, r=1)
     assert got.tolist() == np.ones((6, 5)).tolist()
+
+
+FACTOR = 2
+
+
+def scaled(rows: Any, out_row: Any) -> list[int]:
+    return [FACTOR * v for v in rows[1][1:-1]]
+
+
+def test_rebound_global_of_a_kernel_is_seen() -> None:
+    global FACTOR
+    src = np.arange(6, dtype=np.int64).reshape(2, 3)
+    assert sm.stencil(scaled, src, pool=get_pool(2)).tolist() == (2 * src).tolist()
+    FACTOR = 5
+    try:
+        assert sm.stencil(scaled, src, pool=get_pool(2)).tolist() == (5 * src).tolist()
+    finally:
+        FACTOR = 2
