@@ -1,0 +1,157 @@
+"""Shipping kernels to Dask workers: the packed blob of ``_kernel.pack``, rebuilt there.
+
+A kernel travels to a Dask worker process exactly as it travels to a worker
+interpreter: as marshalled code plus the globals it names (see
+``shardmem._kernel``), so a kernel defined in a notebook cell, ``__main__``,
+``python -c`` or a module the workers cannot import runs remotely, and a
+kernel that cannot be shipped is refused on the client before any graph is
+built. The Dask worker rebuilds a plain function from the blob (the same
+steps as ``_worker._define``) and hands it to its local pool, which packs it
+again. The source lines of every file the kernel's code comes from travel
+too, so tracebacks from remote workers show code.
+
+Client and workers must run the same CPython minor version (marshal format),
+which Dask requires anyway.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import copyreg
+import importlib
+import linecache
+import marshal
+import os
+import pickle
+import threading
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shardmem._errors import KernelError
+from shardmem._kernel import pack
+
+__all__ = ("ShippedKernel", "attach_remote_traceback", "rebuild", "ship")
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedKernel:
+    """A packed kernel as it travels in a Dask graph (picklable, hashable)."""
+
+    name: str
+    key: str
+    blob: bytes
+    sources: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def ship(fn: Callable[..., object]) -> ShippedKernel:
+    """Pack ``fn`` on the client (raising `ShippingError` now if it cannot travel)."""
+    packed = pack(fn)
+    _entry, table, _sources = marshal.loads(packed.blob)
+    files = sorted({spec[1].co_filename for spec in table})
+    sources = tuple((f, tuple(lines)) for f in files if (lines := linecache.getlines(f)))
+    return ShippedKernel(packed.name, packed.key, packed.blob, sources)
+
+
+_rebuilt: dict[str, types.FunctionType] = {}
+_rebuilt_lock = threading.Lock()
+
+
+def rebuild(shipped: ShippedKernel) -> types.FunctionType:
+    """The kernel as a plain function in this process, cached by its key."""
+    with _rebuilt_lock:
+        fn = _rebuilt.get(shipped.key)
+        if fn is None:
+            fn = _rebuild(shipped)
+            _rebuilt[shipped.key] = fn
+        return fn
+
+
+def _rebuild(shipped: ShippedKernel) -> types.FunctionType:
+    for filename, lines in shipped.sources:
+        if filename not in linecache.cache and not os.path.isfile(filename):
+            linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
+    entry, table, sources = marshal.loads(shipped.blob)
+    for filename, lines in sources:
+        if filename not in linecache.cache:
+            linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
+    functions = [_make_function(spec) for spec in table]
+    for fn, spec in zip(functions, table, strict=True):
+        _fill_globals(fn, spec[3], functions)
+    return functions[entry]
+
+
+def _make_function(spec: tuple[object, ...]) -> types.FunctionType:
+    name, code, defaults, _globals, kwdefaults, closure = spec
+    assert isinstance(code, types.CodeType)
+    cells = None if closure is None else tuple(types.CellType(v) for v in closure)  # type: ignore[attr-defined]
+    space = {"__builtins__": builtins, "__name__": "__shardmem_kernel__"}
+    fn = types.FunctionType(code, space, str(name), defaults, cells)  # type: ignore[arg-type]
+    if kwdefaults:
+        fn.__kwdefaults__ = dict(kwdefaults)  # type: ignore[call-overload]
+    return fn
+
+
+def _fill_globals(
+    fn: types.FunctionType, entries: object, functions: list[types.FunctionType]
+) -> None:
+    ns = fn.__globals__
+    for name, kind, payload in entries:  # type: ignore[attr-defined]
+        if kind == "v":
+            ns[name] = payload
+        elif kind == "m":
+            ns[name] = importlib.import_module(payload)
+        elif kind == "a":
+            obj: object = importlib.import_module(payload[0])
+            for part in payload[1].split("."):
+                obj = getattr(obj, part)
+            ns[name] = obj
+        elif kind == "f":
+            ns[name] = functions[payload]
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def attach_remote_traceback(exc: BaseException) -> BaseException:
+    """Make a kernel's exception carry the worker interpreter's traceback through Dask.
+
+    Pickling drops ``__cause__`` (where shardmem chains the `KernelError`
+    holding the traceback text), but keeps ``__notes__``: the text goes there.
+    """
+    cause = exc if isinstance(exc, KernelError) else exc.__cause__
+    if isinstance(cause, KernelError) and cause is not exc:
+        note = f"shardmem kernel {cause.kernel!r} ({cause.task}), worker traceback:\n"
+        exc.add_note(note + cause.remote_traceback.rstrip())
+    return exc
+
+
+def _rebuild_kernel_error(
+    message: str, kernel: str, task: str, exc_type: str, remote_traceback: str
+) -> KernelError:
+    return KernelError(
+        message, kernel=kernel, task=task, exc_type=exc_type, remote_traceback=remote_traceback
+    )
+
+
+def _reduce_kernel_error(err: KernelError) -> tuple[object, ...]:
+    message = err.args[0] if err.args else ""
+    fields = (message, err.kernel, err.task, err.exc_type, err.remote_traceback)
+    return (_rebuild_kernel_error, fields, err.__dict__ or None)
+
+
+def _kernel_error_pickles() -> bool:
+    sample = KernelError("m", kernel="k", task="t", exc_type="E", remote_traceback="tb")
+    try:
+        return isinstance(pickle.loads(pickle.dumps(sample)), KernelError)
+    except TypeError:
+        return False
+
+
+# KernelError takes keyword-only arguments, so the default exception pickling
+# (``cls(*args)``) cannot rebuild it on the Dask client; teach pickle until it can.
+if not _kernel_error_pickles():
+    with contextlib.suppress(Exception):
+        copyreg.pickle(KernelError, _reduce_kernel_error)  # type: ignore[arg-type]
+

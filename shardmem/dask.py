@@ -1,0 +1,381 @@
+"""Scale out with Dask: the same pure-Python kernels on every core of every machine.
+
+``import shardmem.dask`` (install the extra: ``pip install "shardmem[dask]"``)
+gives Dask-array versions of the three blockwise primitives. Dask splits the
+array into blocks and schedules them on its workers; each Dask worker
+process runs its blocks on its own shardmem pool (one per process, sized to
+the worker's ``nthreads``, closed with the worker), so every core of every
+machine runs your kernel.
+
+======================================  ==========================================
+``map_blocks(kernel, *arrays, ...)``    `shardmem.map` on every block
+``reduction(kernel, *arrays, ...)``     `shardmem.reduce`: partials per block, one tree
+``map_overlap(kernel, x, depth=...)``   `shardmem.stencil`: Dask exchanges the halos
+======================================  ==========================================
+
+Kernels follow the local kernel contracts unchanged and travel like local
+kernels, as marshalled code plus the globals they name: kernels defined in a
+notebook cell or ``__main__`` run on remote workers too, and a kernel that
+cannot travel is refused here, before a graph is built. Kernel errors come
+back through Dask with the kernel's exception type; the traceback inside the
+worker interpreter is attached as a note.
+
+Examples
+--------
+>>> import array
+>>> import dask.array as da
+>>> import shardmem.dask as smd
+>>> def double(x, out):
+...     out[:] = array.array(out.format, [2 * v for v in x])
+>>> x = da.arange(6, chunks=3)
+>>> smd.map_blocks(double, x).compute(scheduler="sync").tolist()
+[0, 2, 4, 6, 8, 10]
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from shardmem._dask_ship import ship
+from shardmem._dask_worker import (
+    EMPTY,
+    ShardmemPlugin,
+    combine_parts,
+    run_map,
+    run_partial,
+    run_stencil,
+    worker_pool,
+)
+from shardmem._dtypes import as_dtype
+from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._map import wanted_injections
+from shardmem._pool import check_params
+from shardmem._reduce import NO_INITIAL
+
+if TYPE_CHECKING:
+    from dask.array import Array
+
+__all__ = ("ShardmemPlugin", "map_blocks", "map_overlap", "reduction", "worker_pool")
+
+_MODES = {"reflect": "reflect", "nearest": "nearest", "wrap": "periodic", "mirror": None}
+
+
+def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array]:
+    """Inputs as Dask arrays (array-likes converted) or Python scalars, and the first array."""
+    first = next((x for x in inputs if isinstance(x, da.Array)), None)
+    out: list[object] = []
+    for x in inputs:
+        if isinstance(x, bool | int | float) or isinstance(x, da.Array):
+            out.append(x)
+        elif hasattr(x, "shape") or isinstance(x, list | tuple):
+            out.append(da.asarray(x) if first is None else da.asarray(x).rechunk(first.chunks))
+        else:
+            raise ArgumentTypeError(
+                f"{where}(): cannot use a {type(x).__name__} as an input; pass Dask arrays, "
+                "NumPy arrays or Python scalars"
+            )
+    arrays = [x for x in out if isinstance(x, da.Array)]
+    if not arrays:
+        raise ArgumentTypeError(f"{where}(): no array among the inputs; pass at least one")
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        listed = ", ".join(str(s) for s in sorted(shapes))
+        raise ShapeError(
+            f"{where}(): array inputs have different shapes ({listed}); the kernels work "
+            "blockwise on arrays of one shape, so reshape or slice them to match"
+        )
+    return out, arrays[0]
+
+
+def _check_start(kernel: Callable[..., object], arrays: list[object], where: str) -> None:
+    """``start`` is the flat index in the whole array: blocks must span all but axis 0."""
+    if "start" not in wanted_injections(kernel):
+        return
+    for a in arrays:
+        if isinstance(a, da.Array) and any(len(c) > 1 for c in a.chunks[1:]):
+            raise InvalidArgumentError(
+                f"{where}(): the kernel takes start= (its flat position in the whole array), "
+                f"which needs blocks of whole rows, but the chunks are {a.chunks}; rechunk "
+                "first: x.rechunk({i: -1 for i in range(1, x.ndim)})"
+            )
+
+
+def map_blocks(
+    kernel: Callable[..., object],
+    /,
+    *inputs: object,
+    dtype: object = None,
+    **params: object,
+) -> Array:
+    """`shardmem.map` over every block of same-shaped Dask arrays; a lazy Dask array.
+
+    Each block runs ``kernel(*input_shard_views, out_shard_view, **params)``
+    on the pool of the Dask worker that holds it, exactly as `shardmem.map`
+    calls it (flat typed memoryviews; ``start``/``shape``/``rank``/``size``
+    when named, ``start`` counting from the first element of the whole
+    array). Blocks line up like Dask's own ``map_blocks``.
+
+    Parameters
+    ----------
+    kernel : function
+        A kernel for `shardmem.map`, shipped to the Dask workers by value.
+    *inputs : dask.array.Array, array-like or scalar
+        Arrays of one shape (NumPy arrays are converted with the first Dask
+        array's chunks) and Python scalars, given to the kernel unchanged.
+    dtype : dtype, optional
+        Output dtype; default the first array's.
+    **params
+        Keyword parameters for the kernel (numbers, strings, bytes, None and
+        containers of them).
+
+    Returns
+    -------
+    dask.array.Array
+        The output, chunked like the first array input.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import shardmem.dask as smd
+    >>> def affine(x, out, *, a, b):
+    ...     for i in range(len(x)):
+    ...         out[i] = a * x[i] + b
+    >>> y = smd.map_blocks(affine, da.ones((4, 3), chunks=2), a=2.0, b=1.0)
+    >>> y.sum().compute(scheduler="sync")
+    np.float64(36.0)
+    """
+    operands, first = _arrays(inputs, "map_blocks")
+    _check_start(kernel, operands, "map_blocks")
+    kind = np.dtype(as_dtype(dtype).name if dtype is not None else first.dtype)
+    as_dtype(kind.name)  # refuse dtypes shardmem cannot hold (complex, strings, ...)
+    shipped = ship(kernel)
+    checked = dict(check_params(params))
+    token = dask.base.tokenize(shipped.key, checked, kind, *operands)
+    return da.map_blocks(
+        run_map,
+        *operands,
+        dtype=kind,
+        meta=np.empty((0,) * first.ndim, dtype=kind),
+        name=f"shardmem-map-{shipped.name}-{token}",
+        shipped=shipped,
+        dtype_name=kind.name,
+        params=checked,
+        global_shape=first.shape,
+    )
+
+
+def reduction(
+    kernel: Callable[..., object],
+    /,
+    *inputs: object,
+    combine: Callable[[object, object], object] = operator.add,
+    initial: object = NO_INITIAL,
+    dtype: object = object,
+    split_every: int = 8,
+    **params: object,
+) -> Array:
+    """`shardmem.reduce` over Dask arrays: one partial per block, combined in a fixed tree.
+
+    Each block is reduced on its worker's pool exactly as `shardmem.reduce`
+    does (``kernel(*chunk_views, **params)`` returns a partial, chunks of
+    the block combined pairwise in order). The block partials are then
+    combined by ``combine`` in groups of ``split_every`` consecutive blocks,
+    level by level, so the result depends only on the chunking, never on
+    scheduling. ``initial``, when given, is combined last:
+    ``combine(initial, total)``; it is returned for empty inputs.
+
+    Float results equal a local `shardmem.reduce` within rounding (the
+    combination tree differs); integer results are exact.
+
+    Parameters
+    ----------
+    kernel : function
+        A reduction kernel returning one partial per chunk.
+    *inputs : dask.array.Array, array-like or scalar
+        Arrays of one shape.
+    combine : callable
+        Associative combination of two partials (runs in the Dask workers, shipped
+        with Dask's own serialization); default ``operator.add``.
+    initial : object, optional
+        Start value, and the result for empty inputs (which raise without it).
+    dtype : dtype
+        Dtype of the 0-d result; ``object`` (default) keeps any Python value
+        (exact big ints, tuples).
+    split_every : int
+        Block partials combined per task (``>= 2``).
+    **params
+        Keyword parameters for the kernel.
+
+    Returns
+    -------
+    dask.array.Array
+        A lazy 0-d array; ``.compute()`` gives a 0-d NumPy array (``.item()``
+        for the Python value).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import shardmem.dask as smd
+    >>> def count_odd(x):
+    ...     return len([v for v in x if v % 2])
+    >>> smd.reduction(count_odd, da.arange(11, chunks=4)).compute(scheduler="sync").item()
+    5
+    """
+    if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
+        raise InvalidArgumentError(
+            f"reduction(): split_every={split_every!r} is not allowed; pass an int >= 2"
+        )
+    operands, first = _arrays(inputs, "reduction")
+    _check_start(kernel, operands, "reduction")
+    shipped = ship(kernel)
+    checked = dict(check_params(params))
+    token = dask.base.tokenize(shipped.key, checked, *operands)
+    partials = da.map_blocks(
+        run_partial,
+        *operands,
+        dtype=object,
+        chunks=tuple((1,) * len(c) for c in first.chunks),
+        meta=np.empty((0,) * first.ndim, dtype=object),
+        name=f"shardmem-partial-{shipped.name}-{token}",
+        shipped=shipped,
+        combine=combine,
+        params=checked,
+        global_shape=first.shape,
+    )
+    level: list[Any] = list(partials.to_delayed().ravel())
+    while len(level) > 1:
+        level = [
+            dask.delayed(combine_parts, pure=True)(combine, *level[i : i + split_every])
+            for i in range(0, len(level), split_every)
+        ]
+    kind = np.dtype(dtype)  # type: ignore[call-overload]
+    total = dask.delayed(_finish, pure=True)(level[0], combine, initial, kind)
+    return da.from_delayed(total, shape=(), dtype=kind, meta=np.empty((), dtype=kind))
+
+
+def _finish(part: object, combine: Callable[[object, object], object], initial: object,
+            kind: np.dtype[Any]) -> np.ndarray:
+    value = combine_parts(combine, part)
+    if value is EMPTY:  # every block was empty
+        if initial is NO_INITIAL:
+            raise InvalidArgumentError(
+                "reduction(): zero-size array to reduction operation which has no identity; "
+                "pass initial= (e.g. initial=0) to reduce empty arrays"
+            )
+        value = initial
+    elif initial is not NO_INITIAL:
+        value = combine(initial, value)
+    result = np.empty((), dtype=kind)
+    result[()] = value
+    return result
+
+
+def map_overlap(
+    kernel: Callable[..., object],
+    x: object,
+    /,
+    *,
+    depth: int = 1,
+    boundary: str = "reflect",
+    cval: float = 0,
+    iterations: int = 1,
+    dtype: object = None,
+    **params: object,
+) -> Array:
+    """`shardmem.stencil` over a Dask array: Dask exchanges halos, shardmem computes each block.
+
+    Every block is extended by ``depth`` elements along every axis (halos
+    from its neighbours, or the ``boundary`` rule at the array's edges),
+    the row kernel runs over it on the worker's pool with the contract of
+    `shardmem.stencil` (``kernel(rows, out_row, **params)``, ``radius =
+    depth``), and the halos are trimmed off. ``iterations=k`` repeats this
+    k times, exchanging halos before every step.
+
+    Parameters
+    ----------
+    kernel : function
+        A row kernel for `shardmem.stencil`.
+    x : dask.array.Array or array-like
+        1-D, 2-D or 3-D input.
+    depth : int
+        Neighbours on each side along every axis (the stencil's ``radius``).
+    boundary : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}
+        Border rule at the array's edges, with `shardmem.stencil`'s (and
+        ``scipy.ndimage``'s) meaning.
+    cval : number
+        Value beyond the edges for ``boundary='constant'``.
+    iterations : int
+        Steps to run (``>= 1``), each reading the previous one's output.
+    dtype : dtype, optional
+        Output dtype; default ``x``'s.
+    **params
+        Keyword parameters for the kernel.
+
+    Returns
+    -------
+    dask.array.Array
+        The output, chunked like ``x``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import shardmem.dask as smd
+    >>> def smooth(rows, out_row):
+    ...     left, mid, right = rows[0][:-2], rows[0][1:-1], rows[0][2:]
+    ...     return [(a + b + c) / 3 for a, b, c in zip(left, mid, right)]
+    >>> x = da.from_array([0.0, 0.0, 3.0, 0.0, 0.0], chunks=2)
+    >>> smd.map_overlap(smooth, x, boundary="nearest").compute(scheduler="sync").tolist()
+    [0.0, 1.0, 1.0, 1.0, 0.0]
+    """
+    source = x if isinstance(x, da.Array) else da.asarray(x)
+    if not 1 <= source.ndim <= 3:
+        raise ShapeError(
+            f"map_overlap() needs a 1-D, 2-D or 3-D array, not shape {source.shape}; "
+            "reshape the data (e.g. x.reshape((1, n)) for a single row)"
+        )
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise InvalidArgumentError(
+            f"depth={depth!r} is not allowed; pass an int >= 0 (1 for a 3x3 neighbourhood)"
+        )
+    if boundary not in (*_MODES, "constant"):
+        raise InvalidArgumentError(
+            f"boundary={boundary!r} is not a border mode; use one of "
+            "('reflect', 'mirror', 'nearest', 'wrap', 'constant')"
+        )
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise InvalidArgumentError(
+            f"iterations={iterations!r} is not allowed; pass an int >= 1 (steps to run)"
+        )
+    kind = np.dtype(as_dtype(dtype).name if dtype is not None else source.dtype)
+    as_dtype(kind.name)
+    shipped = ship(kernel)
+    checked = dict(check_params(params))
+    result = source
+    for _ in range(iterations):
+        result = _overlap_step(result, shipped, depth, boundary, cval, kind, checked)
+    return result
+
+
+def _overlap_step(
+    x: Array, shipped: Any, depth: int, boundary: str, cval: float, kind: np.dtype[Any],
+    params: dict[str, object],
+) -> Array:
+    run = {"shipped": shipped, "radius": depth, "dtype_name": kind.name, "params": params}
+    meta = np.empty((0,) * x.ndim, dtype=kind)
+    if depth == 0:
+        return da.map_blocks(run_stencil, x, dtype=kind, meta=meta, **run)
+    if boundary == "mirror":  # no Dask boundary for it: pad as NumPy's 'reflect', then crop
+        padded = da.pad(x, depth, mode="reflect")
+        out = da.map_overlap(run_stencil, padded, depth=depth, boundary="none", dtype=kind,
+                             meta=meta, **run)
+        return out[(slice(depth, -depth),) * x.ndim].rechunk(x.chunks)
+    rule: object = cval if boundary == "constant" else _MODES[boundary]
+    return da.map_overlap(run_stencil, x, depth=depth, boundary=rule, dtype=kind, meta=meta,
+                          **run)
+
