@@ -28,6 +28,7 @@ import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from shardmem._errors import KernelError
 from shardmem._kernel import pack
@@ -77,9 +78,9 @@ def _rebuild(shipped: ShippedKernel) -> types.FunctionType:
         if filename not in linecache.cache:
             linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
     functions = [_make_function(spec) for spec in table]
-    for fn, spec in zip(functions, table, strict=True):
-        _fill_globals(fn, spec[3], functions)
-    return functions[entry]
+    for made, spec in zip(functions, table, strict=True):
+        _fill_globals(made, spec[3], functions)
+    return cast("types.FunctionType", functions[entry])
 
 
 def _make_function(spec: tuple[object, ...]) -> types.FunctionType:
@@ -154,4 +155,3 @@ def _kernel_error_pickles() -> bool:
 if not _kernel_error_pickles():
     with contextlib.suppress(Exception):
         copyreg.pickle(KernelError, _reduce_kernel_error)  # type: ignore[arg-type]
-

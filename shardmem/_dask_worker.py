@@ -292,8 +292,10 @@ def run_stencil(
     if out.size:
         kernel = rebuild(shipped)
         try:
-            sm.stencil(kernel, source, out=out, radius=radius, mode="nearest", pool=worker_pool(),
-                       **params)
+            run: Any = sm.stencil  # params are the kernel's keywords, checked on the client
+            run(
+                kernel, source, out=out, radius=radius, mode="nearest", pool=worker_pool(), **params
+            )
         except BaseException as exc:
             attach_remote_traceback(exc)
             raise

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import dask
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
+from dask.delayed import delayed
 
-from shardmem._dask_ship import ship
+from shardmem._dask_ship import ShippedKernel, ship
 from shardmem._dask_worker import (
     EMPTY,
     ShardmemPlugin,
@@ -71,10 +72,11 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
     first = next((x for x in inputs if isinstance(x, da.Array)), None)
     out: list[object] = []
     for x in inputs:
-        if isinstance(x, bool | int | float) or isinstance(x, da.Array):
+        if isinstance(x, bool | int | float | da.Array):
             out.append(x)
         elif hasattr(x, "shape") or isinstance(x, list | tuple):
-            out.append(da.asarray(x) if first is None else da.asarray(x).rechunk(first.chunks))
+            converted = cast("Array", da.asarray(x))  # type: ignore[no-untyped-call]
+            out.append(converted if first is None else converted.rechunk(first.chunks))  # type: ignore[no-untyped-call]
         else:
             raise ArgumentTypeError(
                 f"{where}(): cannot use a {type(x).__name__} as an input; pass Dask arrays, "
@@ -156,8 +158,8 @@ def map_blocks(
     as_dtype(kind.name)  # refuse dtypes shardmem cannot hold (complex, strings, ...)
     shipped = ship(kernel)
     checked = dict(check_params(params))
-    token = dask.base.tokenize(shipped.key, checked, kind, *operands)
-    return da.map_blocks(
+    token = tokenize(shipped.key, checked, kind, *operands)
+    made = da.map_blocks(  # type: ignore[no-untyped-call]
         run_map,
         *operands,
         dtype=kind,
@@ -168,6 +170,7 @@ def map_blocks(
         params=checked,
         global_shape=first.shape,
     )
+    return cast("Array", made)
 
 
 def reduction(
@@ -235,8 +238,8 @@ def reduction(
     _check_start(kernel, operands, "reduction")
     shipped = ship(kernel)
     checked = dict(check_params(params))
-    token = dask.base.tokenize(shipped.key, checked, *operands)
-    partials = da.map_blocks(
+    token = tokenize(shipped.key, checked, *operands)
+    partials = da.map_blocks(  # type: ignore[no-untyped-call]
         run_partial,
         *operands,
         dtype=object,
@@ -251,25 +254,32 @@ def reduction(
     level: list[Any] = list(partials.to_delayed().ravel())
     while len(level) > 1:
         level = [
-            dask.delayed(combine_parts, pure=True)(combine, *level[i : i + split_every])
+            delayed(combine_parts, pure=True)(combine, *level[i : i + split_every])
             for i in range(0, len(level), split_every)
         ]
     kind = np.dtype(dtype)  # type: ignore[call-overload]
-    total = dask.delayed(_finish, pure=True)(level[0], combine, initial, kind)
-    return da.from_delayed(total, shape=(), dtype=kind, meta=np.empty((), dtype=kind))
+    given = initial is not NO_INITIAL  # the sentinel's identity does not survive pickling
+    total = delayed(_finish, pure=True)(level[0], combine, initial if given else None, given, kind)
+    made = da.from_delayed(total, shape=(), dtype=kind, meta=np.empty((), dtype=kind))  # type: ignore[no-untyped-call]
+    return cast("Array", made)
 
 
-def _finish(part: object, combine: Callable[[object, object], object], initial: object,
-            kind: np.dtype[Any]) -> np.ndarray:
+def _finish(
+    part: object,
+    combine: Callable[[object, object], object],
+    initial: object,
+    given: bool,
+    kind: np.dtype[Any],
+) -> np.ndarray:
     value = combine_parts(combine, part)
     if value is EMPTY:  # every block was empty
-        if initial is NO_INITIAL:
+        if not given:
             raise InvalidArgumentError(
                 "reduction(): zero-size array to reduction operation which has no identity; "
                 "pass initial= (e.g. initial=0) to reduce empty arrays"
             )
         value = initial
-    elif initial is not NO_INITIAL:
+    elif given:
         value = combine(initial, value)
     result = np.empty((), dtype=kind)
     result[()] = value
@@ -333,7 +343,7 @@ def map_overlap(
     >>> smd.map_overlap(smooth, x, boundary="nearest").compute(scheduler="sync").tolist()
     [0.0, 1.0, 1.0, 1.0, 0.0]
     """
-    source = x if isinstance(x, da.Array) else da.asarray(x)
+    source = x if isinstance(x, da.Array) else da.asarray(x)  # type: ignore[no-untyped-call]
     if not 1 <= source.ndim <= 3:
         raise ShapeError(
             f"map_overlap() needs a 1-D, 2-D or 3-D array, not shape {source.shape}; "
@@ -358,24 +368,40 @@ def map_overlap(
     checked = dict(check_params(params))
     result = source
     for _ in range(iterations):
-        result = _overlap_step(result, shipped, depth, boundary, cval, kind, checked)
+        result = _overlap_step(
+            result,
+            shipped=shipped,
+            depth=depth,
+            boundary=boundary,
+            cval=cval,
+            kind=kind,
+            params=checked,
+        )
     return result
 
 
 def _overlap_step(
-    x: Array, shipped: Any, depth: int, boundary: str, cval: float, kind: np.dtype[Any],
+    x: Array,
+    *,
+    shipped: ShippedKernel,
+    depth: int,
+    boundary: str,
+    cval: float,
+    kind: np.dtype[Any],
     params: dict[str, object],
 ) -> Array:
     run = {"shipped": shipped, "radius": depth, "dtype_name": kind.name, "params": params}
     meta = np.empty((0,) * x.ndim, dtype=kind)
     if depth == 0:
-        return da.map_blocks(run_stencil, x, dtype=kind, meta=meta, **run)
+        return cast("Array", da.map_blocks(run_stencil, x, dtype=kind, meta=meta, **run))  # type: ignore[no-untyped-call]
     if boundary == "mirror":  # no Dask boundary for it: pad as NumPy's 'reflect', then crop
         padded = da.pad(x, depth, mode="reflect")
-        out = da.map_overlap(run_stencil, padded, depth=depth, boundary="none", dtype=kind,
-                             meta=meta, **run)
-        return out[(slice(depth, -depth),) * x.ndim].rechunk(x.chunks)
+        out = da.map_overlap(  # type: ignore[no-untyped-call]
+            run_stencil, padded, depth=depth, boundary="none", dtype=kind, meta=meta, **run
+        )
+        return cast("Array", out[(slice(depth, -depth),) * x.ndim].rechunk(x.chunks))
     rule: object = cval if boundary == "constant" else _MODES[boundary]
-    return da.map_overlap(run_stencil, x, depth=depth, boundary=rule, dtype=kind, meta=meta,
-                          **run)
-
+    made = da.map_overlap(  # type: ignore[no-untyped-call]
+        run_stencil, x, depth=depth, boundary=rule, dtype=kind, meta=meta, **run
+    )
+    return cast("Array", made)

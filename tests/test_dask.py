@@ -1,0 +1,300 @@
+"""shardmem.dask on a real distributed.LocalCluster: two worker processes, one pool each.
+
+One module-scoped cluster serves every test. It is warmed up before the first
+test (a computation and a gather), so the client-side threads distributed
+starts lazily (IO loop, offload executor, profiler) exist before the leak
+check's first snapshot and are not taken for leaks.
+"""
+
+from __future__ import annotations
+
+import array
+import operator
+import pickle
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+np = pytest.importorskip("numpy")
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+ndi = pytest.importorskip("scipy.ndimage")
+
+from pools import get_pool  # noqa: E402
+
+import shardmem as sm  # noqa: E402
+import shardmem.dask as smd  # noqa: E402
+from shardmem import _dask_ship, _dask_worker  # noqa: E402
+
+TIMEOUT = 60  # seconds for any one gather: generous, a result normally takes well under 1 s
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[distributed.Client]:
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+    )
+    c = distributed.Client(cluster, timeout=TIMEOUT)
+    try:
+        warm = smd.map_blocks(_double, da.arange(8, chunks=4))
+        assert c.compute(warm).result(timeout=TIMEOUT).tolist() == [0, 2, 4, 6, 8, 10, 12, 14]
+        yield c
+    finally:
+        c.close(timeout=TIMEOUT)
+        cluster.close(timeout=TIMEOUT)
+
+
+def _double(x, out):
+    out[:] = array.array(out.format, [2 * v for v in x])
+
+
+def compute(c: distributed.Client, arr: object) -> object:
+    return c.compute(arr).result(timeout=TIMEOUT)
+
+
+# -- map_blocks ----------------------------------------------------------------------------------
+
+
+def test_map_blocks_equals_local_map_and_numpy(client: distributed.Client) -> None:
+    def scaled_sum(a, b, out, *, gain):  # defined here: shipped by value, like a notebook cell's
+        for i in range(len(out)):
+            out[i] = gain * a[i] + b[i] if a[i] > 0.5 else -b[i]
+
+    rng = np.random.default_rng(1)
+    a, b = rng.random((60, 7)), rng.random((60, 7))
+    got = compute(client, smd.map_blocks(scaled_sum, da.from_array(a, chunks=(16, 3)), b, gain=3.0))
+    expected = np.where(a > 0.5, 3.0 * a + b, -b)
+    local = np.asarray(sm.map(scaled_sum, a, b, gain=3.0, pool=get_pool(2)))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got, local)
+
+
+def test_map_blocks_start_is_global_and_scalars_pass_through(client: distributed.Client) -> None:
+    def index_plus(x, k, out, *, start, shape):
+        for i in range(len(out)):
+            out[i] = start + i + k + 0 * x[i]
+
+    x = da.zeros((10, 3), chunks=(4, 3), dtype="int64")
+    got = compute(client, smd.map_blocks(index_plus, x, 100))
+    np.testing.assert_array_equal(got, np.arange(30).reshape(10, 3) + 100)
+    with pytest.raises(sm.InvalidArgumentError, match="blocks of whole rows"):
+        smd.map_blocks(index_plus, da.zeros((4, 4), chunks=2), 1)
+
+
+def test_map_blocks_dtype_and_chained_blocks(client: distributed.Client) -> None:
+    def threshold(x, out, *, level):
+        out[:] = array.array(out.format, [v > level for v in x])
+
+    x = da.arange(1000, chunks=250)
+    doubled = smd.map_blocks(_double, x)
+    flags = smd.map_blocks(threshold, doubled, dtype="uint8", level=999)
+    got = compute(client, flags)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, (2 * np.arange(1000) > 999).astype(np.uint8))
+
+
+def test_map_blocks_refuses_unshippable_kernels_before_building_a_graph() -> None:
+    lock = threading.Lock()
+
+    def uses_lock(x, out):
+        with lock:
+            out[:] = x
+
+    with pytest.raises(sm.ShippingError, match="closure variable 'lock'"):
+        smd.map_blocks(uses_lock, da.ones(4, chunks=2))
+    with pytest.raises(sm.ShapeError, match="different shapes"):
+        smd.map_blocks(_double, da.ones(4, chunks=2), da.ones(5, chunks=2))
+
+
+# -- reduction -----------------------------------------------------------------------------------
+
+
+def test_reduction_equals_local_reduce_and_numpy(client: distributed.Client) -> None:
+    def count_and_sum(x, *, above):
+        picked = [v for v in x if v > above]
+        return (len(picked), sum(picked))
+
+    def pairwise(p, q):
+        return (p[0] + q[0], p[1] + q[1])
+
+    values = np.arange(100_000, dtype="int64") % 997
+    x = da.from_array(values, chunks=30_000)
+    got = compute(client, smd.reduction(count_and_sum, x, combine=pairwise, above=500)).item()
+    local = sm.reduce(count_and_sum, values, combine=pairwise, above=500, pool=get_pool(2))
+    picked = values[values > 500]
+    assert got == local == (picked.size, int(picked.sum()))
+
+
+def test_reduction_float_sum_and_initial(client: distributed.Client) -> None:
+    def total(x):
+        return sum(x)
+
+    values = np.random.default_rng(2).random((300, 40))
+    x = da.from_array(values, chunks=(70, 40))
+    got = compute(client, smd.reduction(total, x, dtype="float64", initial=1.0))
+    assert got.dtype == np.float64
+    assert got.item() == pytest.approx(values.sum() + 1.0, rel=1e-12)
+    empty = smd.reduction(total, da.zeros((0,), chunks=1), initial=0)
+    assert compute(client, empty).item() == 0
+    with pytest.raises(sm.InvalidArgumentError, match="initial="):
+        compute(client, smd.reduction(total, da.zeros((0,), chunks=1)))
+
+
+# -- map_overlap ---------------------------------------------------------------------------------
+
+
+def _box3(rows, out_row):
+    col = list(
+        map(operator.add, map(operator.add, rows[0], rows[1], strict=True), rows[2], strict=True)
+    )
+    return [sum(col[x : x + 3]) / 9.0 for x in range(len(out_row))]
+
+
+@pytest.mark.parametrize(
+    ("boundary", "scipy_mode"),
+    [
+        ("reflect", "reflect"),
+        ("mirror", "mirror"),
+        ("nearest", "nearest"),
+        ("wrap", "wrap"),
+        ("constant", "constant"),
+    ],
+)
+def test_map_overlap_equals_local_stencil_and_scipy(
+    client: distributed.Client, boundary: str, scipy_mode: str
+) -> None:
+    image = np.random.default_rng(3).random((37, 23))
+    x = da.from_array(image, chunks=(10, 12))
+    got = compute(client, smd.map_overlap(_box3, x, depth=1, boundary=boundary, cval=0.5))
+    local = sm.stencil(_box3, image, mode=boundary, cval=0.5, pool=get_pool(2))
+    np.testing.assert_allclose(got, np.asarray(local), rtol=1e-12)
+    np.testing.assert_allclose(
+        got, ndi.uniform_filter(image, 3, mode=scipy_mode, cval=0.5), rtol=1e-12
+    )
+
+
+def test_map_overlap_iterations_radius_2_and_3d(client: distributed.Client) -> None:
+    def heat(rows, out_row, *, alpha):
+        up, mid, down = rows
+        for x in range(len(out_row)):
+            c = mid[x + 1]
+            out_row[x] = c + alpha * (up[x + 1] + down[x + 1] + mid[x] + mid[x + 2] - 4 * c)
+
+    grid = np.zeros((24, 24))
+    grid[5, 7] = grid[18, 3] = 100.0
+    got = compute(
+        client,
+        smd.map_overlap(
+            heat, da.from_array(grid, chunks=8), boundary="nearest", iterations=5, alpha=0.2
+        ),
+    )
+    local = sm.stencil(heat, grid, mode="nearest", iterations=5, alpha=0.2, pool=get_pool(2))
+    np.testing.assert_allclose(got, np.asarray(local), rtol=1e-12)
+
+    def max5(rows, out_row):
+        return [max(max(r[x : x + 5]) for r in rows) for x in range(len(out_row))]
+
+    values = np.random.default_rng(4).integers(0, 255, (30, 9), dtype=np.uint8)
+    got2 = compute(client, smd.map_overlap(max5, da.from_array(values, chunks=(7, 9)), depth=2))
+    np.testing.assert_array_equal(got2, ndi.maximum_filter(values, 5, mode="reflect"))
+
+    def max3d(rows, out_row):
+        lines = [line for plane in rows for line in plane]
+        return [max(max(line[x : x + 3]) for line in lines) for x in range(len(out_row))]
+
+    cube = np.random.default_rng(5).integers(0, 1000, (8, 6, 5), dtype=np.int32)
+    got3 = compute(
+        client, smd.map_overlap(max3d, da.from_array(cube, chunks=(3, 4, 5)), boundary="wrap")
+    )
+    np.testing.assert_array_equal(got3, ndi.maximum_filter(cube, 3, mode="wrap"))
+
+
+# -- errors, workers, shipping -------------------------------------------------------------------
+
+
+def test_kernel_errors_come_back_with_their_type_and_worker_traceback(
+    client: distributed.Client,
+) -> None:
+    def fragile(x, out):
+        for i in range(len(x)):
+            out[i] = 1.0 / (x[i] - 7)  # the element 7 divides by zero
+
+    with pytest.raises(ZeroDivisionError) as info:
+        compute(client, smd.map_blocks(fragile, da.arange(20.0, chunks=5)))
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "worker traceback" in notes
+    assert "fragile" in notes
+    assert "1.0 / (x[i] - 7)" in notes  # the kernel's source line, from the worker interpreter
+
+    def bad_row(rows, out_row):
+        raise KeyError("no such row")
+
+    with pytest.raises(KeyError, match="no such row"):
+        compute(client, smd.map_overlap(bad_row, da.ones((6, 6), chunks=3)))
+
+
+def test_one_pool_per_worker_process_sized_to_its_threads(client: distributed.Client) -> None:
+    compute(client, smd.map_blocks(_double, da.arange(40, chunks=5)))
+
+    def describe(dask_worker: distributed.Worker) -> tuple[int, int, bool]:
+        plugin = dask_worker.plugins["shardmem"]
+        pool = plugin._pool
+        return dask_worker.state.nthreads, pool.size, pool.closed
+
+    found = client.run(describe)
+    assert len(found) == 2
+    assert all(v == (1, 1, False) for v in found.values()), found
+
+
+def test_plugin_teardown_closes_the_pool_and_its_interpreters(client: distributed.Client) -> None:
+    compute(client, smd.map_blocks(_double, da.arange(40, chunks=5)))
+
+    def interpreters_now(dask_worker: distributed.Worker) -> int:
+        from concurrent import interpreters
+
+        return len(interpreters.list_all())
+
+    assert set(client.run(interpreters_now).values()) == {2}  # main + a 1-worker pool
+
+    async def remove_plugin(dask_worker: distributed.Worker) -> None:
+        await dask_worker.plugin_remove("shardmem")  # what a worker's shutdown does: teardown()
+
+    client.run(remove_plugin)
+    assert set(client.run(interpreters_now).values()) == {1}
+    got = compute(client, smd.map_blocks(_double, da.arange(6, chunks=3)))  # a new pool, lazily
+    assert got.tolist() == [0, 2, 4, 6, 8, 10]
+    assert set(client.run(interpreters_now).values()) == {2}
+
+
+def test_blocks_made_by_shardmem_are_reused_without_a_copy() -> None:
+    made = sm.arange(12, dtype="int64").reshape((3, 4))
+    block = _dask_worker.as_numpy(made)
+    assert _dask_worker.as_shared(block)._buffer is made._buffer
+    rows = _dask_worker.as_shared(block[1:])
+    assert rows._buffer is made._buffer
+    assert rows.tolist() == [[4, 5, 6, 7], [8, 9, 10, 11]]
+    plain = np.arange(12, dtype="int64")
+    copied = _dask_worker.as_shared(plain)
+    assert copied.tolist() == plain.tolist()
+    assert _dask_worker.as_shared(block[:, 1:])._buffer is not made._buffer  # strided: copied
+
+
+def test_shipped_kernels_rebuild_and_kernel_errors_pickle() -> None:
+    source = "import math\nSCALE = 3\ndef k(x, out):\n    out[0] = math.floor(x[0] * SCALE)\n"
+    space: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(source, "<cell-42>", "exec"), space)  # a notebook-cell kernel
+    shipped = pickle.loads(pickle.dumps(_dask_ship.ship(space["k"])))  # type: ignore[arg-type]
+    rebuilt = _dask_ship.rebuild(shipped)
+    assert rebuilt is not space["k"]
+    out = array.array("d", [0.0])
+    rebuilt(array.array("d", [1.5]), out)
+    assert out[0] == 4.0
+    err = sm.KernelError("boom", kernel="k", task="rows 0:1", exc_type="E", remote_traceback="tb")
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.kernel, again.task, again.remote_traceback) == ("k", "rows 0:1", "tb")
+
+
+def test_local_schedulers_use_the_default_pool() -> None:
+    got = smd.map_blocks(_double, da.arange(6, chunks=4)).compute(scheduler="sync")
+    assert got.tolist() == [0, 2, 4, 6, 8, 10]
