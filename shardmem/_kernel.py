@@ -122,14 +122,22 @@ def _global_names(code: types.CodeType) -> tuple[str, ...]:
     return names
 
 
+_imports_cache: weakref.WeakKeyDictionary[types.CodeType, tuple[str, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _imported_modules(code: types.CodeType) -> tuple[str, ...]:
-    found = {
-        str(i.argval)
-        for sub in _walk(code)
-        for i in dis.get_instructions(sub)
-        if i.opname == "IMPORT_NAME"
-    }
-    return tuple(sorted(found))
+    names = _imports_cache.get(code)
+    if names is None:
+        found = {
+            str(i.argval)
+            for sub in _walk(code)
+            for i in dis.get_instructions(sub)
+            if i.opname == "IMPORT_NAME"
+        }
+        names = _imports_cache[code] = tuple(sorted(found))
+    return names
 
 
 def _walk(code: types.CodeType) -> list[types.CodeType]:
