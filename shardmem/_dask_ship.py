@@ -57,6 +57,7 @@ def ship(fn: Callable[..., object]) -> ShippedKernel:
 
 _rebuilt: dict[str, types.FunctionType] = {}
 _rebuilt_lock = threading.Lock()
+_KEEP = 256  # rebuilt kernels kept per process
 
 
 def rebuild(shipped: ShippedKernel) -> types.FunctionType:
@@ -65,6 +66,8 @@ def rebuild(shipped: ShippedKernel) -> types.FunctionType:
         fn = _rebuilt.get(shipped.key)
         if fn is None:
             fn = _rebuild(shipped)
+            if len(_rebuilt) >= _KEEP:  # a long-lived worker sees many notebook redefinitions
+                del _rebuilt[next(iter(_rebuilt))]
             _rebuilt[shipped.key] = fn
         return fn
 

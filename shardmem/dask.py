@@ -38,10 +38,15 @@ import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-import dask.array as da
-import numpy as np
-from dask.base import tokenize
-from dask.delayed import delayed
+try:
+    import dask.array as da
+    import numpy as np
+    from dask.base import tokenize
+    from dask.delayed import delayed
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f"shardmem.dask needs Dask ({exc}); install it with: pip install 'shardmem[dask]'"
+    ) from exc
 
 from shardmem._dask_ship import ShippedKernel, ship
 from shardmem._dask_worker import (
