@@ -17,13 +17,10 @@ which Dask requires anyway.
 from __future__ import annotations
 
 import builtins
-import contextlib
-import copyreg
 import importlib
 import linecache
 import marshal
 import os
-import pickle
 import threading
 import types
 from collections.abc import Callable
@@ -129,32 +126,3 @@ def attach_remote_traceback(exc: BaseException) -> BaseException:
         note = f"shardmem kernel {cause.kernel!r} ({cause.task}), worker traceback:\n"
         exc.add_note(note + cause.remote_traceback.rstrip())
     return exc
-
-
-def _rebuild_kernel_error(
-    message: str, kernel: str, task: str, exc_type: str, remote_traceback: str
-) -> KernelError:
-    return KernelError(
-        message, kernel=kernel, task=task, exc_type=exc_type, remote_traceback=remote_traceback
-    )
-
-
-def _reduce_kernel_error(err: KernelError) -> tuple[object, ...]:
-    message = err.args[0] if err.args else ""
-    fields = (message, err.kernel, err.task, err.exc_type, err.remote_traceback)
-    return (_rebuild_kernel_error, fields, err.__dict__ or None)
-
-
-def _kernel_error_pickles() -> bool:
-    sample = KernelError("m", kernel="k", task="t", exc_type="E", remote_traceback="tb")
-    try:
-        return isinstance(pickle.loads(pickle.dumps(sample)), KernelError)
-    except TypeError:
-        return False
-
-
-# KernelError takes keyword-only arguments, so the default exception pickling
-# (``cls(*args)``) cannot rebuild it on the Dask client; teach pickle until it can.
-if not _kernel_error_pickles():
-    with contextlib.suppress(Exception):
-        copyreg.pickle(KernelError, _reduce_kernel_error)  # type: ignore[arg-type]

@@ -103,9 +103,17 @@ class KernelError(ShardmemError, RuntimeError):
         self.exc_type = exc_type
         self.remote_traceback = remote_traceback
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle with the keyword-only fields (errors travel through Dask and futures)."""
+        return (_rebuild_kernel_error, (str(self.args[0]) if self.args else "", self.__dict__))
+
     def __str__(self) -> str:
         head = super().__str__()
         return f"{head}\n\nWorker traceback:\n{self.remote_traceback.rstrip()}"
+
+
+def _rebuild_kernel_error(message: str, fields: dict[str, str]) -> KernelError:
+    return KernelError(message, **fields)
 
 
 class TaskTimeoutError(ShardmemError, TimeoutError):
