@@ -71,7 +71,11 @@ def nonempty_rows(n: int, parts: int) -> list[tuple[int, int]]:
     [(0, 1), (1, 2)]
     >>> nonempty_rows(0, 3)
     []
+    >>> nonempty_rows(2, 2**70)  # more parts than rows: one range per row, nothing huge built
+    [(0, 1), (1, 2)]
     """
+    if parts > n > 0:
+        parts = n  # the same non-empty ranges (each one row), without building `parts` of them
     return [(a, b) for a, b in split_rows(n, parts) if b > a]
 
 
