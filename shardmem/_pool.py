@@ -183,6 +183,7 @@ class _Worker:
         self.tasks = interpreters.create_queue()
         self.control = interpreters.create_queue()
         self.evicts = interpreters.create_queue()
+        self.stops = interpreters.create_queue()
         self.inbox = interpreters.create_queue()
         self.waker = _Waker(nonblocking=False)
         self.watch_r, self.watch_w = os.pipe()
@@ -252,6 +253,7 @@ class _Core:
                 TASKS=w.tasks.id,
                 CONTROL=w.control.id,
                 EVICTS=w.evicts.id,
+                STOPS=w.stops.id,
                 SHARED=self.shared.id,
                 RESULTS=self.results.id,
                 INBOXES=tuple(x.inbox.id for x in self.workers),
@@ -286,27 +288,31 @@ class _Core:
             self.stop_ids(1, sys.maxsize)
         for _ in self.workers:  # behind every queued task: each worker takes one
             self._put_shared((P.STOP,), wake_all=True)
+        limit = STOP_GRACE if self.broken else None  # a stuck worker is left behind
         try:
-            _wait_all(w.exited for w in self.workers)
+            _wait_all((w.exited for w in self.workers), limit)
         except BaseException:
             self.stop_ids(1, sys.maxsize)
-            _wait_all(w.exited for w in self.workers)
+            _wait_all((w.exited for w in self.workers), STOP_GRACE)
             raise
         finally:
             self._deliver_leftovers()
             self._fail_all(ClosedError("the pool was closed before this call finished"))
             self.release.set()
             for w in self.workers:
-                _join(w.thread)
+                if w.exited.is_set():
+                    _join(w.thread)
             self._release_fds()
 
     def _release_fds(self) -> None:
+        left = [w for w in self.workers if w.thread is not None and w.thread.is_alive()]
         for w in self.workers:
-            if w.thread is None or not w.thread.is_alive():
+            if w not in left:
                 w.waker.close()
                 os.close(w.watch_r)
                 os.close(w.watch_w)
-        self.main_waker.close()
+        if not left:  # a worker left behind may still write to it: never recycle its number
+            self.main_waker.close()
 
     def _deliver_leftovers(self) -> None:
         """After the workers stopped: hand out the results still in the queue."""
@@ -580,12 +586,11 @@ class _Core:
             self.stop_ids(min(ids), max(ids))
 
     def stop_ids(self, lo: int, hi: int) -> None:
-        ctrl = self.ctrl
+        """Ask every worker to skip or stop the tasks whose ids are in ``[lo, hi]``."""
         for w in self.workers:
-            base = P.C_HEADER + w.rank * P.C_STRIDE
-            ctrl[base + P.W_CANCEL_HI] = 0
-            ctrl[base + P.W_CANCEL_LO] = lo
-            ctrl[base + P.W_CANCEL_HI] = hi
+            if w.exited.is_set():
+                continue
+            _qput(w.stops.id, (lo, hi))
             try:
                 os.write(w.watch_w, b"c")
                 w.waker.wake()
@@ -599,7 +604,13 @@ class _Core:
         try:
             self.wait(call, deadline, progress)
         except TimeoutError:
-            self._settle(call)
+            if self._settle(call):
+                raise TaskTimeoutError(
+                    f"{call.kernel}: did not finish within its timeout, and its running tasks "
+                    f"did not stop within {STOP_GRACE:g} s of being asked (a kernel that catches "
+                    "BaseException, or one stuck in a long C call); this pool is broken now: "
+                    "create a new Pool"
+                ) from None
             raise TaskTimeoutError(
                 f"{call.kernel}: did not finish within its timeout; its running tasks were "
                 "stopped and its queued tasks skipped (the pool is still usable)"
@@ -608,16 +619,22 @@ class _Core:
             self._settle(call)
             raise
 
-    def _settle(self, call: _Call) -> None:
+    def _settle(self, call: _Call) -> bool:
+        """Stop ``call`` and wait for it; True when a task would not stop (the pool broke)."""
         self.stop(call)
         try:
             self.wait(call, time.monotonic() + STOP_GRACE)
         except TimeoutError:
-            with self.cond:  # a kernel stuck in C code: give up on it, it reports to no one
-                for tid in [t for t, c in self.pending.items() if c is call]:
-                    del self.pending[tid]
-                call.done = True
-                self._release_buffers(call)
+            stuck = sorted(
+                {call.labels.get(t, str(t)) for t, c in self.pending.items() if c is call}
+            )
+            self.broken = (
+                f"kernel {call.kernel!r} ({', '.join(stuck)}) did not stop within "
+                f"{STOP_GRACE:g} s of a stop request and keeps its worker busy"
+            )
+            self._fail_all(PoolBrokenError(f"this pool is broken: {self.broken}"))
+            return True
+        return False
 
     # -- buffers ---------------------------------------------------------------------------------
 
@@ -660,11 +677,13 @@ def _wire(value: ViewSpec | object) -> object:
     return value
 
 
-def _wait_all(events: Iterable[threading.Event]) -> None:
-    """Wait in short steps, so Ctrl-C reaches the main thread meanwhile."""
+def _wait_all(events: Iterable[threading.Event], limit: float | None = None) -> None:
+    """Wait in short steps, so Ctrl-C reaches the main thread meanwhile (``limit``: overall)."""
+    end = None if limit is None else time.monotonic() + limit
     for event in events:
         while not event.wait(0.05):
-            pass
+            if end is not None and time.monotonic() >= end:
+                return
 
 
 def _join(thread: threading.Thread | None) -> None:

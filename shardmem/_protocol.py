@@ -44,8 +44,6 @@ W_SLEEPING = 0  # 1 while the worker is blocked on its wake fd
 W_STATUS = 1  # STATUS_* below
 W_CURRENT = 2  # id of the task being run, 0 when none
 W_COMPLETED = 3  # tasks finished by this worker (progress)
-W_CANCEL_LO = 4  # tasks with lo <= id <= hi are to be skipped or stopped
-W_CANCEL_HI = 5
 W_WD_BUSY = 6  # 1 while the watchdog decides whether to stop the current task
 
 STATUS_STARTING = 0

@@ -7,6 +7,7 @@ after ``prepare_main`` has bound:
     TASKS, SHARED       ids of its own queue and of the pool's shared queue (main -> workers)
     CONTROL             id of its control queue (buffers; drained after a task is taken)
     EVICTS              id of its eviction queue (served by the watchdog thread, even mid-task)
+    STOPS               id of its stop queue: (lo, hi) ranges of task ids to skip or stop
     RESULTS             id of the results queue (workers -> main)
     INBOXES             ids of the barrier inbox queues, one per worker
     USE_EVENTFD         True: wake fds are eventfds; False: pipes
@@ -54,13 +55,17 @@ _SLEEPING = _BASE + W_SLEEPING
 _STATUS = _BASE + W_STATUS
 _CURRENT = _BASE + W_CURRENT
 _COMPLETED = _BASE + W_COMPLETED
-_CANCEL_LO = _BASE + W_CANCEL_LO
-_CANCEL_HI = _BASE + W_CANCEL_HI
 
 _views = {}  # buffer id -> memoryview of the whole buffer
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
 _WD_BUSY = _BASE + W_WD_BUSY
 _raised = [0]  # id of the last task the watchdog raised in
+_stops = []  # (lo, hi) task-id ranges to skip or stop; appended by the watchdog only
+_MAX_STOPS = 256  # older ranges belong to calls that ended long ago
+
+
+def _stopped(task_id):
+    return any(lo <= task_id <= hi for lo, hi in _stops)
 
 
 def _fence():
@@ -280,7 +285,7 @@ def _view(spec):
 
 def _run(message):
     task_id = message[1]
-    if CTRL[_CANCEL_LO] <= task_id <= CTRL[_CANCEL_HI]:
+    if _stopped(task_id):
         outcome = (CANCELLED, task_id, RANK)
     else:
         CTRL[_CURRENT] = task_id
@@ -400,6 +405,9 @@ def _watchdog(compute_thread):
                 return
             if b"e" in data:
                 _evictions()
+            while _count(STOPS):  # before deciding: a new range may cover the current task
+                _stops.append(_get(STOPS)[0])
+                del _stops[:-_MAX_STOPS]
             if b"c" not in data and target is None:
                 continue
         if set_async_exc is None:
@@ -407,7 +415,7 @@ def _watchdog(compute_thread):
         CTRL[_WD_BUSY] = 1
         _fence()
         current = CTRL[_CURRENT]
-        target = current if current and CTRL[_CANCEL_LO] <= current <= CTRL[_CANCEL_HI] else None
+        target = current if current and _stopped(current) else None
         if target is not None:
             _raised[0] = target
             set_async_exc(compute_thread, Cancelled)

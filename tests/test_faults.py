@@ -325,12 +325,6 @@ os._exit(0)  # the stuck worker cannot be closed: leave without waiting for it
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a kernel that swallows the stop request leaves its worker stuck, but "
-    "the pool says it 'is still usable' and later calls hang (or time out) instead of raising "
-    "PoolBrokenError; close() then waits forever",
-)
 def test_a_kernel_that_swallows_the_stop_breaks_the_pool_cleanly() -> None:
     proc = _python(IGNORES_STOP)
     assert proc.returncode == 0, proc.stderr
@@ -339,12 +333,6 @@ def test_a_kernel_that_swallows_the_stop_breaks_the_pool_cleanly() -> None:
     assert second.startswith("second: PoolBrokenError")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: stop_ids() keeps ONE [lo, hi] cancel window per worker; a second stop "
-    "overwrites the first before the first worker's watchdog reads it, so the first call keeps "
-    "running forever",
-)
 def test_two_quick_cancels_both_stop() -> None:
     with sm.Pool(2) as pool:  # leaving by the failure cancels everything: no leak either way
         a, b = pool.submit(spin), pool.submit(spin)
@@ -356,11 +344,6 @@ def test_two_quick_cancels_both_stop() -> None:
                 f.result(timeout=3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: same single cancel window: two calls timing out together leave one "
-    "kernel running; its worker never frees and later calls time out",
-)
 def test_two_threads_timing_out_together_both_stop() -> None:
     with sm.Pool(2) as pool:
         x = sm.zeros(100)
