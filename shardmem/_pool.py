@@ -962,7 +962,7 @@ def _progress_bar(progress: bool, total: int, name: str) -> _Bar | None:
 
 
 def _check_timeout(timeout: float) -> float:
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout >= 0:
         raise InvalidArgumentError(
             f"timeout={timeout!r} is not allowed; give a number of seconds >= 0, or None to wait"
         )

@@ -560,11 +560,6 @@ def test_run_refuses_bad_timeouts() -> None:
             pool.run(k_run, timeout=bad)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: _pool._check_timeout accepts timeout=nan (nan < 0 is False); the "
-    "deadline is then never reached, so timeout=nan silently means 'wait forever'",
-)
 def test_nan_timeout_is_refused() -> None:
     with pytest.raises(sm.InvalidArgumentError):
         get_pool(2).run(k_run, timeout=float("nan"))
