@@ -1,0 +1,91 @@
+"""The command line: every command answers --help, user errors are one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shardmem import image
+from shardmem.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "error"}
+    return subprocess.run(
+        [sys.executable, "-m", "shardmem", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["info"], ["image"], ["bench"]])
+def test_help_everywhere(command: list[str]) -> None:
+    proc = _cli(*command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: python -m shardmem" in proc.stdout
+
+
+def test_info_reports_cores_and_memory() -> None:
+    proc = _cli("info")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{os.process_cpu_count()} usable" in proc.stdout
+    assert "MiB resident per idle worker" in proc.stdout
+
+
+def test_image_command_writes_the_result(tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    image.write_image(src, np.arange(64 * 48, dtype=np.uint8).reshape(48, 64))
+    out = tmp_path / "out.png"
+    proc = _cli("image", "invert", str(src), str(out), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    got = np.asarray(image.read_image(out))
+    np.testing.assert_array_equal(got, 255 - np.asarray(image.read_image(src)))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["image", "sobel", "/no/such/file.png", "/tmp/x.png"], "/no/such/file.png"),
+        (["image", "nope", "a.png", "b.png"], "unknown operation 'nope'"),
+        (["image", "gaussian", "a.png", "b.png", "-p", "bogus"], "NAME=VALUE"),
+        (["demo", "--size", "2"], "--size must be at least 8"),
+    ],
+)
+def test_user_errors_are_one_line(args: list[str], message: str) -> None:
+    proc = _cli(*args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_image_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    proc = _cli("image", "invert", str(bad), str(tmp_path / "o.png"))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_quick_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["demo", "--quick", "--size", "32", "--workers", "1", "2", "--out", str(tmp_path)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "cores seen" in out
+    assert "speedup" in out
+    assert any(tmp_path.glob("*.png"))
