@@ -122,7 +122,7 @@ def _cases() -> dict[str, tuple[Callable[..., Any], list[object], dict[str, obje
                 "mode": "reflect",
                 "cval": 0,
                 "iterations": 1,
-                "timeout": 30,
+                "timeout": 2,
                 "pool": pool,
             },
         ),
