@@ -361,9 +361,13 @@ class _Core:
         if not missing:
             self.everywhere.add(kernel.key)
             return
+        # On the control queue, which a worker drains after taking any task: a task
+        # that overtakes the definition through the shared queue still finds it.
+        call = self._broadcast(
+            missing, lambda tid: (P.KERNEL, tid, kernel.key, kernel.blob), control=True
+        )
         for w in missing:
             w.kernels.add(kernel.key)
-        call = self._broadcast(missing, lambda tid: (P.KERNEL, tid, kernel.key, kernel.blob))
         call.kernel = kernel.name
         if not wait:
             call.after = lambda done: self._forget_if_failed(kernel, done, missing)
@@ -391,6 +395,7 @@ class _Core:
         message: Callable[[int], tuple[Any, ...]],
         *,
         evict: bool = False,
+        control: bool = False,
     ) -> _Call:
         """Send each worker a control message with its own id; the call ends when all ack."""
         call = _Call(kernel="<control>", labels={}, remaining=len(workers))
@@ -403,7 +408,7 @@ class _Core:
                     _qput(w.evicts.id, message(tid))
                     os.write(w.watch_w, b"e")
                 else:
-                    self._put(w, message(tid))
+                    self._put(w, message(tid), control=control)
         return call
 
     def _share(self, w: _Worker, buffer: SharedBuffer) -> None:

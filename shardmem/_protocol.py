@@ -10,7 +10,8 @@ without pickling.
 Main -> worker (a worker's own queue, or the pool's shared queue)::
 
     (TASK, task_id, kernel_key, views, kwargs, call_id, label)
-    (KERNEL, token, key, blob)     blob: marshal of the kernel's spec; ack (DONE, token)
+    (KERNEL, token, key, blob)        on the control queue; blob: marshal of the kernel's spec;
+                                      ack (DONE, token) or (FAILED, token, ...)
     (BUFFER, buffer_id, memoryview)   on the worker's control queue
     (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
                                       thread even while a task runs; ack (DONE, token)

@@ -5,7 +5,8 @@ after ``prepare_main`` has bound:
 
     RANK, SIZE          this worker's rank and the pool size
     TASKS, SHARED       ids of its own queue and of the pool's shared queue (main -> workers)
-    CONTROL             id of its control queue (buffers; drained after a task is taken)
+    CONTROL             id of its control queue (buffers and kernel definitions; drained
+                        after a task is taken, so whatever a task needs is there first)
     EVICTS              id of its eviction queue (served by the watchdog thread, even mid-task)
     STOPS               id of its stop queue: (lo, hi) ranges of task ids to skip or stop
     RESULTS             id of the results queue (workers -> main)
@@ -142,8 +143,22 @@ def _poll_tasks():
 
 def _drain_control():
     while _count(CONTROL):
-        _, buffer_id, view = _get(CONTROL)[0]  # (BUFFER, id, memoryview)
-        _views[buffer_id] = view
+        message = _get(CONTROL)[0]
+        if message[0] == BUFFER:
+            _views[message[1]] = message[2]
+        else:
+            _handle_kernel(message)
+
+
+def _handle_kernel(message):
+    _, token, key, blob = message
+    try:
+        _define(key, blob)
+        _reply((DONE, token, RANK, None))
+    except BaseException as exc:  # noqa: BLE001 - reported, and remembered for its tasks
+        failure = _failure(token, exc)
+        _kernels[key] = (None, f"the kernel cannot be set up here: {failure[3]}: {failure[4]}")
+        _reply(failure)
 
 
 def _evictions():
@@ -439,17 +454,6 @@ def _handle(message):
     tag = message[0]
     if tag == TASK:
         _run(message)
-    elif tag == KERNEL:
-        try:
-            _define(message[2], message[3])
-            _reply((DONE, message[1], RANK, None))
-        except BaseException as exc:  # noqa: BLE001 - reported, and remembered for its tasks
-            failure = _failure(message[1], exc)
-            _kernels[message[2]] = (
-                None,
-                f"the kernel cannot be set up here: {failure[3]}: {failure[4]}",
-            )
-            _reply(failure)
 
 
 def main():
