@@ -35,7 +35,7 @@ def test_every_public_name_is_in_all() -> None:
 def test_every_public_name_has_a_docstring(module: types.ModuleType, name: str) -> None:
     obj = getattr(module, name)
     doc = inspect.getdoc(obj)
-    assert doc and doc.strip(), f"{module.__name__}.{name} has no docstring"
+    assert (doc or "").strip(), f"{module.__name__}.{name} has no docstring"
 
 
 @pytest.mark.parametrize("name", [n for n in sm.__all__ if inspect.isclass(getattr(sm, n))])
