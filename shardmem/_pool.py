@@ -335,12 +335,22 @@ class _Core:
             w.waker.wake()
 
     def _put_shared(self, message: tuple[Any, ...], *, wake_all: bool = False) -> None:
-        _qput(self.shared.id, message)
+        """Queue for any worker; wake as many sleeping workers as there are queued items.
+
+        A woken worker keeps its sleeping flag until it runs again, so waking
+        "the first sleeper" for each of two quick puts would wake the same one
+        twice and leave the other asleep (one worker doing both tasks).
+        """
+        qid = self.shared.id
+        _qput(qid, message)
+        wanted = len(self.workers) if wake_all else _qcount(qid)
+        ctrl = self.ctrl
         for w in self.workers:
-            if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
+            if wanted <= 0:
+                return
+            if ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
                 w.waker.wake()
-                if not wake_all:
-                    return
+                wanted -= 1
 
     def _check_open(self) -> None:
         if self.closed:
