@@ -279,6 +279,8 @@ def vectorize(fn: Callable[..., object], /, *, lut: bool = True) -> Callable[...
     """
     if not callable(fn):
         raise ArgumentTypeError(f"vectorize(): {fn!r} is not callable; pass a function")
+    if not isinstance(lut, bool):
+        raise ArgumentTypeError(f"vectorize(): lut={lut!r} must be True or False")
     try:
         cached = _vectorized_cache.get(fn) if lut else None
     except TypeError:

@@ -446,10 +446,6 @@ KNOWN_GAPS: dict[tuple[str, int | str], tuple[list[str], str]] = {
         ],
         "TypeError, ValueError e.g. TypeError: '>' not supported betw",
     ),
-    ("vectorize", "lut"): (
-        ["complex", "float16", "floatarray", "readonly", "zerowidth"],
-        "ValueError e.g. ValueError: The truth value of an array with",
-    ),
     ("zeros", 0): (
         ["complex", "float16", "floatarray", "readonly", "zerowidth"],
         "TypeError e.g. TypeError: only integer scalar arrays can be",
