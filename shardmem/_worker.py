@@ -450,12 +450,6 @@ def _async_exc_setter():
 # -- the main loop ------------------------------------------------------------------------
 
 
-def _handle(message):
-    tag = message[0]
-    if tag == TASK:
-        _run(message)
-
-
 def main():
     compute = _thread.get_ident()
     watchdog = _thread.start_joinable_thread(lambda: _watchdog(compute), daemon=False)
@@ -468,7 +462,7 @@ def main():
                 if message[0] == STOP:
                     break
                 CTRL[_STATUS] = STATUS_RUNNING
-                _handle(message)
+                _run(message)  # only TASK and STOP reach the task queues
                 CTRL[_STATUS] = STATUS_IDLE
             except Cancelled:
                 # A stop request that landed after its task had finished.
