@@ -300,27 +300,37 @@ def _view(spec):
 
 def _run(message):
     task_id = message[1]
-    if _stopped(task_id):
-        outcome = (CANCELLED, task_id, RANK)
-    else:
+    stopped = _stopped(task_id)
+    if not stopped:
         CTRL[_CURRENT] = task_id
-        outcome = None
-    # The watchdog's exception can land on any bytecode until _finish has
-    # cleared CTRL[_CURRENT] and any pending exception, so retry until then.
+    value = error = None
+    # The watchdog's exception can land on any bytecode until _close_stop_window
+    # has cleared CTRL[_CURRENT] and any pending exception, so retry until then.
     # No lock is taken here: an exception landing just after an acquire would
-    # leave it held and deadlock the watchdog.
+    # leave it held and deadlock the watchdog. Only the kernel can be stopped:
+    # encoding its result or its traceback happens after the window is closed.
     while True:
         try:
-            if outcome is None:
-                outcome = _execute(message)
-            _finish(outcome, task_id)
-            return
+            if not stopped:
+                value, error = _call(message)
+            _close_stop_window(task_id)
+            break
         except Cancelled:
-            outcome = (CANCELLED, task_id, RANK)
+            stopped = True
+            value = error = None
+    if stopped:
+        outcome = (CANCELLED, task_id, RANK)
+    elif error is not None:
+        outcome = _failure(task_id, error)
+    else:
+        outcome = _success(task_id, value)
+    del value, error
+    CTRL[_COMPLETED] += 1
+    _reply(outcome)
 
 
-def _execute(message):
-    _, task_id, key, views, kwargs, call, _label = message
+def _call(message):
+    _, _task_id, key, views, kwargs, call, _label = message
     try:
         fn, wanted = _kernels[key]
         if fn is None:
@@ -330,20 +340,14 @@ def _execute(message):
         for name in wanted:
             if name not in kw:
                 kw[name] = RANK if name == "rank" else SIZE if name == "size" else _Barrier(call)
-        value = fn(*args, **kw)
-        del args
-        if value is not None and type(value) not in _PLAIN:
-            value = _encode(value)
-        return (DONE, task_id, RANK, value)
-    except _UnsendableError as exc:
-        return _failure(task_id, TypeError(str(exc)))
+        return fn(*args, **kw), None
     except Cancelled:
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
-        return _failure(task_id, exc)
+        return None, exc
 
 
-def _finish(outcome, task_id):
+def _close_stop_window(task_id):
     # Dekker-style hand-shake with the watchdog: it raises BUSY, fences, then
     # reads CURRENT; we clear CURRENT, fence, then read BUSY. Either it sees
     # CURRENT == 0 and raises nothing, or we see it busy and wait, then clear
@@ -354,8 +358,15 @@ def _finish(outcome, task_id):
         pass
     if _raised[0] == task_id:
         _clear_pending_stop()
-    CTRL[_COMPLETED] += 1
-    _reply(outcome)
+
+
+def _success(task_id, value):
+    if value is not None and type(value) not in _PLAIN:
+        try:
+            value = _encode(value)
+        except _UnsendableError as exc:
+            return _failure(task_id, TypeError(str(exc)))
+    return (DONE, task_id, RANK, value)
 
 
 def _clear_pending_stop():
@@ -393,7 +404,7 @@ def _failure(task_id, exc):
     import pickle
     import traceback
 
-    if exc.__traceback__ is not None:  # drop this module's own frame (_execute)
+    if exc.__traceback__ is not None:  # drop this module's own frame (_call)
         exc.__traceback__ = exc.__traceback__.tb_next
     text = "".join(traceback.format_exception(exc))
     try:
@@ -450,7 +461,16 @@ def _async_exc_setter():
 # -- the main loop ------------------------------------------------------------------------
 
 
+def _unraisable(info, _default=sys.unraisablehook):
+    # A stop request that lands inside a weakref callback or a __del__ method is
+    # swallowed there ("Exception ignored ..."); the watchdog raises it again
+    # 20 ms later, so it is not worth a report on stderr.
+    if info.exc_type is not Cancelled:
+        _default(info)
+
+
 def main():
+    sys.unraisablehook = _unraisable
     compute = _thread.get_ident()
     watchdog = _thread.start_joinable_thread(lambda: _watchdog(compute), daemon=False)
     CTRL[_STATUS] = STATUS_IDLE

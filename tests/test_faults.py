@@ -298,6 +298,42 @@ def test_numpy_imported_at_run_time_is_an_import_error(pool2: sm.Pool) -> None:
     _usable(pool2)
 
 
+STOP_IN_DEL = """
+import shardmem as sm
+
+def busy_in_del():
+    class Holder:
+        def __del__(self):
+            for _ in range(20_000):
+                pass
+
+    while True:
+        Holder()  # half the time is spent in __del__, where an exception is ignored
+        for _ in range(20_000):
+            pass
+
+with sm.Pool(2) as pool:
+    for _ in range(3):
+        try:
+            pool.run(busy_in_del, timeout=0.2)
+        except sm.TaskTimeoutError:
+            print("stopped", flush=True)
+    print(pool.run(lambda: 1, timeout=5))
+"""
+
+
+def test_a_stop_landing_in_del_is_retried_silently() -> None:
+    """A stop request swallowed by ``__del__`` is raised again, without noise on stderr.
+
+    (A kernel that spends nearly all its time in ``__del__`` can swallow every
+    retry for 2 s; the pool is then broken cleanly, as for any stuck kernel.)
+    """
+    proc = _python(STOP_IN_DEL)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["stopped"] * 3 + ["[1,", "1]"]
+    assert proc.stderr == ""
+
+
 IGNORES_STOP = """
 import sys, time
 import shardmem as sm
