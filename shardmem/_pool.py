@@ -202,6 +202,10 @@ class _Core:
         self.ctrl_bytes = bytearray(8 * (P.C_HEADER + workers * P.C_STRIDE))
         self.ctrl = memoryview(self.ctrl_bytes).cast("q")
         self.results = interpreters.create_queue()
+        # Message slots (see _protocol.py): chunks shared with every worker, grown on demand.
+        self.arena: list[memoryview] = []
+        self.free_slots: list[int] = []
+        self.slot_of: dict[int, int] = {}  # task id -> its slot, until its outcome is read
         self.shared = interpreters.create_queue()
         self.main_waker = _Waker(nonblocking=True)
         self.workers = [_Worker(rank) for rank in range(workers)]
@@ -329,12 +333,12 @@ class _Core:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _put(self, w: _Worker, message: tuple[Any, ...], *, control: bool = False) -> None:
+    def _put(self, w: _Worker, message: int | tuple[Any, ...], *, control: bool = False) -> None:
         _qput(w.control.id if control else w.tasks.id, message)
         if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
             w.waker.wake()
 
-    def _put_shared(self, message: tuple[Any, ...], *, wake_all: bool = False) -> None:
+    def _put_shared(self, message: int | tuple[Any, ...], *, wake_all: bool = False) -> None:
         """Queue for any worker; wake as many sleeping workers as there are queued items.
 
         A woken worker keeps its sleeping flag until it runs again, so waking
@@ -466,7 +470,7 @@ class _Core:
                 call.labels[tid] = task.label
                 self.pending[tid] = call
                 views = tuple(_wire(v) for v in task.views)
-                message = (P.TASK, tid, kernel.key, views, task.kwargs, call_id, task.label)
+                message = self._encode((P.TASK, tid, kernel.key, views, task.kwargs, call_id))
                 if task.rank is None:
                     self._put_shared(message)
                 else:
@@ -474,6 +478,39 @@ class _Core:
         if not tasks:
             call.done = True
         return call
+
+    def _encode(self, message: tuple[Any, ...]) -> int | tuple[Any, ...]:
+        """A task message in a free slot (an int on the queue), or the tuple itself."""
+        try:
+            data = marshal.dumps(message)
+        except ValueError:  # a parameter marshal cannot write (a range): sent as it is
+            return message
+        if len(data) > P.SLOT_BYTES:
+            return message
+        if self.free_slots:
+            slot = self.free_slots.pop()
+        elif len(self.arena) < P.MAX_CHUNKS:
+            slot = self._grow_arena()
+        else:
+            return message
+        self._slot(slot)[: len(data)] = data
+        self.slot_of[message[1]] = slot
+        return slot << 16 | len(data)
+
+    def _grow_arena(self) -> int:
+        """Add a chunk of slots, shared with every worker before any task uses it."""
+        index = len(self.arena)
+        chunk = memoryview(bytearray(P.SLOT_BYTES << P.SLOT_SHIFT))
+        self.arena.append(chunk)
+        for w in self.workers:
+            self._put(w, (P.ARENA, index, chunk), control=True)
+        first = index << P.SLOT_SHIFT
+        self.free_slots.extend(range(first + (1 << P.SLOT_SHIFT) - 1, first, -1))
+        return first
+
+    def _slot(self, slot: int) -> memoryview:
+        start = (slot & ((1 << P.SLOT_SHIFT) - 1)) * P.SLOT_BYTES
+        return self.arena[slot >> P.SLOT_SHIFT][start : start + P.SLOT_BYTES]
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -521,7 +558,7 @@ class _Core:
             if progress is not None:
                 progress(1)
 
-    def _sleep(self, deadline: float | None) -> tuple[Any, ...] | None:
+    def _sleep(self, deadline: float | None) -> int | tuple[Any, ...] | None:
         """Poll for SPIN seconds, then block on the main wake fd (at most _TICK)."""
         qid = self.results.id
         end = time.perf_counter() + SPIN
@@ -544,8 +581,16 @@ class _Core:
             ctrl[P.C_MAIN_SLEEPING] = 0
         return None
 
-    def _deliver(self, message: tuple[Any, ...], mine: _Call | None) -> None:
+    def _deliver(self, item: int | tuple[Any, ...], mine: _Call | None) -> None:
+        message: tuple[Any, ...] = (
+            marshal.loads(self._slot(item >> 16)[: item & 0xFFFF])  # an outcome in its task's slot
+            if isinstance(item, int)
+            else item
+        )
         tag, tid, rank = message[0], message[1], message[2]
+        slot = self.slot_of.pop(tid, None)
+        if slot is not None:
+            self.free_slots.append(slot)
         if tag == P.DIED:
             self.broken = f"worker {rank} died:\n{message[3]}"
             self._fail_all(PoolBrokenError(f"this pool is broken: {self.broken}"))

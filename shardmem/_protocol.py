@@ -9,10 +9,11 @@ without pickling.
 
 Main -> worker (a worker's own queue, or the pool's shared queue)::
 
-    (TASK, task_id, kernel_key, views, kwargs, call_id, label)
+    (TASK, task_id, kernel_key, views, kwargs, call_id)
     (KERNEL, token, key, blob)        on the control queue; blob: marshal of the kernel's spec;
                                       ack (DONE, token) or (FAILED, token, ...)
     (BUFFER, buffer_id, memoryview)   on the worker's control queue
+    (ARENA, chunk_index, memoryview)  on the worker's control queue: a chunk of message slots
     (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
                                       thread even while a task runs; ack (DONE, token)
     (STOP,)
@@ -23,6 +24,22 @@ Worker -> main (the pool's results queue)::
     (FAILED, task_id, rank, exc_type, message, traceback_text, pickled_exc)
     (CANCELLED, task_id, rank)
 
+Messages in slots. CPython 3.14 frees a queue item's data through a
+"pending call" in the interpreter that put it, and that interpreter's pending
+call list holds 300 entries: beyond that, releases are dropped and leak (every
+str, bytes, float, tuple or memoryview item owed to a busy or blocked
+interpreter; ints, None and bools need no release). So the frequent messages
+(a task and its outcome) are marshalled into a fixed-size slot of a shared
+"arena" owned by the main interpreter, and only an int travels on the queue::
+
+    slot << 16 | length               the message is marshal.loads(slot[:length])
+
+A task's outcome is written back into the task's own slot, which the pool
+frees when it has read it. A message too long for a slot (a traceback, a big
+result), or one posted while every slot is in use, travels as a tuple.
+
+Barrier tokens travel as ints too.
+
 Control block: one int64 array shared by everyone (see the offsets below).
 """
 
@@ -31,6 +48,7 @@ KERNEL = 2
 BUFFER = 3
 EVICT = 4
 STOP = 5
+ARENA = 6
 
 DONE = 10
 FAILED = 11
@@ -57,3 +75,8 @@ PICKLED = "\x00shardmem-pickled"
 
 # Values that ask the worker to bind extra keyword arguments.
 INJECTED = ("rank", "size", "barrier")
+
+# Message slots (see above).
+SLOT_BYTES = 256
+SLOT_SHIFT = 10  # slots per arena chunk: 1 << SLOT_SHIFT (a chunk is 256 KiB)
+MAX_CHUNKS = 128  # at most 131,072 messages in slots at once (32 MiB)

@@ -58,6 +58,8 @@ _CURRENT = _BASE + W_CURRENT
 _COMPLETED = _BASE + W_COMPLETED
 
 _views = {}  # buffer id -> memoryview of the whole buffer
+_arena = []  # chunk index -> memoryview of a chunk of message slots (see _protocol.py)
+_SLOT_MASK = (1 << SLOT_SHIFT) - 1
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
 _WD_BUSY = _BASE + W_WD_BUSY
 _raised = [0]  # id of the last task the watchdog raised in
@@ -146,6 +148,10 @@ def _drain_control():
         message = _get(CONTROL)[0]
         if message[0] == BUFFER:
             _views[message[1]] = message[2]
+        elif message[0] == ARENA:
+            while len(_arena) <= message[1]:
+                _arena.append(None)
+            _arena[message[1]] = message[2]
         else:
             _handle_kernel(message)
 
@@ -174,7 +180,18 @@ def _evictions():
         _reply((DONE, token, RANK, None))
 
 
-def _reply(message):
+def _slot(slot):
+    start = (slot & _SLOT_MASK) * SLOT_BYTES
+    return _arena[slot >> SLOT_SHIFT][start : start + SLOT_BYTES]
+
+
+def _reply(message, slot=-1):
+    """Send an outcome to the pool: into the task's slot when there is one and it fits."""
+    if slot >= 0:
+        data = marshal.dumps(message)
+        if len(data) <= SLOT_BYTES:
+            _slot(slot)[: len(data)] = data
+            message = slot << 16 | len(data)
     _put(RESULTS, message, -1)
     if CTRL[C_MAIN_SLEEPING]:
         _wake(MAIN_FD)
@@ -200,7 +217,7 @@ class _Barrier:
         step, rnd = 1, 0
         while step < SIZE:
             peer = (RANK + step) % SIZE
-            _put(INBOXES[peer], (self.call, self.generation, rnd), -1)
+            _put(INBOXES[peer], _token_int(self.call, self.generation, rnd), -1)
             if CTRL[C_HEADER + peer * C_STRIDE + W_SLEEPING]:
                 _wake(WAKE_FDS[peer])
             _wait_for(self._token_poller((self.call, self.generation, rnd)))
@@ -214,12 +231,21 @@ class _Barrier:
                 return True
             while _count(inbox):
                 token = _get(inbox)[0]
+                if type(token) is int:
+                    token = (token >> 34, (token >> 6) & 0xFFFFFFF, token & 63)
                 if token == want:
                     return True
                 _arrived[token] = _arrived.get(token, 0) + 1
             return None
 
         return poll
+
+
+def _token_int(call, generation, rnd):
+    """A barrier token as an int (queue items that are not ints can leak, see _protocol)."""
+    if call < 1 << 29 and generation < 1 << 28:
+        return call << 34 | generation << 6 | rnd
+    return (call, generation, rnd)
 
 
 def _take(token):
@@ -298,7 +324,7 @@ def _view(spec):
 # -- running tasks ------------------------------------------------------------------------
 
 
-def _run(message):
+def _run(message, slot):
     task_id = message[1]
     stopped = _stopped(task_id)
     if not stopped:
@@ -326,11 +352,11 @@ def _run(message):
         outcome = _success(task_id, value)
     del value, error
     CTRL[_COMPLETED] += 1
-    _reply(outcome)
+    _reply(outcome, slot)
 
 
 def _call(message):
-    _, _task_id, key, views, kwargs, call, _label = message
+    _, _task_id, key, views, kwargs, call = message
     try:
         fn, wanted = _kernels[key]
         if fn is None:
@@ -479,10 +505,15 @@ def main():
         while True:
             try:
                 message = _wait_for(_poll_tasks)
-                if message[0] == STOP:
+                if type(message) is int:  # a task in a slot
+                    slot = message >> 16
+                    message = marshal.loads(_slot(slot)[: message & 0xFFFF])
+                elif message[0] == STOP:
                     break
+                else:
+                    slot = -1
                 CTRL[_STATUS] = STATUS_RUNNING
-                _run(message)  # only TASK and STOP reach the task queues
+                _run(message, slot)  # only TASK and STOP reach the task queues
                 CTRL[_STATUS] = STATUS_IDLE
             except Cancelled:
                 # A stop request that landed after its task had finished.

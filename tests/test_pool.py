@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
+import itertools
 import math
 import threading
 import time
@@ -409,3 +410,67 @@ def test_leaving_the_with_block_by_an_exception_stops_running_work() -> None:
     with pytest.raises(ZeroDivisionError) as info:
         leave_by_error()
     assert info.value.args[0].closed
+
+
+# -- message slots (frequent messages are ints on the queues: _protocol.py) ---------------------
+
+
+def _all_slots_free(pool: sm.Pool) -> bool:
+    core = pool._core
+    return not core.slot_of and len(core.free_slots) == len(core.arena) << _pool.P.SLOT_SHIFT
+
+
+def echo(*, value):  # type: ignore[no-untyped-def]
+    return value
+
+
+def test_messages_too_long_for_a_slot_or_for_marshal_still_travel(pool2: sm.Pool) -> None:
+    long = "x" * 10 * _pool.P.SLOT_BYTES
+    assert pool2.run(echo, value=long) == [long, long]  # outcome too long: a tuple
+    assert pool2.run(echo, value=list(range(500))) == [list(range(500))] * 2  # task too long
+    assert pool2.run(echo, value=range(3)) == [range(3)] * 2  # marshal cannot write a range
+    assert pool2.run(echo, value=(1.5, None, b"ab", {"k": [True]})) == [
+        (1.5, None, b"ab", {"k": [True]})
+    ] * 2
+    assert _all_slots_free(pool2)
+
+
+def test_tasks_beyond_the_last_free_slot_travel_as_tuples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_pool.P, "MAX_CHUNKS", 1)
+    x = sm.arange(3000, dtype="int64")
+    with sm.Pool(2) as pool:
+        out = sm.map(lambda a, o: o.__setitem__(0, a[0] * 2), x, chunks=3000, pool=pool)
+        np.testing.assert_array_equal(np.asarray(out), np.arange(3000) * 2)
+        assert len(pool._core.arena) == 1
+        assert _all_slots_free(pool)
+
+
+def test_every_slot_is_returned_after_failures_and_timeouts(pool2: sm.Pool) -> None:
+    x = sm.arange(64, dtype="int64")
+    for chunks in (None, 3, 16):
+        with pytest.raises(KeyError):
+            sm.map(lambda a, o, *, start: {}[start] if start else None, x, chunks=chunks,
+                   pool=pool2)  # fmt: skip
+        with pytest.raises(sm.TaskTimeoutError):
+            sm.map(lambda a, o: None, x, chunks=chunks, pool=pool2, timeout=0)
+    assert pool2.run(echo, value=1) == [1, 1]
+    assert _all_slots_free(pool2)
+
+
+def test_barrier_tokens_of_very_late_calls_travel_as_tuples() -> None:
+    with sm.Pool(2) as pool:
+        pool._core.ids = itertools.count(1 << 29)  # past what an int token can carry
+        counter = sm.zeros(1, dtype="int64")
+        assert pool.run(step_twice, counter, steps=20) == [20, 20]
+
+
+def step_twice(counter, *, rank, size, barrier, steps):  # type: ignore[no-untyped-def]
+    for step in range(steps):
+        if rank == step % size:
+            counter[0] += 1
+        barrier()
+        assert counter[0] == step + 1
+        barrier()
+    return counter[0]
