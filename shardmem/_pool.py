@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 SPIN = 100e-6  # seconds a waiting side polls before it blocks
+MAX_WORKERS = 4096  # barrier tokens carry the round (log2 of the size) in 6 bits
 STOP_GRACE = 2.0  # seconds to wait for stopped tasks to report before giving up on them
 _TICK = 0.1  # longest single block of a waiting thread (progress bars, leader hand-off)
 
@@ -865,7 +866,8 @@ class Pool:
     Parameters
     ----------
     workers : int, optional
-        Number of worker interpreters; default ``os.process_cpu_count()``.
+        Number of worker interpreters (1 to 4096); default
+        ``os.process_cpu_count()``.
 
     Examples
     --------
@@ -1037,6 +1039,11 @@ def _worker_count(workers: int | None) -> int:
     if workers < 1:
         raise InvalidArgumentError(
             f"workers={workers} is too small; a pool needs at least 1 worker"
+        )
+    if workers > MAX_WORKERS:
+        raise InvalidArgumentError(
+            f"workers={workers} is more than a pool can start (at most {MAX_WORKERS}: each "
+            "worker is an interpreter with its own thread); use about one per core"
         )
     return workers
 

@@ -112,6 +112,8 @@ def test_dropped_pool_is_finalized() -> None:
         (-3, sm.InvalidArgumentError, "at least 1 worker"),
         (2.0, sm.ArgumentTypeError, "must be an int"),
         ("2", sm.ArgumentTypeError, "must be an int"),
+        (2**70, sm.InvalidArgumentError, "at most 4096"),
+        (4097, sm.InvalidArgumentError, "one per core"),
     ],
 )
 def test_bad_worker_counts(workers: object, error: type[Exception], match: str) -> None:
