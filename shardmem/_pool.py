@@ -30,6 +30,7 @@ import atexit
 import contextlib
 import itertools
 import marshal
+import mmap
 import os
 import pickle
 import select
@@ -501,17 +502,32 @@ class _Core:
     def _grow_arena(self) -> int:
         """Add a chunk of slots, shared with every worker before any task uses it."""
         index = len(self.arena)
-        chunk = memoryview(bytearray(P.SLOT_BYTES << P.SLOT_SHIFT))
+        count = P.FIRST_CHUNK << index
+        # An anonymous mapping: its pages cost memory only once touched, and they go
+        # back to the system when the chunk is dropped (a bytearray this large would
+        # raise glibc's mmap threshold and stay in the heap after it is freed).
+        chunk = memoryview(mmap.mmap(-1, P.SLOT_BYTES * count))
         self.arena.append(chunk)
         for w in self.workers:
             self._put(w, (P.ARENA, index, chunk), control=True)
-        first = index << P.SLOT_SHIFT
-        self.free_slots.extend(range(first + (1 << P.SLOT_SHIFT) - 1, first, -1))
+        first = index << 24
+        self.free_slots.extend(range(first + count - 1, first, -1))
         return first
 
+    def _shrink_arena(self) -> None:
+        """Drop every chunk but the first once no slot is in use (called while draining)."""
+        with self.submit_lock:
+            if self.slot_of or self.closed or len(self.arena) <= 1:
+                return
+            for index in range(1, len(self.arena)):
+                for w in self.workers:
+                    self._put(w, (P.ARENA, index, None), control=True)
+            del self.arena[1:]
+            self.free_slots[:] = range(P.FIRST_CHUNK - 1, -1, -1)
+
     def _slot(self, slot: int) -> memoryview:
-        start = (slot & ((1 << P.SLOT_SHIFT) - 1)) * P.SLOT_BYTES
-        return self.arena[slot >> P.SLOT_SHIFT][start : start + P.SLOT_BYTES]
+        start = (slot & 0xFFFFFF) * P.SLOT_BYTES
+        return self.arena[slot >> 24][start : start + P.SLOT_BYTES]
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -592,6 +608,8 @@ class _Core:
         slot = self.slot_of.pop(tid, None)
         if slot is not None:
             self.free_slots.append(slot)
+            if not self.slot_of and len(self.arena) > 1:
+                self._shrink_arena()
         if tag == P.DIED:
             self.broken = f"worker {rank} died:\n{message[3]}"
             self._fail_all(PoolBrokenError(f"this pool is broken: {self.broken}"))

@@ -14,6 +14,7 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
                                       ack (DONE, token) or (FAILED, token, ...)
     (BUFFER, buffer_id, memoryview)   on the worker's control queue
     (ARENA, chunk_index, memoryview)  on the worker's control queue: a chunk of message slots
+                                      (None: the chunk was dropped while the pool was idle)
     (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
                                       thread even while a task runs; ack (DONE, token)
     (STOP,)
@@ -76,7 +77,7 @@ PICKLED = "\x00shardmem-pickled"
 # Values that ask the worker to bind extra keyword arguments.
 INJECTED = ("rank", "size", "barrier")
 
-# Message slots (see above).
+# Message slots (see above). Slot number: chunk << 24 | index in the chunk.
 SLOT_BYTES = 256
-SLOT_SHIFT = 10  # slots per arena chunk: 1 << SLOT_SHIFT (a chunk is 256 KiB)
-MAX_CHUNKS = 128  # at most 131,072 messages in slots at once (32 MiB)
+FIRST_CHUNK = 1024  # slots in chunk 0 (256 KiB); chunk k holds FIRST_CHUNK << k
+MAX_CHUNKS = 7  # at most 130,048 messages in slots at once (32 MiB)

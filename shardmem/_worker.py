@@ -59,7 +59,6 @@ _COMPLETED = _BASE + W_COMPLETED
 
 _views = {}  # buffer id -> memoryview of the whole buffer
 _arena = []  # chunk index -> memoryview of a chunk of message slots (see _protocol.py)
-_SLOT_MASK = (1 << SLOT_SHIFT) - 1
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
 _WD_BUSY = _BASE + W_WD_BUSY
 _raised = [0]  # id of the last task the watchdog raised in
@@ -181,8 +180,8 @@ def _evictions():
 
 
 def _slot(slot):
-    start = (slot & _SLOT_MASK) * SLOT_BYTES
-    return _arena[slot >> SLOT_SHIFT][start : start + SLOT_BYTES]
+    start = (slot & 0xFFFFFF) * SLOT_BYTES
+    return _arena[slot >> 24][start : start + SLOT_BYTES]
 
 
 def _reply(message, slot=-1):

@@ -419,7 +419,8 @@ def test_leaving_the_with_block_by_an_exception_stops_running_work() -> None:
 
 def _all_slots_free(pool: sm.Pool) -> bool:
     core = pool._core
-    return not core.slot_of and len(core.free_slots) == len(core.arena) << _pool.P.SLOT_SHIFT
+    slots = sum(_pool.P.FIRST_CHUNK << k for k in range(len(core.arena)))
+    return not core.slot_of and len(core.free_slots) == slots
 
 
 def echo(*, value):  # type: ignore[no-untyped-def]
@@ -447,6 +448,15 @@ def test_tasks_beyond_the_last_free_slot_travel_as_tuples(
         np.testing.assert_array_equal(np.asarray(out), np.arange(3000) * 2)
         assert len(pool._core.arena) == 1
         assert _all_slots_free(pool)
+
+
+def test_the_arena_grows_for_big_calls_and_shrinks_when_idle(pool2: sm.Pool) -> None:
+    x = sm.arange(5000, dtype="int64")
+    for n in (5000, 100, 5000, 1500):  # shrink, then grow again through the same chunk numbers
+        out = sm.map(lambda a, o: o.__setitem__(0, a[0] + 7), x[:n], chunks=n, pool=pool2)
+        np.testing.assert_array_equal(np.asarray(out), np.arange(n) + 7)
+        assert len(pool2._core.arena) == 1
+        assert _all_slots_free(pool2)
 
 
 def test_every_slot_is_returned_after_failures_and_timeouts(pool2: sm.Pool) -> None:
