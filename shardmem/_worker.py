@@ -520,6 +520,7 @@ def main():
     finally:
         CTRL[_STATUS] = STATUS_STOPPED
         _views.clear()
+        _arena.clear()
         _kernels.clear()
         os.write(WATCH_W, b"q")
         watchdog.join()
