@@ -486,3 +486,61 @@ def step_twice(counter, *, rank, size, barrier, steps):  # type: ignore[no-untyp
         assert counter[0] == step + 1
         barrier()
     return counter[0]
+
+
+def add_k(a, o, *, k, fail_at):  # type: ignore[no-untyped-def]
+    for i in range(len(a)):
+        if a[i] == fail_at:
+            raise ValueError(f"element {fail_at}")
+        o[i] = a[i] + k
+    return "x" * k  # long outcomes (k > 250) do not fit a slot
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    plans=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from([None, 1, 7, 300]),  # chunks
+                st.sampled_from([0, 3, 400]),  # k: 400 gives an outcome too long for a slot
+                st.booleans(),  # fail
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+        min_size=4,
+        max_size=4,
+    )
+)
+def test_slots_stay_consistent_under_calls_from_four_threads(
+    plans: list[list[tuple[int | None, int, bool]]],
+) -> None:
+    """Threads mixing slot and tuple messages, failures and futures leave every slot free."""
+    pool = get_pool(2)
+    x = sm.arange(300, dtype="int64")
+    errors: list[BaseException] = []
+
+    def worker(plan: list[tuple[int | None, int, bool]]) -> None:
+        try:
+            for chunks, k, fail in plan:
+                out = sm.zeros(300, dtype="int64")
+                fail_at = 150 if fail else -1
+                if fail:
+                    with pytest.raises(ValueError, match="element 150"):
+                        sm.map(add_k, x, out=out, chunks=chunks, pool=pool, k=k, fail_at=fail_at)
+                    continue
+                futures = [pool.submit(echo, value=k) for _ in range(3)]
+                sm.map(add_k, x, out=out, chunks=chunks, pool=pool, k=k, fail_at=fail_at)
+                np.testing.assert_array_equal(np.asarray(out), np.arange(300) + k)
+                assert [f.result(timeout=30) for f in futures] == [k] * 3
+        except BaseException as exc:  # noqa: BLE001 - re-raised below in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(plan,)) for plan in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert _all_slots_free(pool)
+    assert len(pool._core.arena) == 1
