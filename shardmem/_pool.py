@@ -211,6 +211,9 @@ class _Core:
         self.shared = interpreters.create_queue()
         self.main_waker = _Waker(nonblocking=True)
         self.workers = [_Worker(rank) for rank in range(workers)]
+        self.sleep_flags = [
+            (w, P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING) for w in self.workers
+        ]
         self.ids = itertools.count(1)
         self.pending: dict[int, _Call] = {}
         self.in_use: dict[int, int] = {}  # buffer id -> pending calls that use it
@@ -349,14 +352,11 @@ class _Core:
         """
         qid = self.shared.id
         _qput(qid, message)
-        wanted = len(self.workers) if wake_all else _qcount(qid)
         ctrl = self.ctrl
-        for w in self.workers:
-            if wanted <= 0:
-                return
-            if ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
+        sleepers = [w for w, flag in self.sleep_flags if ctrl[flag]]
+        if sleepers:  # (rare while tasks flow: do not count the queue for nothing)
+            for w in sleepers if wake_all else sleepers[: _qcount(qid)]:
                 w.waker.wake()
-                wanted -= 1
 
     def _check_open(self) -> None:
         if self.closed:
@@ -495,7 +495,8 @@ class _Core:
             slot = self._grow_arena()
         else:
             return message
-        self._slot(slot)[: len(data)] = data
+        start = (slot & 0xFFFFFF) * P.SLOT_BYTES
+        self.arena[slot >> 24][start : start + len(data)] = data
         self.slot_of[message[1]] = slot
         return slot << 16 | len(data)
 
