@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from types import EllipsisType
 
 from shardmem._buffer import SharedBuffer, strided_memoryview
-from shardmem._dtypes import DType, check_scalar
+from shardmem._dtypes import DType, as_index, check_scalar
 from shardmem._errors import ArgumentTypeError, ArrayIndexError, ShapeError
 
 __all__ = ("Scalar", "SharedArray", "c_strides", "cast_view", "check_shape", "from_raw")
@@ -26,12 +26,16 @@ def _shape_error(shape: object, detail: str) -> ShapeError:
 
 
 def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
-    """Validate a shape (an int or a sequence of ints) and return it as a tuple.
+    """Validate a shape (an int or a tuple/list of ints) and return it as a tuple.
+
+    NumPy integers count as ints (also 0-d integer arrays); other arrays are
+    refused, as are bools.
 
     Raises
     ------
     ShapeError
-        If a length is not an int, is negative, or the array would not fit memory.
+        If the shape is an array, a length is not an int or is negative, or
+        the array would not fit memory.
 
     Examples
     --------
@@ -39,22 +43,29 @@ def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
     >>> check_shape(3), check_shape([2, 0])
     ((3,), (2, 0))
     """
-    items = (shape,) if hasattr(shape, "__index__") else shape
-    if not isinstance(items, tuple | list) or isinstance(shape, bool):
+    single = as_index(shape)
+    items = (shape,) if single is not None else shape
+    if hasattr(shape, "ndim") and single is None:
+        raise _shape_error(shape, "is an array, not an int or a tuple of ints; pass e.g. "
+                           "(2, 3), or tuple(a.tolist()) for an array a of lengths")
+    if not isinstance(items, tuple | list):
         raise _shape_error(shape, "is not an int or a tuple of ints; pass e.g. (2, 3)")
+    dims = []
     total = itemsize
     for axis, length in enumerate(items):
-        if isinstance(length, bool) or not hasattr(length, "__index__"):
+        n = as_index(length)
+        if n is None:
             raise _shape_error(shape, f"has a non-integer length {length!r} on axis {axis}; "
                                "lengths must be ints")
-        if length.__index__() < 0:
+        if n < 0:
             raise _shape_error(shape, f"has a negative length {length} on axis {axis}; "
                                "lengths must be >= 0")
-        total *= length.__index__()
+        total *= n
+        dims.append(n)
     if total > sys.maxsize:
         raise _shape_error(shape, f"needs {total} bytes, more than the maximum {sys.maxsize}; "
                            "use a smaller shape")
-    return tuple(n.__index__() for n in items)
+    return tuple(dims)
 
 
 def c_strides(shape: tuple[int, ...], itemsize: int, /) -> tuple[int, ...]:
@@ -547,8 +558,10 @@ def _int_index(item: object, length: int, axis: int) -> int:
 
 
 def _resolve_reshape(shape: object, size: int) -> tuple[int, ...]:
-    items = list((shape,) if hasattr(shape, "__index__") else shape)  # type: ignore[call-overload]
-    unknown = [i for i, n in enumerate(items) if not isinstance(n, bool) and n == -1]
+    if as_index(shape) is None and not isinstance(shape, tuple | list):
+        check_shape(shape)  # raises: not an int or a tuple of ints
+    items = [shape] if as_index(shape) is not None else list(shape)  # type: ignore[call-overload]
+    unknown = [i for i, n in enumerate(items) if as_index(n) == -1]
     if len(unknown) > 1:
         raise ShapeError(f"shape {shape!r} has more than one -1; at most one length may be -1")
     if unknown:

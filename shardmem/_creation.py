@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 
 from shardmem._array import SharedArray, c_strides, check_shape, from_raw
 from shardmem._buffer import SharedBuffer
 from shardmem._dtypes import DType, as_dtype, check_scalar, result_dtype
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError
+from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._interop import pack, to_raw
 
 __all__ = ("arange", "asarray", "empty", "empty_like", "full", "ones", "zeros", "zeros_like")
@@ -27,7 +28,8 @@ def zeros(shape: ShapeLike, /, *, dtype: DTypeLike | None = None) -> SharedArray
     Raises
     ------
     ShapeError
-        If a length is negative, not an int, or the array would not fit memory.
+        If a length is negative or not an int, ``shape`` is an array (pass
+        ``tuple(a.tolist())``), or the array would not fit memory.
     DTypeError
         If ``dtype`` is unknown.
 
@@ -119,8 +121,12 @@ def arange(
 
     Raises
     ------
+    ArgumentTypeError
+        If an argument is not an int or float.
     InvalidArgumentError
-        If ``step`` is 0.
+        If ``step`` is 0 or an argument is NaN or infinite.
+    ShapeError
+        If the result would not fit memory.
 
     Examples
     --------
@@ -136,17 +142,38 @@ def arange(
             raise ArgumentTypeError(
                 f"arange() argument {arg!r} is not an int or float; pass numbers"
             )
+    exact = all(isinstance(a, int) for a in args)
+    for arg in args:
+        if not exact and not math.isfinite(_as_float(arg)):
+            raise InvalidArgumentError(
+                f"arange() argument {arg!r} is not a finite float; pass finite numbers"
+            )
     if step == 0:
         raise InvalidArgumentError(
             "arange() step 0 would give infinitely many values; use a step != 0"
         )
     kind = _dtype_or(dtype, result_dtype(list(args)))
-    if all(isinstance(a, int) for a in args):
+    span = -((start - stop) // step) if exact else (stop - start) / step
+    finite = exact or math.isfinite(span)
+    count = max(0, math.ceil(span)) if finite else 0 if span < 0 else sys.maxsize + 1
+    if count * kind.itemsize > sys.maxsize:
+        shown = count if finite else f"more than {sys.maxsize}"
+        raise ShapeError(
+            f"arange({start}, {stop}, {step}) would hold {shown} values of {kind.itemsize} "
+            f"bytes, more than the maximum of {sys.maxsize} bytes; use a smaller range"
+        )
+    if exact:
         values: list[float] | range = range(int(start), int(stop), int(step))
     else:
-        count = max(0, math.ceil((stop - start) / step))
         values = [start + i * step for i in range(count)]
-    return from_raw(pack(values, kind), (len(values),), kind)
+    return from_raw(pack(values, kind), (count,), kind)
+
+
+def _as_float(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        return math.inf
 
 
 def asarray(obj: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import struct
 from dataclasses import dataclass, field
 from typing import Literal
@@ -14,6 +16,7 @@ __all__ = (
     "DType",
     "Format",
     "as_dtype",
+    "as_index",
     "bool_",
     "check_scalar",
     "dtype_from_format",
@@ -241,12 +244,14 @@ def check_scalar(dtype: DType, value: object, /) -> bool | int | float:
 
 def _check_int(dtype: DType, value: object) -> int:
 
-    if isinstance(value, float) or not hasattr(value, "__index__"):
+    if isinstance(value, bool) or type(value).__name__ == "bool":  # also NumPy's bool
+        return int(bool(value))
+    number = None if isinstance(value, float) else as_index(value)
+    if number is None:
         raise DTypeError(
             f"cannot store {value!r} of type {type(value).__name__} in an {dtype.name} array; "
             "pass an int (e.g. round(value)) or use a float dtype"
         )
-    number: int = value.__index__()
     assert dtype.min is not None
     assert dtype.max is not None
     if not dtype.min <= number <= dtype.max:
@@ -259,7 +264,12 @@ def _check_int(dtype: DType, value: object) -> int:
 
 def _check_float(dtype: DType, value: object) -> float:
 
-    if isinstance(value, str | bytes) or not hasattr(value, "__float__"):
+    if (
+        isinstance(value, str | bytes)
+        or not hasattr(value, "__float__")
+        or getattr(value, "ndim", 0) != 0  # a NumPy array of values, not one value
+        or (isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real))
+    ):
         raise DTypeError(
             f"cannot store {value!r} of type {type(value).__name__} in a {dtype.name} array; "
             "pass a float or int"
@@ -275,3 +285,24 @@ def _check_float(dtype: DType, value: object) -> float:
             f"value {value!r} is too large for {dtype.name}; use float64 or a smaller value"
         )
     return number
+
+
+def as_index(value: object, /) -> int | None:
+    """Return ``operator.index(value)``, or None for bools and anything that is not an integer.
+
+    Python and NumPy integers (also 0-d integer arrays) are integers; floats,
+    strings and arrays of several values are not.
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import as_index
+    >>> as_index(3), as_index(True), as_index(2.0), as_index("3")
+    (3, None, None, None)
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+

@@ -94,6 +94,74 @@ def test_bad_shapes(shape: object, message: str) -> None:
         sm.zeros(shape)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "shape", [np.zeros(3), np.zeros((2, 0)), np.arange(2), np.zeros(3, np.complex128)]
+)
+@pytest.mark.parametrize("make", [sm.zeros, sm.empty, sm.ones, lambda s: sm.full(s, 1)])
+def test_array_shapes_are_refused(shape: np.ndarray, make: Any) -> None:
+    with pytest.raises(
+        sm.ShapeError,
+        match=r"is an array, not an int or a tuple of ints; pass e\.g\. \(2, 3\), or "
+        r"tuple\(a\.tolist\(\)\) for an array a of lengths",
+    ):
+        make(shape)
+
+
+def test_numpy_integers_are_lengths() -> None:
+    assert sm.zeros(np.int64(3)).shape == (3,)
+    assert sm.zeros(np.array(3)).shape == (3,)  # a 0-d integer array is an int
+    assert sm.ones((2, np.int32(3))).shape == (2, 3)
+    assert sm.arange(6).reshape((np.int64(-1), 3)).shape == (2, 3)
+    with pytest.raises(sm.ShapeError, match="is an array"):
+        sm.arange(6).reshape(np.array([2, 3]))  # type: ignore[arg-type]
+    with pytest.raises(sm.ShapeError, match=r"non-integer length array\(\[3\]\) on axis 1"):
+        sm.zeros((2, np.array([3])))  # type: ignore[arg-type]
+    with pytest.raises(sm.ShapeError, match="not an int or a tuple of ints"):
+        sm.zeros(np.True_)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float64", "float32", "bool", None])
+@pytest.mark.parametrize(
+    "value", [np.zeros(3), np.zeros((2, 0)), np.zeros(3, np.complex128), np.complex128(1j), 3 + 4j]
+)
+def test_full_refuses_arrays_and_complex_values(value: object, dtype: str | None) -> None:
+    with pytest.raises(sm.DTypeError, match="cannot store"):
+        sm.full(2, value, dtype=dtype)  # type: ignore[arg-type]
+
+
+def test_full_takes_numpy_scalars() -> None:
+    assert sm.full(2, np.True_, dtype="int64").tolist() == [1, 1]
+    assert sm.full(2, np.array(3), dtype="int8").tolist() == [3, 3]
+    assert sm.full(2, np.float16(2.5), dtype="float32").tolist() == [2.5, 2.5]
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((float("nan"),), sm.InvalidArgumentError, r"argument nan is not a finite float"),
+        ((0, float("inf")), sm.InvalidArgumentError, r"argument inf is not a finite float"),
+        ((0, 1, float("-inf")), sm.InvalidArgumentError, r"argument -inf is not a finite"),
+        ((10**400, 1.5), sm.InvalidArgumentError, r"argument 1000\d+ is not a finite float"),
+        ((2**70,), sm.ShapeError,
+         r"arange\(0, 1180591620717411303424, 1\) would hold 1180591620717411303424 values of "
+         r"8 bytes, more than the maximum of \d+ bytes; use a smaller range"),
+        ((0, 1e300, 1e-300), sm.ShapeError, r"would hold more than \d+ values"),
+    ],
+)  # fmt: skip
+def test_arange_refuses_non_finite_and_huge(
+    args: tuple[float, ...], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        sm.arange(*args)
+
+
+def test_arange_with_huge_bounds_but_few_values() -> None:
+    assert sm.arange(-(2**70)).tolist() == []
+    assert sm.arange(0, 5, 2**70).tolist() == [0]
+    assert sm.arange(1e300, 0, 1e-300).tolist() == []
+    assert sm.arange(2**62, 2**62 + 3).tolist() == [2**62, 2**62 + 1, 2**62 + 2]
+
+
 def test_full_value_errors() -> None:
     with pytest.raises(
         sm.ValueOverflowError, match=r"value 128 does not fit int8 \(range -128\.\.127\)"

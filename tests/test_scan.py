@@ -289,14 +289,27 @@ def test_kernel_error_propagates() -> None:
         ((operator.add, [1, 2]), {"dtype": "int8", "out": "x"}, sm.ArgumentTypeError, "out="),
         ((operator.add, [1, 2]), {"timeout": -1}, sm.InvalidArgumentError, "timeout=-1"),
         ((operator.add, [1, 2]), {"initial": 1.5}, sm.DTypeError, "1.5"),
+        ((operator.add, [1, 2]), {"initial": np.zeros(3)}, sm.DTypeError,
+         r"cannot store array\(\[0\., 0\., 0\.\]\) of type ndarray in an int64 array"),
+        ((operator.add, [1.0, 2.0]), {"initial": np.zeros((2, 0))}, sm.DTypeError,
+         "of type ndarray in a float64 array"),
+        ((operator.add, [1.0, 2.0]), {"initial": np.complex128(1j)}, sm.DTypeError,
+         "of type complex128 in a float64 array"),
         ((operator.add, [1, 2]), {"dtype": "int9"}, sm.DTypeError, "int9"),
     ],
-)
+)  # fmt: skip
 def test_bad_arguments(
     args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
     with pytest.raises(error, match=match):
         sm.scan(*args, pool=get_pool(2), **kwargs)
+
+
+def test_initial_may_be_a_numpy_scalar_or_0d_array() -> None:
+    got = sm.scan(operator.add, [1, 2], initial=np.array(5), pool=get_pool(2))  # type: ignore[arg-type]
+    assert got.tolist() == [6, 8]
+    got = sm.scan(operator.add, [1.0, 2.0], initial=np.float32(0.5), pool=get_pool(2))
+    assert got.tolist() == [1.5, 3.5]
 
 
 def test_out_shape_and_dtype_conflicts() -> None:
