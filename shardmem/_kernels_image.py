@@ -39,6 +39,10 @@ __all__ = (
 
 type Row = list[Any]
 
+# Sums over many rows or taps chain lazy ``map`` iterators; a chain is materialised every
+# DEPTH links, since consuming a chain tens of thousands deep overflows the C stack.
+DEPTH = 256
+
 
 # -- borders ---------------------------------------------------------------------------
 
@@ -201,6 +205,8 @@ def correlate(
                 wt = weights[i * kw + j]
                 if wt:
                     acc = map(add, acc, map(wt.__mul__, p[j * c : j * c + wc]), strict=False)
+                if j % DEPTH == DEPTH - 1:
+                    acc = list(acc)
             acc = list(acc)
         put(out, y, wc, acc)
 
@@ -223,12 +229,16 @@ def separable(
     wc, ky, kx = w * c, len(wy) // 2, len(wx) // 2
     for y, rows in enumerate(windows(src, h, wc, r0, r1, ky, ky, mode, cval), r0):
         v: Any = map(wy[0].__mul__, rows[0])
-        for wt, row in zip(wy[1:], rows[1:], strict=True):
+        for i, (wt, row) in enumerate(zip(wy[1:], rows[1:], strict=True), 1):
             v = map(add, v, map(wt.__mul__, row), strict=False)
+            if i % DEPTH == 0:
+                v = list(v)
         p = hpad(list(v), w, c, kx, kx, mode, cval * sum(wy))
         acc: Any = map(wx[0].__mul__, p[:wc])
         for j in range(1, len(wx)):
             acc = map(add, acc, map(wx[j].__mul__, p[j * c : j * c + wc]), strict=False)
+            if j % DEPTH == 0:
+                acc = list(acc)
         put(out, y, wc, acc)
 
 
@@ -250,8 +260,10 @@ def box(
     wc, lo = w * c, k // 2
     for y, rows in enumerate(windows(src, h, wc, r0, r1, lo, k - 1 - lo, mode, cval), r0):
         v: Any = rows[0]
-        for row in rows[1:]:
+        for i, row in enumerate(rows[1:], 1):
             v = map(add, v, row, strict=False)
+            if i % DEPTH == 0:
+                v = list(v)
         p = hpad(list(v), w, c, lo, k - 1 - lo, mode, cval * k)
         if c == 1:
             pre = list(accumulate(p, initial=0))
@@ -260,6 +272,8 @@ def box(
             s = p[:wc]
             for j in range(1, k):
                 s = map(add, s, p[j * c : j * c + wc], strict=False)
+                if j % DEPTH == 0:
+                    s = list(s)
         put(out, y, wc, map(scale.__mul__, s))
 
 

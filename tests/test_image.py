@@ -207,3 +207,46 @@ def test_errors() -> None:
         image.sobel(CAM, out=sm.zeros((2, 2), dtype="float32"))
     with pytest.raises(sm.ShapeError, match="output_shape"):
         image.resize(CAM, (0, 3))
+
+
+# -- windows far wider than the image ------------------------------------------------------------
+
+_PAD = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap"}
+
+
+def _correlate1d(img: np.ndarray, w: np.ndarray, axis: int, mode: str) -> np.ndarray:
+    """Reference for long odd 1-D kernels: np.pad, then a sliding window.
+
+    (scipy.ndimage's 'reflect' drifts once the kernel is many times wider than the image.)
+    """
+    r = len(w) // 2
+    pad = [(0, 0)] * img.ndim
+    pad[axis] = (r, r)
+    padded = np.pad(img, pad, mode=_PAD.get(mode, "constant"))  # type: ignore[call-overload]
+    windows = np.lib.stride_tricks.sliding_window_view(padded, len(w), axis=axis)
+    return windows @ w  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_windows_far_wider_than_the_image(mode: str) -> None:
+    """Tens of thousands of taps: sums are materialised as they go, not chained to the end."""
+    img = np.arange(20, dtype=np.float64).reshape(4, 5) / 20
+    pool = get_pool(2)
+    w = np.full(70001, 1 / 70001)
+    got = image.correlate(img, w[None, :], mode=mode, pool=pool)
+    close(got, _correlate1d(img, w, 1, mode), 1e-5)
+    box = np.full(65535, 1 / 65535)
+    got = image.box_blur(img, size=65535, mode=mode, pool=pool)
+    close(got, _correlate1d(_correlate1d(img, box, 0, mode), box, 1, mode), 1e-5)
+
+
+def test_tall_kernels_and_the_widest_gaussian() -> None:
+    img = np.arange(20, dtype=np.float64).reshape(4, 5) / 20
+    pool = get_pool(2)
+    w = np.full(70001, 1 / 70001)
+    close(image.correlate(img, w[:, None], pool=pool), _correlate1d(img, w, 0, "reflect"), 1e-5)
+    x = np.arange(-32767, 32768) / 8191.75  # truncate * sigma + 0.5 = 32767.5: radius 32767
+    g = np.exp(-0.5 * x * x)
+    g /= g.sum()
+    got = image.gaussian(img, sigma=8191.75, pool=pool)
+    close(got, _correlate1d(_correlate1d(img, g, 0, "nearest"), g, 1, "nearest"), 1e-5)
