@@ -9,7 +9,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shardmem._errors import DTypeError, ValueOverflowError
+from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ValueOverflowError
 
 __all__ = (
     "DTYPES",
@@ -18,6 +18,7 @@ __all__ = (
     "as_dtype",
     "as_index",
     "bool_",
+    "check_real",
     "check_scalar",
     "dtype_from_format",
     "float32",
@@ -306,3 +307,39 @@ def as_index(value: object, /) -> int | None:
     except TypeError:
         return None
 
+
+def check_real(value: object, name: str, where: str, /, *, finite: bool = False) -> float:
+    """Return the real number ``value`` (int, float, bool, NumPy real scalar) as a float, or raise.
+
+    ``name`` and ``where`` are the argument and the function, for the message.
+    Ints too large for a float become +-inf.
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``value`` is not a real number (a string, None, a list, an array, a complex...).
+    InvalidArgumentError
+        If ``finite`` and ``value`` is NaN, infinite or too large for a float.
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import check_real
+    >>> check_real(3, "cval", "box_blur")
+    3.0
+    >>> check_real("3", "cval", "box_blur")
+    Traceback (most recent call last):
+    ...
+    shardmem._errors.ArgumentTypeError: box_blur(): cval='3' must be a real number ...
+    """
+    if not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(
+            f"{where}(): {name}={value!r} must be a real number (int or float), "
+            f"not {type(value).__name__}"
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.copysign(math.inf, value)  # a huge int
+    if finite and not math.isfinite(number):
+        raise InvalidArgumentError(f"{where}(): {name}={value!r} must be a finite number")
+    return number

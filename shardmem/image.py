@@ -13,6 +13,12 @@ Like scikit-image, filters that produce non-integer values return
 255, as ``skimage.img_as_float``); ``cval`` is in that scale too. Rank
 filters (median, erosion, dilation), nearest resize and the uint8 point
 operations keep the dtype. Colour images are filtered channel by channel.
+Numeric options (``cval``, ``sigma``, ``thresh``, ...) must be real numbers;
+filter windows (``size``, the Gaussian kernel) span at most 65,535 pixels,
+and a median's at most 255 x 255.
+An empty image (a zero height, width or channel count) gives an empty
+result, as in scipy.ndimage; only ``resize`` refuses one, having nothing
+to interpolate from.
 
 Agreement with scikit-image / scipy.ndimage (float64) on photographs,
 checked by ``tests/test_image.py``; the float tolerances come from storing
@@ -44,13 +50,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import TypeGuard, cast
 
 from shardmem import _kernels_image as kern
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, empty
-from shardmem._dtypes import uint8
-from shardmem._errors import DTypeError, InvalidArgumentError, ShapeError
+from shardmem._dtypes import check_real, uint8
+from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
 from shardmem._imageio import read_image, write_image
 from shardmem._pool import Pool, Task, as_view, check_params, resolve_pool
 from shardmem._sharding import nonempty_rows
@@ -79,6 +85,7 @@ __all__ = (
 
 MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
 _DTYPES = ("uint8", "float32", "float64")
+MAX_WINDOW = 65535  # widest filter window (size, Gaussian kernel) in pixels
 
 
 # -- plumbing --------------------------------------------------------------------------------
@@ -121,7 +128,7 @@ def _out(out: SharedArray | None, shape: tuple[int, ...], dtype: str, where: str
 
 
 def _mode(mode: str, where: str) -> str:
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise InvalidArgumentError(
             f"{where}(): mode={mode!r} is not a border mode; use one of "
             f"{', '.join(map(repr, MODES))}"
@@ -165,26 +172,24 @@ def _filter(
     keep: bool = False,
     **params: object,
 ) -> SharedArray:
-    """Neighbourhood filter plumbing: validate, allocate, run bands."""
+    """Neighbourhood filter plumbing: validate, allocate, run bands (none for empty images)."""
     a = _image(image, where)
     h, w, c = _hwc(a)
+    border = _mode(mode, where)
+    value = check_real(cval, "cval", where)
     res = _out(out, a.shape, a.dtype.name if keep else "float32", where)
-    raw_cval: float = cval / _unit(a)
-    if keep:
-        raw_cval = min(max(round(cval), 0), 255) if a.dtype == uint8 else float(cval)
-    _bands(
-        kernel,
-        (a, res),
-        h,
-        pool,
-        where,
-        h=h,
-        w=w,
-        c=c,
-        mode=_mode(mode, where),
-        cval=raw_cval,
-        **params,
-    )
+    raw_cval = value / _unit(a)
+    if keep and a.dtype == uint8:
+        if math.isnan(value):
+            raise InvalidArgumentError(
+                f"{where}(): cval=nan cannot be stored in a uint8 image; pass a value in 0..255"
+            )
+        raw_cval = round(min(max(value, 0.0), 255.0))
+    elif keep:
+        raw_cval = value
+    if a.size == 0:
+        return res
+    _bands(kernel, (a, res), h, pool, where, h=h, w=w, c=c, mode=border, cval=raw_cval, **params)
     return res
 
 
@@ -238,6 +243,9 @@ def adjust_gamma(
 ) -> SharedArray:
     """Gamma correction ``gain * x**gamma`` (in the [0, 1] scale; uint8 via a table).
 
+    ``gamma >= 0`` and ``gain`` are finite numbers; uint8 results are clipped
+    to 0..255.
+
     Examples
     --------
     >>> import shardmem as sm
@@ -245,9 +253,11 @@ def adjust_gamma(
     >>> image.adjust_gamma(sm.asarray([[0, 64, 255]], dtype="uint8"), gamma=0.5).tolist()
     [[0, 128, 255]]
     """
+    gamma = check_real(gamma, "gamma", "adjust_gamma", finite=True)
+    gain = check_real(gain, "gain", "adjust_gamma", finite=True)
     if gamma < 0:
         raise InvalidArgumentError(f"adjust_gamma(): gamma={gamma} must be >= 0")
-    table = bytes(min(255, round(255 * gain * (i / 255) ** gamma)) for i in range(256))
+    table = bytes(max(0, min(255, round(255 * gain * (i / 255) ** gamma))) for i in range(256))
     return _point(image, "adjust_gamma", out, pool, table, "gamma", gamma, gain)
 
 
@@ -263,8 +273,9 @@ def threshold(
     >>> image.threshold(sm.asarray([[10, 128, 200]], dtype="uint8"), thresh=128).tolist()
     [[0, 0, 255]]
     """
-    table = bytes(255 if i > thresh else 0 for i in range(256))
-    return _point(image, "threshold", out, pool, table, "threshold", float(thresh), to8=True)
+    t = check_real(thresh, "thresh", "threshold")
+    table = bytes(255 if i > t else 0 for i in range(256))
+    return _point(image, "threshold", out, pool, table, "threshold", t, to8=True)
 
 
 def rescale_intensity(
@@ -278,6 +289,8 @@ def rescale_intensity(
     """Contrast stretch: map ``in_range`` (default: the image's min, max) onto the full range.
 
     uint8 stays uint8 (values truncated, like scikit-image); floats go to [0, 1].
+    ``in_range`` is a pair of finite numbers in the image's units. An empty
+    image gives an empty result (scikit-image raises: it has no min or max).
 
     Examples
     --------
@@ -286,15 +299,35 @@ def rescale_intensity(
     >>> image.rescale_intensity(sm.asarray([[50, 100, 150]], dtype="uint8")).tolist()
     [[0, 127, 255]]
     """
-    lo, hi = in_range if in_range is not None else _min_max(image, pool)
-    if hi <= lo:
-        hi = lo + 1e-12
-    table = bytes(int((min(max(i, lo), hi) - lo) / (hi - lo) * 255) for i in range(256))
-    return _point(image, "rescale_intensity", out, pool, table, "stretch", float(lo), float(hi))
-
-
-def _min_max(image: object, pool: Pool | None) -> tuple[float, float]:
     a = _image(image, "rescale_intensity")
+    if in_range is not None:
+        lo, hi = _in_range(in_range)
+    elif a.size:
+        lo, hi = _min_max(a, pool)
+    else:  # an empty image: nothing to stretch, the result is empty too
+        lo, hi = 0.0, 1.0
+    if hi <= lo:
+        hi = max(lo + 1e-12, math.nextafter(lo, math.inf))
+    table = b""
+    if a.dtype == uint8:
+        table = bytes(int((min(max(i, lo), hi) - lo) / (hi - lo) * 255) for i in range(256))
+    return _point(a, "rescale_intensity", out, pool, table, "stretch", float(lo), float(hi))
+
+
+def _in_range(in_range: object) -> tuple[float, float]:
+    if not isinstance(in_range, tuple | list) or len(in_range) != 2:
+        raise ArgumentTypeError(
+            f"rescale_intensity(): in_range={in_range!r} must be a pair (lo, hi) of numbers "
+            "or None (the image's min and max)"
+        )
+    lo, hi = in_range
+    return (
+        check_real(lo, "in_range[0]", "rescale_intensity", finite=True),
+        check_real(hi, "in_range[1]", "rescale_intensity", finite=True),
+    )
+
+
+def _min_max(a: SharedArray, pool: Pool | None) -> tuple[float, float]:
     if a.dtype == uint8:
         _counts, centers = histogram(a, pool=pool)
         return centers[0], centers[-1]
@@ -383,6 +416,9 @@ def correlate(
 ) -> SharedArray:
     """2-D correlation with a small kernel (as ``scipy.ndimage.correlate``), float32 result.
 
+    ``weights`` is a non-empty 2-D array or nested list of real numbers, any
+    size (centred at ``(kh // 2, kw // 2)`` as in scipy).
+
     Examples
     --------
     >>> import shardmem as sm
@@ -405,6 +441,8 @@ def convolve(
 ) -> SharedArray:
     """2-D convolution with a small kernel (as ``scipy.ndimage.convolve``), float32 result.
 
+    ``weights`` is a non-empty 2-D array or nested list of real numbers, any size.
+
     Examples
     --------
     >>> import shardmem as sm
@@ -425,12 +463,8 @@ def _correlate(  # noqa: PLR0917 - private helper of correlate/convolve
     out: SharedArray | None,
     pool: Pool | None,
 ) -> SharedArray:
-    rows = [[float(v) for v in row] for row in weights]
-    kh, kw = len(rows), len(rows[0]) if rows else 0
-    if kh == 0 or kw == 0 or any(len(r) != kw for r in rows):
-        raise ShapeError(
-            f"{where}(): weights must be a non-empty rectangular 2-D sequence, got {weights!r}"
-        )
+    rows = _weights(weights, where)
+    kh, kw = len(rows), len(rows[0])
     if flip:
         rows = [r[::-1] for r in rows[::-1]]
     cy, cx = ((kh - 1) // 2, (kw - 1) // 2) if flip else (kh // 2, kw // 2)
@@ -449,6 +483,44 @@ def _correlate(  # noqa: PLR0917 - private helper of correlate/convolve
         kw=kw,
         cy=cy,
         cx=cx,
+    )
+
+
+def _weights(weights: object, where: str) -> list[list[float]]:
+    """The kernel as rows of floats: a non-empty rectangular 2-D array or nested sequence."""
+    nested = _listed(weights)
+    if not _is_sequence(nested):
+        raise ArgumentTypeError(
+            f"{where}(): weights={weights!r} must be a 2-D array or nested list of "
+            "numbers, e.g. [[0, 1, 0], [1, -4, 1], [0, 1, 0]]"
+        )
+    rows = [_listed(row) for row in nested]
+    kw = len(rows[0]) if rows and _is_sequence(rows[0]) else 0
+    if kw == 0 or not all(_is_row(r, kw) for r in rows):
+        raise ShapeError(
+            f"{where}(): weights must be a non-empty rectangular 2-D sequence, got {weights!r}"
+        )
+    return [
+        [check_real(v, f"weights[{i}][{j}]", where) for j, v in enumerate(row)]
+        for i, row in enumerate(cast("list[Sequence[object]]", rows))
+    ]
+
+
+def _listed(value: object) -> object:
+    """An array (SharedArray, NumPy) as nested lists; anything else as it is."""
+    if hasattr(value, "ndim") and hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _is_sequence(value: object) -> TypeGuard[Sequence[object]]:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
+
+
+def _is_row(row: object, length: int) -> bool:
+    """A sequence of ``length`` values that are not sequences themselves."""
+    return (
+        _is_sequence(row) and len(row) == length and not any(_is_sequence(_listed(v)) for v in row)
     )
 
 
@@ -489,6 +561,10 @@ def gaussian(
 ) -> SharedArray:
     """Separable Gaussian blur (as ``skimage.filters.gaussian``), float32 result.
 
+    The kernel has radius ``int(truncate * sigma + 0.5)`` pixels; ``sigma > 0``
+    and ``truncate >= 0`` must be finite numbers whose kernel spans at most
+    65,535 pixels.
+
     Examples
     --------
     >>> import shardmem as sm
@@ -496,8 +572,18 @@ def gaussian(
     >>> image.gaussian(sm.full((3, 4), 255, dtype="uint8"), sigma=2).tolist()[0]
     [1.0, 1.0, 1.0, 1.0]
     """
+    sigma = check_real(sigma, "sigma", "gaussian", finite=True)
+    truncate = check_real(truncate, "truncate", "gaussian", finite=True)
     if sigma <= 0:
         raise InvalidArgumentError(f"gaussian(): sigma={sigma} must be > 0")
+    if truncate < 0:
+        raise InvalidArgumentError(f"gaussian(): truncate={truncate} must be >= 0")
+    if truncate * sigma + 0.5 >= MAX_WINDOW // 2 + 1:
+        raise InvalidArgumentError(
+            f"gaussian(): sigma={sigma} with truncate={truncate} needs a kernel of radius "
+            f"{truncate * sigma + 0.5:.6g}, over {MAX_WINDOW // 2} (a window of {MAX_WINDOW} "
+            "pixels); use a smaller sigma (or truncate)"
+        )
     radius = int(truncate * sigma + 0.5)
     phi = [math.exp(-0.5 * (x / sigma) ** 2) for x in range(-radius, radius + 1)]
     total = sum(phi)
@@ -530,10 +616,15 @@ def sobel(
     return _filter(kern.sobel, image, "sobel", out, pool, mode=mode, cval=cval, scale=scale)
 
 
-def _size(size: int, where: str, *, odd: bool) -> int:
+def _size(size: int, where: str, *, odd: bool, limit: int = MAX_WINDOW) -> int:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1 or (odd and size % 2 == 0):
         rule = "an odd int >= 1" if odd else "an int >= 1"
         raise InvalidArgumentError(f"{where}(): size={size!r} must be {rule}, e.g. size=3")
+    if size > limit:
+        raise InvalidArgumentError(
+            f"{where}(): size={size} is larger than the largest window, {limit} pixels; "
+            "use a smaller size"
+        )
     return size
 
 
@@ -549,7 +640,8 @@ def median(
 ) -> SharedArray:
     """Median over a ``size x size`` square (as ``skimage.filters.median``); keeps the dtype.
 
-    ``cval`` is in the image's own units.
+    ``cval`` is in the image's own units. ``size`` is at most 255 (the window's
+    ``size * size`` values are sorted for every pixel).
 
     Examples
     --------
@@ -558,7 +650,7 @@ def median(
     >>> image.median(sm.asarray([[1, 9, 1], [1, 1, 1], [9, 1, 1]], dtype="uint8")).tolist()
     [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
     """
-    k = _size(size, "median", odd=True)
+    k = _size(size, "median", odd=True, limit=math.isqrt(MAX_WINDOW))
     return _filter(kern.median, image, "median", out, pool, mode=mode, cval=cval, keep=True, k=k)
 
 
@@ -637,7 +729,7 @@ def histogram(
         )
     parts = _bands(kern.histogram, (a,), a.size, pool, "histogram", flat=True)
     rows = [cast("tuple[int, ...]", part) for part in parts]
-    counts = [sum(col) for col in zip(*rows, strict=True)]
+    counts = [sum(col) for col in zip(*rows, strict=True)] if rows else [0] * 256
     lo, hi = 0, 255
     if source_range == "image":
         used = [i for i, n in enumerate(counts) if n] or [0]
@@ -654,7 +746,7 @@ def equalize_hist(
 ) -> SharedArray:
     """Histogram equalisation of a uint8 image (as ``skimage.exposure.equalize_hist``).
 
-    The result is float32 in [0, 1].
+    The result is float32 in [0, 1] (empty for an empty image).
 
     Examples
     --------
@@ -665,9 +757,11 @@ def equalize_hist(
     """
     a = _image(image, "equalize_hist")
     counts, centers = histogram(a, pool=pool)
+    res = _out(out, a.shape, "float32", "equalize_hist")
+    if a.size == 0:
+        return res
     cdf = [n / a.size for n in _cumsum(counts)]
     table = tuple(cdf[min(max(i - centers[0], 0), len(cdf) - 1)] for i in range(256))
-    res = _out(out, a.shape, "float32", "equalize_hist")
     _bands(kern.table_float, (a, res), a.size, pool, "equalize_hist", flat=True, table=table)
     return res
 
@@ -697,6 +791,7 @@ def resize(
     Nearest keeps the dtype; bilinear gives float32.
 
     Pixel centres are aligned as in ``skimage.transform.resize`` (without anti-aliasing).
+    An image without pixels (zero height or width) cannot be resized.
 
     Examples
     --------
@@ -712,6 +807,13 @@ def resize(
         raise InvalidArgumentError(f"resize(): order={order!r}; use 0 (nearest) or 1 (bilinear)")
     dtype = a.dtype.name if order == 0 else "float32"
     res = _out(out, (oh, ow, *a.shape[2:]), dtype, "resize")
+    if res.size == 0:  # no channels
+        return res
+    if a.size == 0:
+        raise ShapeError(
+            f"resize(): image has shape {a.shape}, no pixels to interpolate from; "
+            "pass an image of at least 1 x 1"
+        )
     ys = tuple(_axis(h, oh, order))
     cols = _axis(w, ow, order)
     i0 = tuple(x0 * c + k for x0, _, _ in cols for k in range(c))

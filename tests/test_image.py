@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -250,3 +252,169 @@ def test_tall_kernels_and_the_widest_gaussian() -> None:
     g /= g.sum()
     got = image.gaussian(img, sigma=8191.75, pool=pool)
     close(got, _correlate1d(_correlate1d(img, g, 0, "nearest"), g, 1, "nearest"), 1e-5)
+
+
+# -- bad numeric options, weights and empty images ----------------------------------------------
+
+IMG8 = np.arange(48, dtype=np.uint8).reshape(6, 8)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: image.box_blur(IMG8, cval=None), sm.ArgumentTypeError,
+         r"box_blur\(\): cval=None must be a real number \(int or float\), not NoneType"),
+        (lambda: image.correlate(IMG8, [[1]], cval="0"), sm.ArgumentTypeError,
+         r"correlate\(\): cval='0' must be a real number"),
+        (lambda: image.median(IMG8, cval=float("nan")), sm.InvalidArgumentError,
+         r"median\(\): cval=nan cannot be stored in a uint8 image; pass a value in 0\.\.255"),
+        (lambda: image.gaussian(IMG8, sigma=[1, 2]), sm.ArgumentTypeError,
+         r"gaussian\(\): sigma=\[1, 2\] must be a real number"),
+        (lambda: image.gaussian(IMG8, sigma=float("nan")), sm.InvalidArgumentError,
+         r"sigma=nan must be a finite number"),
+        (lambda: image.gaussian(IMG8, sigma=float("inf")), sm.InvalidArgumentError,
+         r"sigma=inf must be a finite number"),
+        (lambda: image.gaussian(IMG8, truncate=None), sm.ArgumentTypeError,
+         r"truncate=None must be a real number"),
+        (lambda: image.gaussian(IMG8, truncate=-1), sm.InvalidArgumentError,
+         r"truncate=-1\.0 must be >= 0"),
+        (lambda: image.gaussian(IMG8, sigma=2**70), sm.InvalidArgumentError,
+         r"needs a kernel of radius 4\.72237e\+21, over 32767 \(a window of 65535 pixels\); "
+         r"use a smaller sigma"),
+        (lambda: image.threshold(IMG8, thresh=np.zeros(3)), sm.ArgumentTypeError,
+         r"threshold\(\): thresh=array\(.*\) must be a real number .*not ndarray"),
+        (lambda: image.threshold(IMG8, thresh=3 + 4j), sm.ArgumentTypeError,
+         r"thresh=\(3\+4j\) must be a real number"),
+        (lambda: image.adjust_gamma(IMG8, gamma="2"), sm.ArgumentTypeError,
+         r"adjust_gamma\(\): gamma='2' must be a real number"),
+        (lambda: image.adjust_gamma(IMG8, gain=float("inf")), sm.InvalidArgumentError,
+         r"gain=inf must be a finite number"),
+        (lambda: image.rescale_intensity(IMG8, in_range=(0, "x")), sm.ArgumentTypeError,
+         r"in_range\[1\]='x' must be a real number"),
+        (lambda: image.rescale_intensity(IMG8, in_range=(5,)), sm.ArgumentTypeError,
+         r"in_range=\(5,\) must be a pair \(lo, hi\) of numbers or None"),
+        (lambda: image.box_blur(IMG8, mode=np.zeros(3)), sm.InvalidArgumentError,
+         r"box_blur\(\): mode=array\(.*\) is not a border mode; use one of 'reflect'"),
+        (lambda: image.box_blur(IMG8, size=2**70), sm.InvalidArgumentError,
+         r"size=1180591620717411303424 is larger than the largest window, 65535 pixels"),
+        (lambda: image.erosion(IMG8, size=65537), sm.InvalidArgumentError,
+         r"erosion\(\): size=65537 is larger than the largest window, 65535 pixels"),
+        (lambda: image.median(IMG8, size=257), sm.InvalidArgumentError,
+         r"median\(\): size=257 is larger than the largest window, 255 pixels"),
+    ],
+)  # fmt: skip
+def test_bad_numeric_options(call: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_numeric_options_take_numpy_scalars_nan_and_inf() -> None:
+    pool = get_pool(2)
+    f = util.img_as_float32(IMG8)
+    want = ndi.uniform_filter(f, 3, mode="constant", cval=0.25)
+    close(image.box_blur(IMG8, mode="constant", cval=np.float32(0.25), pool=pool), want, 1e-6)
+    assert np.all(np.asarray(image.threshold(IMG8, thresh=float("nan"), pool=pool)) == 0)
+    assert np.array_equal(
+        np.asarray(image.threshold(IMG8, thresh=np.int64(20), pool=pool)), (IMG8 > 20) * 255
+    )
+    edge = image.dilation(IMG8, mode="constant", cval=float("inf"), pool=pool)  # clipped to 255
+    assert np.array_equal(np.asarray(edge), ndi.grey_dilation(IMG8, 3, mode="constant", cval=255))
+    assert image.adjust_gamma(IMG8, gain=-1.0, pool=pool).tolist() == np.zeros_like(IMG8).tolist()
+
+
+@pytest.mark.parametrize(
+    ("weights", "error", "match"),
+    [
+        (None, sm.ArgumentTypeError, r"weights=None must be a 2-D array or nested list of numbers"),
+        (1.5, sm.ArgumentTypeError, "weights=1.5 must be a 2-D array"),
+        ("x", sm.ArgumentTypeError, "weights='x' must be a 2-D array"),
+        (b"ab", sm.ArgumentTypeError, "weights=b'ab' must be a 2-D array"),
+        ({"a": 1}, sm.ArgumentTypeError, "must be a 2-D array"),
+        (np.array(3.0), sm.ArgumentTypeError, "must be a 2-D array"),
+        ((1, 2, 3), sm.ShapeError, "weights must be a non-empty rectangular 2-D sequence"),
+        ([], sm.ShapeError, "non-empty rectangular 2-D"),
+        ([[]], sm.ShapeError, "non-empty rectangular 2-D"),
+        ([[1, 2], [3]], sm.ShapeError, "non-empty rectangular 2-D"),
+        (np.zeros(3), sm.ShapeError, "non-empty rectangular 2-D"),
+        (np.zeros((2, 3, 4)), sm.ShapeError, "non-empty rectangular 2-D"),
+        ([[1, "x"]], sm.ArgumentTypeError, r"weights\[0\]\[1\]='x' must be a real number"),
+        ([[1, None]], sm.ArgumentTypeError, r"weights\[0\]\[1\]=None must be a real number"),
+        (np.ones((2, 2), np.complex128), sm.ArgumentTypeError,
+         r"weights\[0\]\[0\]=\(1\+0j\) must be a real number \(int or float\), not complex"),
+    ],
+)  # fmt: skip
+def test_bad_weights(weights: object, error: type[Exception], match: str) -> None:
+    for fn in (image.correlate, image.convolve):
+        with pytest.raises(error, match=match):
+            fn(IMG8, weights)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        np.array([[1, -2, 0], [0, 3, 1]]),
+        sm.asarray([[0.5, 1.0], [2.0, -1.0]]),
+        [np.array([1.0, 2.0]), np.array([3.0, 4.0])],
+        [[np.float32(1.0), np.int8(2)], [True, 0]],
+        np.ones((1, 4), np.float16),
+    ],
+)
+def test_weights_as_arrays_and_numpy_scalars(weights: Any) -> None:
+    w = np.array(np.asarray(weights).tolist(), dtype=np.float64)
+    f = util.img_as_float(IMG8)
+    pool = get_pool(2)
+    close(image.correlate(IMG8, weights, pool=pool), ndi.correlate(f, w), 1e-5)
+    close(image.convolve(IMG8, weights, pool=pool), ndi.convolve(f, w), 1e-5)
+
+
+EMPTY_SHAPES = [(2, 0), (0, 3), (2, 0, 3), (2, 2, 0)]
+
+
+def _size(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (3, 3, 1)[: len(shape)]
+
+
+@pytest.mark.parametrize("shape", EMPTY_SHAPES)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_empty_images_give_empty_results_as_scipy(shape: tuple[int, ...], dtype: type) -> None:
+    x = np.zeros(shape, dtype)
+    f = x.astype(np.float32)
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])
+    wn = w.reshape(2, 2, *([1] * (len(shape) - 2)))
+    pool = get_pool(2)
+    pairs = [
+        (image.box_blur(x, pool=pool), ndi.uniform_filter(f, _size(shape))),
+        (image.correlate(x, w, pool=pool), ndi.correlate(f, wn)),
+        (image.convolve(x, w, pool=pool), ndi.convolve(f, wn)),
+        (image.gaussian(x, pool=pool), ndi.gaussian_filter(f, (1, 1, 0)[: len(shape)])),
+        (image.sobel(x, pool=pool), ndi.sobel(f)),
+        (image.median(x, pool=pool), ndi.median_filter(x, _size(shape))),
+        (image.erosion(x, pool=pool), ndi.grey_erosion(x, _size(shape))),
+        (image.dilation(x, pool=pool), ndi.grey_dilation(x, _size(shape))),
+        (image.rescale_intensity(x, pool=pool), x),  # skimage raises: no min or max
+        (image.invert(x, pool=pool), x),
+    ]
+    if dtype is np.uint8:
+        pairs.append((image.equalize_hist(x, pool=pool), f))
+    for got, want in pairs:
+        g = np.asarray(got)
+        assert g.shape == want.shape == shape
+        assert g.dtype == want.dtype
+        assert np.array_equal(g, want)
+
+
+def test_resize_of_an_image_without_pixels_is_refused() -> None:
+    with pytest.raises(sm.ShapeError, match=r"resize\(\): image has shape \(2, 0\), no pixels"):
+        image.resize(np.zeros((2, 0), np.uint8), (3, 4))
+    with pytest.raises(sm.ShapeError, match=r"image has shape \(0, 3, 3\), no pixels"):
+        image.resize(np.zeros((0, 3, 3), np.float32), (3, 4))
+    got = image.resize(np.zeros((2, 2, 0), np.float32), (3, 4), pool=get_pool(2))  # no channels
+    assert got.shape == (3, 4, 0)
+
+
+def test_histogram_of_an_empty_image() -> None:
+    x = np.zeros((2, 0), np.uint8)
+    assert image.histogram(x, pool=get_pool(2)) == ([0], [0])
+    counts, centers = image.histogram(x, source_range="dtype", pool=get_pool(2))
+    assert counts == [0] * 256
+    assert centers == list(range(256))
