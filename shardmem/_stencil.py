@@ -16,7 +16,6 @@ the standard library (``map(operator.add, ...)``, ``bytes.translate``, ...).
 
 from __future__ import annotations
 
-import numbers
 import types
 from collections.abc import Callable
 
@@ -24,6 +23,7 @@ from shardmem import _kernels_stencil as kernels
 from shardmem._array import SharedArray
 from shardmem._bind import bind
 from shardmem._creation import asarray, empty
+from shardmem._dtypes import check_real
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernel import kernel_name
 from shardmem._pool import Pool, Task, ViewSpec, as_view, check_params, resolve_pool
@@ -222,19 +222,16 @@ def _check_options(
         raise InvalidArgumentError(
             f"radius={radius!r} is not allowed; pass an int >= 0 (1 for a 3x3 neighbourhood)"
         )
-    if mode not in kernels.MODES:
+    if not isinstance(mode, str) or mode not in kernels.MODES:
         raise InvalidArgumentError(
             f"mode={mode!r} is not a border mode; use one of {kernels.MODES}"
         )
-    if not isinstance(cval, numbers.Real):
-        raise ArgumentTypeError(f"cval={cval!r} must be a real number (int or float)")
+    number = check_real(cval, "cval", "stencil")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise InvalidArgumentError(
             f"iterations={iterations!r} is not allowed; pass an int >= 1 (steps to run)"
         )
-    value: object = cval
-    if type(value) not in (int, float, bool):
-        value = float(cval)  # NumPy scalars and the like -> float
+    value = cval if type(cval) in (int, float, bool) else number  # NumPy scalars -> float
     return radius, str(mode), value, iterations
 
 

@@ -214,15 +214,6 @@ KNOWN_GAPS: dict[tuple[str, int | str], tuple[list[str], str]] = {
         ],
         "TypeError e.g. TypeError: unsupported operand type(s) for +:",
     ),
-    ("stencil", "mode"): (
-        ["complex", "float16", "floatarray", "readonly", "zerowidth"],
-        "ValueError e.g. ValueError: The truth value of an array with",
-    ),
-    ("stencil", "radius"): (["zero"], "IndexError e.g. IndexError: tuple index out of range"),
-    ("stencil", 1): (
-        ["bytes", "floatarray", "readonly", "tuple3"],
-        "IndexError e.g. IndexError: tuple index out of range",
-    ),
 }
 
 
@@ -244,9 +235,27 @@ def _call(name: str, slot: int | str, bad_key: str) -> None:
         result = fn(*args, **kwargs)
     except sm.ShardmemError:
         return
+    except Exception as exc:
+        if _raised_by_test_kernel(exc):
+            return
+        raise
     finally:
         if isinstance(result, sm.Pool):
             result.close()
+
+
+def _raised_by_test_kernel(exc: BaseException) -> bool:
+    """True for an error of one of this file's kernels, re-raised in the caller as designed.
+
+    E.g. ``k_st`` reads ``rows[1]``, which a 1-D source or ``radius=0`` does not
+    have: a valid call whose kernel fails, not a gap in argument validation.
+    Errors of shardmem's own kernels still count as escapes.
+    """
+    cause = exc.__cause__
+    return isinstance(cause, sm.KernelError) and cause.kernel in _TEST_KERNELS
+
+
+_TEST_KERNELS = {k.__qualname__ for k in (k_map, k_red, k_run, k_st)}
 
 
 def _slots(name: str) -> list[int | str]:

@@ -344,6 +344,28 @@ def test_kernel_error_is_reraised_with_its_type() -> None:
     assert "rows" in str(info.value.__cause__)
 
 
+def test_kernel_reading_rows_beyond_its_radius_raises_its_own_index_error() -> None:
+    """radius=0 and 1-D sources are valid; a kernel that assumes more rows fails by itself."""
+
+    def below(rows: Any, out_row: Any) -> None:
+        out_row[0] = rows[1][0]
+
+    for src, radius in ((np.zeros((3, 4)), 0), (b"ab", 1), (np.arange(12.0), 1)):
+        with pytest.raises(IndexError, match="tuple index out of range") as info:
+            sm.stencil(below, src, radius=radius, pool=get_pool(2))
+        assert isinstance(info.value.__cause__, sm.KernelError)
+        assert info.value.__cause__.kernel.endswith("below")
+
+
+def test_numpy_scalar_cval_reaches_the_kernel_as_a_float() -> None:
+    def above(rows: Any, out_row: Any) -> list[Any]:
+        return rows[0][1:-1]  # the row above the only row: cval
+
+    src = np.zeros((1, 3))
+    got = sm.stencil(above, src, mode="constant", cval=np.float32(2.5), pool=get_pool(2))
+    assert got.tolist() == [[2.5, 2.5, 2.5]]
+
+
 def test_timeout_stops_the_call() -> None:
     def slow(rows: Any, out_row: Any) -> None:
         end = time.monotonic() + 30
@@ -379,11 +401,17 @@ def test_non_contiguous_source_is_copied() -> None:
         ({"mode": "edge"}, sm.InvalidArgumentError, "mode='edge' is not a border mode"),
         ({"iterations": 0}, sm.InvalidArgumentError, "iterations=0"),
         ({"cval": "x"}, sm.ArgumentTypeError, "cval='x'"),
+        ({"cval": None}, sm.ArgumentTypeError,
+         r"stencil\(\): cval=None must be a real number \(int or float\), not NoneType"),
+        ({"cval": np.zeros(3)}, sm.ArgumentTypeError, r"cval=array\(.*\) must be a real number"),
+        ({"mode": np.zeros(3)}, sm.InvalidArgumentError, r"mode=array\(.*\) is not a border mode"),
+        ({"mode": np.zeros((2, 0))}, sm.InvalidArgumentError, "is not a border mode"),
+        ({"mode": None}, sm.InvalidArgumentError, "mode=None is not a border mode"),
         ({"out": np.zeros((2, 2))}, sm.ArgumentTypeError, "out= must be a SharedArray"),
         ({"out": "shape"}, sm.ArgumentTypeError, "out= must be a SharedArray"),
         ({"timeout": -1}, sm.InvalidArgumentError, "timeout=-1"),
     ],
-)
+)  # fmt: skip
 def test_bad_options(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         sm.stencil(centre, np.zeros((2, 2)), pool=get_pool(2), r=1, **kwargs)
