@@ -20,13 +20,15 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError
+from shardmem._dtypes import as_index, check_real
+from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernels_histogram import bin_counts, minmax, value_counts
 from shardmem._map import as_operand, build_tasks, make_plan
 from shardmem._pool import Pool, resolve_pool
@@ -110,8 +112,8 @@ def uniform_edges(lo: Number, hi: Number, bins: int) -> list[float]:
 
 
 def _explicit_edges(bins: Sequence[object]) -> list[float]:
-    edges = [float(v) for v in bins]  # type: ignore[arg-type]
-    if len(edges) < 2 or any(b < a for a, b in itertools.pairwise(edges)):
+    edges = [check_real(v, f"bins[{i}]", "histogram") for i, v in enumerate(bins)]
+    if len(edges) < 2 or any(not b >= a for a, b in itertools.pairwise(edges)):
         raise InvalidArgumentError(
             f"histogram(): bins={list(bins)!r} as edges must hold >= 2 values increasing "
             "monotonically; pass sorted edges or an int number of bins"
@@ -122,16 +124,30 @@ def _explicit_edges(bins: Sequence[object]) -> list[float]:
 def _check_bins(bins: object) -> int | list[float]:
     if isinstance(bins, bool):
         raise ArgumentTypeError("histogram(): bins=True is not allowed; pass an int or edges")
-    if isinstance(bins, int):
-        if bins < 1:
+    count = as_index(bins)
+    if count is not None:
+        if count < 1:
             raise InvalidArgumentError(
                 f"histogram(): bins={bins} must be a positive integer; pass e.g. bins=10"
             )
-        return bins
-    if isinstance(bins, SharedArray) or hasattr(bins, "__len__"):
-        return _explicit_edges(bins)  # type: ignore[arg-type]
+        if count * 8 > sys.maxsize:
+            raise InvalidArgumentError(
+                f"histogram(): bins={bins} needs {count * 8} bytes of counts, more than the "
+                f"maximum {sys.maxsize}; pass fewer bins"
+            )
+        return count
+    if hasattr(bins, "ndim") and hasattr(bins, "tolist"):  # SharedArray, NumPy array
+        if bins.ndim != 1:
+            raise ShapeError(
+                f"histogram(): bins as an array of edges must be 1-D, not of shape "
+                f"{getattr(bins, 'shape', '?')}; pass e.g. a.ravel() or an int number of bins"
+            )
+        return _explicit_edges(bins.tolist())
+    if isinstance(bins, Sequence) and not isinstance(bins, str | bytes | bytearray):
+        return _explicit_edges(bins)
     raise ArgumentTypeError(
-        f"histogram(): bins={bins!r} must be an int or a sequence of edges"
+        f"histogram(): bins={bins!r} must be an int or a sequence of edges (bin-width "
+        "estimators such as bins='auto' are not supported)"
     )
 
 
@@ -210,7 +226,9 @@ def histogram(
         Data; non-contiguous arrays are copied once, array-likes copied into
         shared memory.
     bins : int or sequence of float
-        Number of equal-width bins in ``range``, or the bin edges (increasing).
+        Number of equal-width bins in ``range``, or the bin edges (increasing):
+        a list, tuple or 1-D array of real numbers. String estimators such as
+        ``'auto'`` are not supported.
     range : (float, float), optional
         Lower and upper edge; default the data's min and max (widened by 0.5
         on both sides when they are equal; ``(0, 1)`` for empty data).
@@ -228,9 +246,14 @@ def histogram(
 
     Raises
     ------
+    ArgumentTypeError
+        If ``bins`` is neither an int nor a sequence of real numbers, or
+        ``range`` is not a pair of numbers.
+    ShapeError
+        If ``bins`` is an array of edges that is not 1-D.
     InvalidArgumentError
-        For ``bins < 1``, decreasing edges, a reversed or non-finite range, or
-        NaN/inf data without ``range``.
+        For ``bins < 1`` or more bins than fit memory, decreasing or NaN
+        edges, a reversed or non-finite range, or NaN/inf data without ``range``.
 
     Examples
     --------

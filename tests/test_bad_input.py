@@ -178,22 +178,6 @@ KNOWN_GAPS: dict[tuple[str, int | str], tuple[list[str], str]] = {
         ["huge"],
         "OverflowError e.g. OverflowError: cannot fit 'int' into an i",
     ),
-    ("histogram", "bins"): (
-        [
-            "4d",
-            "badtype",
-            "complex",
-            "dict",
-            "dtypename",
-            "huge",
-            "noncontig",
-            "ragged",
-            "square",
-            "str",
-            "zerowidth",
-        ],
-        "ComplexWarning, MemoryError, TypeError, ValueError e.g. Valu",
-    ),
     ("reduce", "initial"): (
         [
             "0d",

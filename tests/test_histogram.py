@@ -103,3 +103,40 @@ def test_errors() -> None:
         sm.histogram([1], 2, range=(1,))  # type: ignore[arg-type]
     with pytest.raises(sm.ArgumentTypeError, match="must be an int or a sequence"):
         sm.histogram([1], 2.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("bins", "error", "match"),
+    [
+        ("x", sm.ArgumentTypeError,
+         r"bins='x' must be an int or a sequence of edges \(bin-width estimators such as "
+         r"bins='auto' are not supported\)"),
+        ("auto", sm.ArgumentTypeError, "bins='auto' must be an int or a sequence of edges"),
+        (b"ab", sm.ArgumentTypeError, "must be an int or a sequence of edges"),
+        ({"a": 1}, sm.ArgumentTypeError, "must be an int or a sequence of edges"),
+        (None, sm.ArgumentTypeError, "must be an int or a sequence of edges"),
+        (np.zeros((2, 3)), sm.ShapeError,
+         r"bins as an array of edges must be 1-D, not of shape \(2, 3\)"),
+        (sm.zeros(()), sm.ShapeError, r"must be 1-D, not of shape \(\)"),
+        (np.zeros(3, np.complex128), sm.ArgumentTypeError,
+         r"histogram\(\): bins\[0\]=0j must be a real number \(int or float\), not complex"),
+        ([0, "1", 2], sm.ArgumentTypeError, r"bins\[1\]='1' must be a real number"),
+        ([[1, 2], [3]], sm.ArgumentTypeError, r"bins\[0\]=\[1, 2\] must be a real number"),
+        ([0, float("nan"), 2], sm.InvalidArgumentError, "increasing monotonically"),
+        (2**70, sm.InvalidArgumentError,
+         r"bins=1180591620717411303424 needs \d+ bytes of counts, more than the maximum"),
+    ],
+)  # fmt: skip
+def test_bad_bins(bins: object, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        sm.histogram(sm.arange(12), bins, pool=get_pool(2))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bins", [np.int64(3), np.array([0.0, 5.0, 11.0]), (0, 4, 11), range(0, 12, 4), [0, np.inf]]
+)
+def test_numpy_ints_arrays_and_ranges_as_bins(bins: Any) -> None:
+    counts, edges = sm.histogram(sm.arange(12), bins, pool=get_pool(2))
+    want_counts, want_edges = np.histogram(np.arange(12), bins)
+    assert counts.tolist() == want_counts.tolist()
+    assert edges.tolist() == want_edges.tolist()
