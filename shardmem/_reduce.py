@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 import operator
+import reprlib
 from collections.abc import Callable
 from typing import cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray
-from shardmem._errors import InvalidArgumentError, ShapeError
+from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernels_reduce import dot_partial, max_partial, min_partial, sum_partial
 from shardmem._map import Operand, as_operand, build_tasks, common_shape, make_plan
 from shardmem._pool import Pool, resolve_pool
@@ -112,12 +113,22 @@ def reduce(
     combine : callable
         Associative combination of two partials; default ``operator.add``.
     initial : object, optional
-        Start value; returned for empty inputs (which raise without it).
+        Start value; returned for empty inputs (which raise without it). Any
+        value ``combine`` accepts together with a partial.
     chunks : int, optional
         Number of chunks; default ``ceil(size / 65536)`` clamped to ``[1, 64]``,
         independent of the pool size.
     pool, timeout, progress
         As for :func:`shardmem.map`.
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``combine(initial, result)`` raises a ``TypeError`` (``initial``
+        does not combine with the partials, e.g. ``initial=None`` with
+        ``operator.add``); that error is its ``__cause__``.
+    InvalidArgumentError
+        For empty inputs without ``initial``.
 
     Examples
     --------
@@ -147,7 +158,16 @@ def reduce(
             )
         return initial
     total = tree_combine(parts, combine)
-    return total if initial is NO_INITIAL else combine(initial, total)
+    if initial is NO_INITIAL:
+        return total
+    try:
+        return combine(initial, total)
+    except TypeError as exc:
+        raise ArgumentTypeError(
+            f"reduce(): combine(initial, result) raised TypeError ({exc}) with "
+            f"initial={reprlib.repr(initial)} and a result of type {type(total).__name__}; "
+            "pass an initial that combine accepts, e.g. initial=0 for sums"
+        ) from exc
 
 
 def _flat(x: object, where: str) -> SharedArray:

@@ -167,3 +167,27 @@ def test_errors() -> None:
         sm.sum([1.0], chunks=0)
     with pytest.raises(sm.ShapeError, match="different shapes"):
         sm.reduce(length, np.zeros(2), np.zeros(3))
+
+
+@pytest.mark.parametrize("initial", [None, "x", [], (1, 2, 3), object()])
+def test_initial_that_does_not_combine_is_an_argument_type_error(initial: object) -> None:
+    with pytest.raises(
+        sm.ArgumentTypeError,
+        match=r"reduce\(\): combine\(initial, result\) raised TypeError \(.*\) with initial=.* "
+        r"and a result of type int; pass an initial that combine accepts, e.g\. initial=0",
+    ) as info:
+        sm.reduce(length, np.zeros(10), initial=initial, pool=get_pool(2))
+    assert isinstance(info.value, TypeError)
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+def as_tuple(x: Any) -> tuple[int]:
+    return (len(x),)
+
+
+def test_initial_may_be_any_value_combine_takes() -> None:
+    pool = get_pool(2)
+    assert sm.reduce(length, np.zeros(10), initial=0.5, pool=pool) == 10.5
+    got = sm.reduce(as_tuple, np.zeros(10), initial=("start",), chunks=2, pool=pool)
+    assert got == ("start", 5, 5)
+    assert sm.reduce(length, np.zeros(0), initial=None, pool=pool) is None  # nothing to combine
