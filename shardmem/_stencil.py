@@ -64,7 +64,7 @@ def stencil(
         C-contiguous destination of ``src``'s shape, any dtype; a new array of
         ``src``'s dtype when omitted. May be ``src`` itself.
     radius : int
-        Neighbours on each side along every axis (``radius >= 0``).
+        Neighbours on each side along every axis (``0 <= radius <= 4096``).
     mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}
         Border rule, as in ``scipy.ndimage``.
     cval : number
@@ -215,12 +215,20 @@ def _as_source(src: object) -> SharedArray:
     return source if source._is_c_contiguous() else source.copy()
 
 
+MAX_RADIUS = 4096
+
+
 def _check_options(
     radius: object, mode: object, cval: object, iterations: object
 ) -> tuple[int, str, object, int]:
     if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
         raise InvalidArgumentError(
             f"radius={radius!r} is not allowed; pass an int >= 0 (1 for a 3x3 neighbourhood)"
+        )
+    if radius > MAX_RADIUS:
+        raise InvalidArgumentError(
+            f"radius={radius} is larger than stencil() supports ({MAX_RADIUS}): a kernel "
+            "receives 2*radius + 1 padded rows around each output row; use a smaller radius"
         )
     if not isinstance(mode, str) or mode not in kernels.MODES:
         raise InvalidArgumentError(

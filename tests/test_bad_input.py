@@ -5,9 +5,8 @@ argument at a time by a value from ``BAD`` (wrong types, NaN/inf, negative
 and huge sizes, ragged lists, non-contiguous, read-only, complex and float16
 arrays, shape mismatches, ``out=`` aliasing an input) and checks the call
 either succeeds or raises a ``ShardmemError`` subclass (or the error of one of
-this file's kernels, re-raised with a ``KernelError`` cause). The combinations
-that still escape as a plain builtin error are listed in ``KNOWN_GAPS`` and
-pinned by a test each, so fixing one makes its test fail loudly.
+this file's kernels, re-raised with a ``KernelError`` cause). No combination
+escapes as a plain builtin error.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import get_pool
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
@@ -171,17 +170,9 @@ CASE_NAMES = [
     "dilation", "im.histogram", "equalize_hist", "resize",
 ]  # fmt: skip
 
-# (case, argument slot) -> (BAD keys that still escape as builtin errors, what escapes).
-# Run over all 2,726 combinations, the sweep finds 2,726 accepted or refused with a
-# ShardmemError (5 of them valid stencil calls whose kernel k_st fails by itself) and none
-# escaping (233 did, in 31 pairs). ("Pool", 0) stays listed for the pool's owner to retire:
-# Pool(2**70) is refused with an InvalidArgumentError now too.
-KNOWN_GAPS: dict[tuple[str, int | str], tuple[list[str], str]] = {
-    ("Pool", 0): (
-        ["huge"],
-        "OverflowError e.g. OverflowError: cannot fit 'int' into an i",
-    ),
-}
+# Run over all 2,726 combinations (every case x slot x BAD value), the sweep finds each one
+# accepted or refused with a ShardmemError (5 of them are valid stencil calls whose kernel
+# k_st fails by itself); 233 escaped as builtin errors before validation was added.
 
 
 def _call(name: str, slot: int | str, bad_key: str) -> None:
@@ -245,19 +236,7 @@ def test_every_bad_argument_is_a_shardmem_error_or_accepted(
     call: tuple[str, int | str, str],
 ) -> None:
     name, slot, bad = call
-    assume(bad not in KNOWN_GAPS.get((name, slot), ([], ""))[0])
     _call(name, slot, bad)
-
-
-@pytest.mark.parametrize(("name", "slot"), sorted(KNOWN_GAPS, key=str))
-def test_known_gaps_still_escape_as_builtin_errors(name: str, slot: int | str) -> None:
-    """Each gap pinned (one safe value): when validation is added, drop it from KNOWN_GAPS."""
-    bads = [b for b in KNOWN_GAPS[name, slot][0] if b not in {"huge", "-huge"}] or ["huge"]
-    if bads == ["huge"]:
-        pytest.skip("only 2**70 escapes here, as MemoryError/OverflowError: not re-run")
-    with pytest.raises(Exception) as info:  # noqa: PT011 - the point is it is NOT a ShardmemError
-        _call(name, slot, bads[0])
-    assert not isinstance(info.value, sm.ShardmemError), f"fixed: remove {name, slot, bads[0]}"
 
 
 def test_known_good_calls_work() -> None:

@@ -398,6 +398,7 @@ def test_non_contiguous_source_is_copied() -> None:
     [
         ({"radius": -1}, sm.InvalidArgumentError, "radius=-1"),
         ({"radius": 1.5}, sm.InvalidArgumentError, "radius=1.5"),
+        ({"radius": 2**70}, sm.InvalidArgumentError, r"larger than stencil\(\) supports \(4096\)"),
         ({"mode": "edge"}, sm.InvalidArgumentError, "mode='edge' is not a border mode"),
         ({"iterations": 0}, sm.InvalidArgumentError, "iterations=0"),
         ({"cval": "x"}, sm.ArgumentTypeError, "cval='x'"),
