@@ -123,7 +123,13 @@ def _demo(args: argparse.Namespace) -> int:
     if args.workers and min(args.workers) < 1:
         raise _usage("--workers must be at least 1")
     start = time.perf_counter()
-    run_demo(args.out, workers=args.workers, size=args.size, quick=args.quick)
+    run_demo(
+        args.out,
+        workers=args.workers,
+        size=args.size,
+        quick=args.quick,
+        progress=sys.stderr.isatty(),  # a bar on a terminal, none in logs
+    )
     print(f"wrote images to {args.out}/ in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -193,6 +199,7 @@ def _operations() -> dict[str, Callable[..., object]]:
 def _image(args: argparse.Namespace) -> int:
     import shardmem as sm
     from shardmem import image
+    from shardmem._pool import progress_default
 
     ops = _operations()
     op = ops.get(args.operation)
@@ -200,7 +207,7 @@ def _image(args: argparse.Namespace) -> int:
         raise _usage(f"unknown operation {args.operation!r}; choose one of {', '.join(ops)}")
     params = _params(args.param, op)
     picture = image.read_image(args.input)
-    with sm.Pool(args.workers) as pool:
+    with sm.Pool(args.workers) as pool, progress_default(sys.stderr.isatty()):
         start = time.perf_counter()
         result = op(picture, pool=pool, **params)
         took = time.perf_counter() - start

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shardmem import image
 from shardmem._array import SharedArray
-from shardmem._pool import Pool
+from shardmem._pool import Pool, _Bar
 
 __all__ = ("SAMPLE", "format_table", "run_demo")
 
@@ -38,7 +38,7 @@ _SAVED = ("to_uint8", "rgb2gray", "gaussian", "sobel", "median", "equalize_hist"
 
 
 def _pipeline(
-    photo: SharedArray, size: int, pool: Pool
+    photo: SharedArray, size: int, pool: Pool, bar: _Bar | None = None
 ) -> tuple[dict[str, float], dict[str, SharedArray]]:
     results: dict[str, SharedArray] = {"photo": photo}
     times: dict[str, float] = {}
@@ -46,6 +46,8 @@ def _pipeline(
         start = time.perf_counter()
         results[name] = step(results, pool, size)
         times[name] = time.perf_counter() - start
+        if bar is not None:
+            bar.tick(1)
     return times, results
 
 
@@ -56,6 +58,7 @@ def run_demo(
     size: int | None = None,
     quick: bool = False,
     quiet: bool = False,
+    progress: bool = False,
 ) -> list[dict[str, object]]:
     """Run the demo pipeline with each worker count and write the images of the last run.
 
@@ -71,6 +74,8 @@ def run_demo(
         A small, fast run (for tests and smoke checks).
     quiet : bool
         Do not print the table.
+    progress : bool
+        Show a progress bar over the pipeline's steps on stderr.
 
     Returns
     -------
@@ -91,10 +96,15 @@ def run_demo(
     photo = image.read_image(SAMPLE)
     seconds: dict[int, dict[str, float]] = {}
     results: dict[str, SharedArray] = {}
-    for n in counts:
-        with Pool(n) as pool:
-            _pipeline(photo, 32, pool)  # ship the kernels before timing
-            seconds[n], results = _pipeline(photo, side, pool)
+    bar = _Bar(len(counts) * len(_STEPS), f"demo ({side}x{side})") if progress else None
+    try:
+        for n in counts:
+            with Pool(n) as pool:
+                _pipeline(photo, 32, pool)  # ship the kernels before timing
+                seconds[n], results = _pipeline(photo, side, pool, bar)
+    finally:
+        if bar is not None:
+            bar.close()
     _save(results, Path(out_dir))
     rows = [_row(name, results[name].shape, seconds, counts) for name, _, _ in _STEPS]
     if not quiet:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import _interpqueues
 import atexit
 import contextlib
+import contextvars
 import itertools
 import marshal
 import mmap
@@ -38,7 +39,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import interpreters
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -1038,8 +1039,23 @@ class _Bar:
             print(file=sys.stderr)
 
 
+_progress_default: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "shardmem_progress", default=False
+)
+
+
+@contextlib.contextmanager
+def progress_default(enabled: bool) -> Iterator[None]:
+    """Show a progress bar for every call inside the block (the command line's bars)."""
+    token = _progress_default.set(enabled)
+    try:
+        yield
+    finally:
+        _progress_default.reset(token)
+
+
 def _progress_bar(progress: bool, total: int, name: str) -> _Bar | None:
-    return _Bar(total, name) if progress else None
+    return _Bar(total, name) if progress or _progress_default.get() else None
 
 
 def _check_timeout(timeout: float) -> float:

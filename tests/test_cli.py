@@ -89,3 +89,19 @@ def test_demo_quick_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "cores seen" in out
     assert "speedup" in out
     assert any(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_image_command_shows_progress_bars_on_a_terminal_only(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
+) -> None:
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    image.write_image(src, np.arange(64 * 48, dtype=np.uint8).reshape(48, 64))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    assert main(["image", "box_blur", str(src), str(out), "--workers", "2"]) == 0
+    err = capsys.readouterr().err
+    assert ("task" in err) is terminal  # a bar over the tasks of each call
+    assert image.read_image(out).shape == (48, 64)

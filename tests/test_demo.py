@@ -27,3 +27,12 @@ def test_run_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 def test_format_table_empty() -> None:
     assert format_table([]).startswith("cores seen:")
+
+
+def test_run_demo_shows_a_progress_bar_over_its_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_demo(tmp_path, workers=[1, 2], size=32, quiet=True, progress=True)
+    err = capsys.readouterr().err
+    assert "demo (32x32)" in err
+    assert "/20" in err  # 10 steps x 2 worker counts
