@@ -39,6 +39,8 @@ WORKLOADS: dict[str, Workload] = {
     "box_blur": bench_compute.box_blur,
     "stencil": bench_stencil_suite.stencil,
     "sum_f64": bench_compute.sum_f64,
+    "cumsum_f64": bench_compute.cumsum_f64,
+    "histogram_u8": bench_compute.histogram_u8,
     "tiny_tasks": bench_engine.tiny_tasks,
     "latency": bench_engine.latency,
     "barrier": bench_engine.barrier,

@@ -79,13 +79,16 @@ def bounded(op: Op, fmt: str, bits: int) -> Op:
     return lambda a, b: ((op(a, b) + half) & mask) - half
 
 
-def _total(x: memoryview, lo: int, hi: int, op: Op, how: tuple[str, str, int]) -> Any:
-    """``x[lo] op ... op x[hi-1]`` (phase 1 of the ranks after the first)."""
+def _total(
+    x: memoryview, lo: int, hi: int, op: Op, how: tuple[str, str, int], *, start: tuple[bool, Any]
+) -> Any:
+    """``start op x[lo] op ... op x[hi-1]``, left to right (phase 1)."""
     cast, fmt, _ = how
+    have, first = start
     values = _values(x, lo, hi, cast)
     if op is operator.add and fmt not in ("f", "d") and cast == "":
-        return sum(values)  # exact for ints and bools, and faster than reduce
-    return functools.reduce(op, values)
+        return sum(values, first) if have else sum(values)  # exact for ints, faster than reduce
+    return functools.reduce(op, values, first) if have else functools.reduce(op, values)
 
 
 def _scan_into(
@@ -132,6 +135,7 @@ def scan_task(
     hi: int,
     slot: int,
     lower: tuple[int, ...],
+    publish: bool,
     inclusive: bool,
     initial: Any,
     cast: str,
@@ -141,27 +145,23 @@ def scan_task(
 ) -> None:
     """Scan elements ``lo:hi`` (gang kernel: one task per rank).
 
-    The first non-empty rank (``lower`` empty) scans its shard into ``out``
-    at once and publishes its last value at ``totals[slot]``; every other
-    rank publishes its shard's total (phase 1). After the barrier, those
-    ranks combine the values of the ``lower`` ranks into an offset and scan
-    their shard from it into ``out`` (phase 2). Only the first rank writes
-    before the barrier, and only its own shard, so ``out`` may be ``x``.
+    Phase 1: a rank whose total a later rank needs (``publish``) computes it
+    (from ``initial`` on the first non-empty rank) and publishes it at
+    ``totals[slot]``. After the barrier, phase 2: each rank combines the
+    totals of the ``lower`` ranks, left to right, into an offset and scans its
+    shard from it into ``out``. Nothing is written before the barrier, and
+    each rank writes only its own shard, so ``out`` may be ``x``.
     """
     op = _USER_OP
     if op is None:
         raise RuntimeError("scan_task was called without a bound operator")
     how = (cast, fmt, bits)
     step = bounded(op, fmt, bits)
-    if hi > lo and not lower:
-        start = (initial is not None, initial)
-        last = _scan_into(x, out, span=(lo, hi), op=step, start=start, inclusive=inclusive, how=how)
-        totals[slot] = wrap(last, totals.format, bits)
-    elif hi > lo:
-        totals[slot] = wrap(_total(x, lo, hi, step, how), totals.format, bits)
+    first = (initial is not None, initial)
+    if hi > lo and publish:
+        total = _total(x, lo, hi, step, how, start=first if not lower else (False, None))
+        totals[slot] = wrap(total, totals.format, bits)
     barrier()
-    if hi > lo and lower:
-        offset = _offset(totals, lower, step)
-        _scan_into(
-            x, out, span=(lo, hi), op=step, start=(True, offset), inclusive=inclusive, how=how
-        )
+    if hi > lo:
+        start = (True, _offset(totals, lower, step)) if lower else first
+        _scan_into(x, out, span=(lo, hi), op=step, start=start, inclusive=inclusive, how=how)

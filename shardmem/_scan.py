@@ -1,14 +1,16 @@
 """``scan`` and ``cumsum``: parallel prefix operations in two phases separated by a barrier.
 
 One gang call runs one task per worker; worker ``w`` owns a contiguous
-shard of the flattened input (`split_scan`). Phase 1: the first worker
-scans its shard straight into the output with ``itertools.accumulate`` (C
-speed) and publishes its last value; every other worker computes its
-shard's total (``sum`` or ``functools.reduce``) and publishes it, each into
-its own slot of a small shared array. After ``barrier()``, phase 2: each
-other worker combines the values published by the ranks before it into an
-offset and scans its shard from there (``accumulate(..., initial=offset)``).
-The first shard is larger, as it is read once and the others twice. Shards
+shard of the flattened input (equal shards). Phase 1: every worker whose
+total a later worker needs computes it (``sum`` or ``functools.reduce``, C
+speed; the first one starting from ``initial``) and publishes it into its
+own slot of a small shared array. After ``barrier()``, phase 2: each worker
+combines the totals published by the ranks before it, left to right, into
+an offset and scans its shard from there straight into the output
+(``itertools.accumulate(..., initial=offset)``). On p workers that takes
+(total + scan) / p of the sequential time: the scan cannot start before the
+offsets are known, and a first worker that scanned during phase 1 would put
+its whole scan on the critical path (about 1.0x on 2 workers). Shards
 are scanned in chunks of 65536 elements, each stored with one slice
 assignment, so a worker never holds more than a chunk of Python values.
 ``op`` must be associative; it runs on Python values.
@@ -138,7 +140,7 @@ def scan(
         source = source.copy()
     target = resolve_pool(pool)
     totals = empty(target.size, dtype=float64 if kind.format == "f" else kind)
-    how = (inclusive, start, _cast(source, kind), _lead(fn, kind))
+    how = (inclusive, start, _cast(source, kind))
     tasks = _tasks(source, result, totals, target.size, how)
     target._execute(_bind(fn), tasks, gang=True, timeout=timeout, progress=progress)
     return result
@@ -282,36 +284,14 @@ def _unsafe_overlap(source: SharedArray, result: SharedArray) -> bool:
     return not same and a < b + result.nbytes and b < a + source.nbytes
 
 
-def _lead(op: Op, kind: DType) -> float:
-    """Work of the first rank's shard relative to the others' (it makes one pass, they two)."""
-    return 1.25 if op is operator.add and kind.kind in "biu" else 1.5
-
-
-def split_scan(n: int, workers: int, lead: float) -> list[tuple[int, int]]:
-    """Shards for `scan`: the first is ``lead`` times the others, which `split_rows` cuts.
-
-    The first shard is scanned in one pass; the others are read twice (their
-    total, then their scan), so a larger first shard balances the work.
-
-    >>> split_scan(10, 3, 1.5)
-    [(0, 4), (4, 7), (7, 10)]
-    >>> split_scan(2, 4, 1.5)
-    [(0, 1), (1, 2), (2, 2), (2, 2)]
-    """
-    if workers == 1:
-        return [(0, n)]
-    first = min(n, round(n * lead / (lead + workers - 1)))
-    return [(0, first), *((first + a, first + b) for a, b in split_rows(n - first, workers - 1))]
-
-
 def _tasks(
     source: SharedArray,
     result: SharedArray,
     totals: SharedArray,
     workers: int,
-    how: tuple[bool, object, str, float],
+    how: tuple[bool, object, str],
 ) -> list[Task]:
-    inclusive, start, cast, lead = how
+    inclusive, start, cast = how
     kind = result.dtype
     views = (as_view(source, "scan"), as_view(result, "scan"), as_view(totals, "scan"))
     common = (
@@ -321,11 +301,20 @@ def _tasks(
         ("fmt", kind.format),
         ("bits", 8 * kind.itemsize),
     )
-    ranges = split_scan(source.size, workers, lead)
+    ranges = split_rows(source.size, workers)
+    filled = [rank for rank, (lo, hi) in enumerate(ranges) if hi > lo]
     tasks = []
     for rank, (lo, hi) in enumerate(ranges):
-        lower = tuple(j for j in range(rank) if ranges[j][1] > ranges[j][0])
-        kwargs = (*common, ("lo", lo), ("hi", hi), ("slot", rank), ("lower", lower))
+        lower = tuple(j for j in filled if j < rank)
+        publish = bool(filled) and rank < filled[-1]  # a later shard starts from this total
+        kwargs = (
+            *common,
+            ("lo", lo),
+            ("hi", hi),
+            ("slot", rank),
+            ("lower", lower),
+            ("publish", publish),
+        )
         tasks.append(Task(views, kwargs, rank=rank, label=f"elements {lo}:{hi}"))
     return tasks
 
