@@ -517,8 +517,15 @@ class _Core:
         return first
 
     def _shrink_arena(self) -> None:
-        """Drop every chunk but the first once no slot is in use (called while draining)."""
-        with self.submit_lock:
+        """Drop every chunk but the first once no slot is in use (called while draining).
+
+        It never waits for the submit lock: a thread holding it may be waiting
+        for this drain (a buffer released mid-submit); the next delivery that
+        empties the slots tries again.
+        """
+        if not self.submit_lock.acquire(blocking=False):
+            return
+        try:
             if self.slot_of or self.closed or len(self.arena) <= 1:
                 return
             for index in range(1, len(self.arena)):
@@ -526,6 +533,8 @@ class _Core:
                     self._put(w, (P.ARENA, index, None), control=True)
             del self.arena[1:]
             self.free_slots[:] = range(P.FIRST_CHUNK - 1, -1, -1)
+        finally:
+            self.submit_lock.release()
 
     def _slot(self, slot: int) -> memoryview:
         start = (slot & 0xFFFFFF) * P.SLOT_BYTES
