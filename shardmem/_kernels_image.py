@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate, repeat
 from operator import add, itemgetter, mul, sub
 from typing import Any
@@ -228,18 +228,36 @@ def separable(
     """A column pass with ``wy`` then a row pass with ``wx`` (odd lengths, centred)."""
     wc, ky, kx = w * c, len(wy) // 2, len(wx) // 2
     for y, rows in enumerate(windows(src, h, wc, r0, r1, ky, ky, mode, cval), r0):
-        v: Any = map(wy[0].__mul__, rows[0])
-        for i, (wt, row) in enumerate(zip(wy[1:], rows[1:], strict=True), 1):
-            v = map(add, v, map(wt.__mul__, row), strict=False)
+        v = list(_weighted(rows.__getitem__, wy))
+        p = hpad(v, w, c, kx, kx, mode, cval * sum(wy))
+        put(out, y, wc, _weighted(_shifted(p, c, wc), wx))
+
+
+def _shifted(p: Row, c: int, wc: int) -> Callable[[int], Row]:
+    """``j -> p[j*c : j*c + wc]``: the padded row seen ``j`` pixels to the right."""
+    return lambda j: p[j * c : j * c + wc]
+
+
+def _weighted(part: Callable[[int], Row], wts: tuple[float, ...]) -> Iterator[Any]:
+    """``sum(wts[i] * part(i))`` elementwise, lazily; equal weights at mirrored taps
+    (a Gaussian's) are applied once to the sum of their two parts, halving the products.
+    """
+    n = len(wts)
+    if any(wts[i] != wts[n - 1 - i] for i in range(n // 2)):
+        acc: Any = map(wts[0].__mul__, part(0))
+        for i in range(1, n):
+            acc = map(add, acc, map(wts[i].__mul__, part(i)), strict=False)
             if i % DEPTH == 0:
-                v = list(v)
-        p = hpad(list(v), w, c, kx, kx, mode, cval * sum(wy))
-        acc: Any = map(wx[0].__mul__, p[:wc])
-        for j in range(1, len(wx)):
-            acc = map(add, acc, map(wx[j].__mul__, p[j * c : j * c + wc]), strict=False)
-            if j % DEPTH == 0:
                 acc = list(acc)
-        put(out, y, wc, acc)
+        return acc  # type: ignore[no-any-return]
+    k = n // 2
+    acc = map(wts[k].__mul__, part(k))
+    for i in range(k):
+        pair = map(add, part(i), part(n - 1 - i), strict=False)
+        acc = map(add, acc, map(wts[i].__mul__, pair), strict=False)
+        if i % (DEPTH // 4) == DEPTH // 4 - 1:
+            acc = list(acc)
+    return acc  # type: ignore[no-any-return]
 
 
 def box(
