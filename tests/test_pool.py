@@ -65,6 +65,16 @@ def wait_at_barrier_then_fail(*, rank, barrier):  # type: ignore[no-untyped-def]
     barrier()
 
 
+def step_twice(counter, *, rank, size, barrier, steps):  # type: ignore[no-untyped-def]
+    for step in range(steps):
+        if rank == step % size:
+            counter[0] += 1
+        barrier()
+        assert counter[0] == step + 1
+        barrier()
+    return counter[0]
+
+
 def total(values):  # type: ignore[no-untyped-def]
     return sum(values)
 
@@ -156,17 +166,8 @@ def test_barrier_separates_phases(workers: int, values: list[int]) -> None:
 
 
 def test_many_barriers_in_a_row(pool2: sm.Pool) -> None:
-    def rounds(counter, *, rank, size, barrier, steps):  # type: ignore[no-untyped-def]
-        for step in range(steps):
-            if rank == step % size:
-                counter[0] += 1
-            barrier()
-            assert counter[0] == step + 1
-            barrier()
-        return counter[0]
-
     counter = sm.zeros(1, dtype="int64")
-    assert pool2.run(rounds, counter, steps=200) == [200, 200]
+    assert pool2.run(step_twice, counter, steps=200) == [200, 200]
 
 
 def test_buffers_are_shared_not_copied(pool2: sm.Pool) -> None:
@@ -476,16 +477,6 @@ def test_barrier_tokens_of_very_late_calls_travel_as_tuples() -> None:
         pool._core.ids = itertools.count(1 << 29)  # past what an int token can carry
         counter = sm.zeros(1, dtype="int64")
         assert pool.run(step_twice, counter, steps=20) == [20, 20]
-
-
-def step_twice(counter, *, rank, size, barrier, steps):  # type: ignore[no-untyped-def]
-    for step in range(steps):
-        if rank == step % size:
-            counter[0] += 1
-        barrier()
-        assert counter[0] == step + 1
-        barrier()
-    return counter[0]
 
 
 def add_k(a, o, *, k, fail_at):  # type: ignore[no-untyped-def]
