@@ -433,9 +433,10 @@ def test_messages_too_long_for_a_slot_or_for_marshal_still_travel(pool2: sm.Pool
     assert pool2.run(echo, value=long) == [long, long]  # outcome too long: a tuple
     assert pool2.run(echo, value=list(range(500))) == [list(range(500))] * 2  # task too long
     assert pool2.run(echo, value=range(3)) == [range(3)] * 2  # marshal cannot write a range
-    assert pool2.run(echo, value=(1.5, None, b"ab", {"k": [True]})) == [
-        (1.5, None, b"ab", {"k": [True]})
-    ] * 2
+    assert (
+        pool2.run(echo, value=(1.5, None, b"ab", {"k": [True]}))
+        == [(1.5, None, b"ab", {"k": [True]})] * 2
+    )
     assert _all_slots_free(pool2)
 
 
