@@ -183,6 +183,7 @@ class _Call:
 class _Worker:
     def __init__(self, rank: int) -> None:
         self.rank = rank
+        self.sleeping = P.C_HEADER + rank * P.C_STRIDE + P.W_SLEEPING  # its flag in the ctrl block
         self.tasks = interpreters.create_queue()
         self.control = interpreters.create_queue()
         self.evicts = interpreters.create_queue()
@@ -212,9 +213,6 @@ class _Core:
         self.shared = interpreters.create_queue()
         self.main_waker = _Waker(nonblocking=True)
         self.workers = [_Worker(rank) for rank in range(workers)]
-        self.sleep_flags = [
-            (w, P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING) for w in self.workers
-        ]
         self.ids = itertools.count(1)
         self.pending: dict[int, _Call] = {}
         self.in_use: dict[int, int] = {}  # buffer id -> pending calls that use it
@@ -341,7 +339,7 @@ class _Core:
 
     def _put(self, w: _Worker, message: int | tuple[Any, ...], *, control: bool = False) -> None:
         _qput(w.control.id if control else w.tasks.id, message)
-        if self.ctrl[P.C_HEADER + w.rank * P.C_STRIDE + P.W_SLEEPING]:
+        if self.ctrl[w.sleeping]:
             w.waker.wake()
 
     def _put_shared(self, message: int | tuple[Any, ...], *, wake_all: bool = False) -> None:
@@ -354,7 +352,7 @@ class _Core:
         qid = self.shared.id
         _qput(qid, message)
         ctrl = self.ctrl
-        sleepers = [w for w, flag in self.sleep_flags if ctrl[flag]]
+        sleepers = [w for w in self.workers if ctrl[w.sleeping]]
         if sleepers:  # (rare while tasks flow: do not count the queue for nothing)
             for w in sleepers if wake_all else sleepers[: _qcount(qid)]:
                 w.waker.wake()
@@ -496,10 +494,9 @@ class _Core:
             slot = self._grow_arena()
         else:
             return message
-        start = (slot & 0xFFFFFF) * P.SLOT_BYTES
-        self.arena[slot >> 24][start : start + len(data)] = data
+        self._slot(slot, len(data))[:] = data
         self.slot_of[message[1]] = slot
-        return slot << 16 | len(data)
+        return slot << P.LENGTH_BITS | len(data)
 
     def _grow_arena(self) -> int:
         """Add a chunk of slots, shared with every worker before any task uses it."""
@@ -512,7 +509,7 @@ class _Core:
         self.arena.append(chunk)
         for w in self.workers:
             self._put(w, (P.ARENA, index, chunk), control=True)
-        first = index << 24
+        first = index << P.CHUNK_SHIFT
         self.free_slots.extend(range(first + count - 1, first, -1))
         return first
 
@@ -536,9 +533,10 @@ class _Core:
         finally:
             self.submit_lock.release()
 
-    def _slot(self, slot: int) -> memoryview:
-        start = (slot & 0xFFFFFF) * P.SLOT_BYTES
-        return self.arena[slot >> 24][start : start + P.SLOT_BYTES]
+    def _slot(self, slot: int, length: int) -> memoryview:
+        """The first ``length`` bytes of message slot ``slot``."""
+        start = (slot & ((1 << P.CHUNK_SHIFT) - 1)) * P.SLOT_BYTES
+        return self.arena[slot >> P.CHUNK_SHIFT][start : start + length]
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -611,7 +609,8 @@ class _Core:
 
     def _deliver(self, item: int | tuple[Any, ...], mine: _Call | None) -> None:
         message: tuple[Any, ...] = (
-            marshal.loads(self._slot(item >> 16)[: item & 0xFFFF])  # an outcome in its task's slot
+            # an outcome in its task's slot
+            marshal.loads(self._slot(item >> P.LENGTH_BITS, item & ((1 << P.LENGTH_BITS) - 1)))
             if isinstance(item, int)
             else item
         )

@@ -33,7 +33,7 @@ interpreter; ints, None and bools need no release). So the frequent messages
 (a task and its outcome) are marshalled into a fixed-size slot of a shared
 "arena" owned by the main interpreter, and only an int travels on the queue::
 
-    slot << 16 | length               the message is marshal.loads(slot[:length])
+    slot << LENGTH_BITS | length      the message is marshal.loads(slot[:length])
 
 A task's outcome is written back into the task's own slot, which the pool
 frees when it has read it. A message too long for a slot (a traceback, a big
@@ -77,7 +77,9 @@ PICKLED = "\x00shardmem-pickled"
 # Values that ask the worker to bind extra keyword arguments.
 INJECTED = ("rank", "size", "barrier")
 
-# Message slots (see above). Slot number: chunk << 24 | index in the chunk.
+# Message slots (see above). Slot number: chunk << CHUNK_SHIFT | index in the chunk.
 SLOT_BYTES = 256
+CHUNK_SHIFT = 24
+LENGTH_BITS = 16  # a queued slot number carries the message length in its low bits
 FIRST_CHUNK = 1024  # slots in chunk 0 (256 KiB); chunk k holds FIRST_CHUNK << k
 MAX_CHUNKS = 7  # at most 130,048 messages in slots at once (32 MiB)

@@ -179,9 +179,10 @@ def _evictions():
         _reply((DONE, token, RANK, None))
 
 
-def _slot(slot):
-    start = (slot & 0xFFFFFF) * SLOT_BYTES
-    return _arena[slot >> 24][start : start + SLOT_BYTES]
+def _slot(slot, length):
+    """The first ``length`` bytes of message slot ``slot`` (see _protocol.py)."""
+    start = (slot & ((1 << CHUNK_SHIFT) - 1)) * SLOT_BYTES
+    return _arena[slot >> CHUNK_SHIFT][start : start + length]
 
 
 def _reply(message, slot=-1):
@@ -189,8 +190,8 @@ def _reply(message, slot=-1):
     if slot >= 0:
         data = marshal.dumps(message)
         if len(data) <= SLOT_BYTES:
-            _slot(slot)[: len(data)] = data
-            message = slot << 16 | len(data)
+            _slot(slot, len(data))[:] = data
+            message = slot << LENGTH_BITS | len(data)
     _put(RESULTS, message, -1)
     if CTRL[C_MAIN_SLEEPING]:
         _wake(MAIN_FD)
@@ -231,7 +232,7 @@ class _Barrier:
             while _count(inbox):
                 token = _get(inbox)[0]
                 if type(token) is int:
-                    token = (token >> 34, (token >> 6) & 0xFFFFFFF, token & 63)
+                    token = _token_tuple(token)
                 if token == want:
                     return True
                 _arrived[token] = _arrived.get(token, 0) + 1
@@ -245,6 +246,11 @@ def _token_int(call, generation, rnd):
     if call < 1 << 29 and generation < 1 << 28:
         return call << 34 | generation << 6 | rnd
     return (call, generation, rnd)
+
+
+def _token_tuple(token):
+    """The ``(call, generation, round)`` that `_token_int` packed."""
+    return (token >> 34, (token >> 6) & 0xFFFFFFF, token & 63)
 
 
 def _take(token):
@@ -505,8 +511,8 @@ def main():
             try:
                 message = _wait_for(_poll_tasks)
                 if type(message) is int:  # a task in a slot
-                    slot = message >> 16
-                    message = marshal.loads(_slot(slot)[: message & 0xFFFF])
+                    slot = message >> LENGTH_BITS
+                    message = marshal.loads(_slot(slot, message & ((1 << LENGTH_BITS) - 1)))
                 elif message[0] == STOP:
                     break
                 else:
