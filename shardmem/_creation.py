@@ -8,7 +8,7 @@ import sys
 
 from shardmem._array import SharedArray, c_strides, check_shape, from_raw
 from shardmem._buffer import SharedBuffer
-from shardmem._dtypes import DType, as_dtype, check_scalar, result_dtype
+from shardmem._dtypes import DType, as_dtype, as_float, check_scalar, result_dtype
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._interop import pack, to_raw
 
@@ -144,7 +144,7 @@ def arange(
             )
     exact = all(isinstance(a, int) for a in args)
     for arg in args:
-        if not exact and not math.isfinite(_as_float(arg)):
+        if not exact and not math.isfinite(as_float(arg)):
             raise InvalidArgumentError(
                 f"arange() argument {arg!r} is not a finite float; pass finite numbers"
             )
@@ -167,13 +167,6 @@ def arange(
     else:
         values = [start + i * step for i in range(count)]
     return from_raw(pack(values, kind), (count,), kind)
-
-
-def _as_float(value: float) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond the float range
-        return math.inf
 
 
 def asarray(obj: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:

@@ -16,6 +16,7 @@ __all__ = (
     "DType",
     "Format",
     "as_dtype",
+    "as_float",
     "as_index",
     "bool_",
     "check_real",
@@ -308,6 +309,14 @@ def as_index(value: object, /) -> int | None:
         return None
 
 
+def as_float(value: float | numbers.Real, /) -> float:
+    """``float(value)``, with ints too large for a float as +-inf instead of an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if int(value) > 0 else -math.inf  # only ints overflow
+
+
 def check_real(value: object, name: str, where: str, /, *, finite: bool = False) -> float:
     """Return the real number ``value`` (int, float, bool, NumPy real scalar) as a float, or raise.
 
@@ -336,10 +345,7 @@ def check_real(value: object, name: str, where: str, /, *, finite: bool = False)
             f"{where}(): {name}={value!r} must be a real number (int or float), "
             f"not {type(value).__name__}"
         )
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.copysign(math.inf, value)  # a huge int
+    number = as_float(value)
     if finite and not math.isfinite(number):
         raise InvalidArgumentError(f"{where}(): {name}={value!r} must be a finite number")
     return number
