@@ -7,7 +7,7 @@ import numbers
 import operator
 import struct
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ValueOverflowError
 
@@ -314,7 +314,7 @@ def as_float(value: float | numbers.Real, /) -> float:
     try:
         return float(value)
     except OverflowError:
-        return math.inf if int(value) > 0 else -math.inf  # only ints overflow
+        return math.inf if cast("int", value) > 0 else -math.inf  # only ints overflow
 
 
 def check_real(value: object, name: str, where: str, /, *, finite: bool = False) -> float:
