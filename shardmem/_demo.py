@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shardmem import image
 from shardmem._array import SharedArray
-from shardmem._pool import Pool, _Bar
+from shardmem._pool import Pool, _Bar, _progress_bar
 
 __all__ = ("SAMPLE", "format_table", "run_demo")
 
@@ -96,7 +96,7 @@ def run_demo(
     photo = image.read_image(SAMPLE)
     seconds: dict[int, dict[str, float]] = {}
     results: dict[str, SharedArray] = {}
-    bar = _Bar(len(counts) * len(_STEPS), f"demo ({side}x{side})") if progress else None
+    bar = _progress_bar(progress, len(counts) * len(_STEPS), f"demo ({side}x{side})")
     try:
         for n in counts:
             with Pool(n) as pool:
