@@ -27,6 +27,7 @@ from shardmem._dtypes import (
     uint32,
     uint64,
 )
+from shardmem._engine import Pool, default_pool, run, submit
 from shardmem._errors import (
     ArgumentTypeError,
     ArrayIndexError,
@@ -46,7 +47,6 @@ from shardmem._errors import (
 )
 from shardmem._histogram import histogram
 from shardmem._map import map, vectorize
-from shardmem._pool import Pool, default_pool, run, submit
 from shardmem._reduce import dot, max, mean, min, reduce, sum
 from shardmem._scan import cumsum, scan
 from shardmem._stencil import stencil

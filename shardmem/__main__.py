@@ -199,7 +199,7 @@ def _operations() -> dict[str, Callable[..., object]]:
 def _image(args: argparse.Namespace) -> int:
     import shardmem as sm
     from shardmem import image
-    from shardmem._pool import progress_default
+    from shardmem._progress import progress_default
 
     ops = _operations()
     op = ops.get(args.operation)

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from shardmem._engine import pack
 from shardmem._errors import KernelError
-from shardmem._kernel import pack
 
 __all__ = ("ShippedKernel", "attach_remote_traceback", "rebuild", "ship")
 

@@ -27,6 +27,7 @@ import shardmem as sm
 from shardmem._dask_ship import ShippedKernel, attach_remote_traceback, rebuild
 from shardmem._map import as_operand, build_tasks, make_plan
 from shardmem._reduce import tree_combine
+from shardmem._runner import run_tasks
 from shardmem._sharding import default_chunks
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ def _run_blockwise(
                 for k, v in task.kwargs
             )
     try:
-        return pool._execute(kernel, tasks)
+        return run_tasks(pool, kernel, tasks)
     except BaseException as exc:
         attach_remote_traceback(exc)
         raise

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from shardmem import image
 from shardmem._array import SharedArray
-from shardmem._pool import Pool, _Bar, _progress_bar
+from shardmem._engine import Pool
+from shardmem._progress import Bar, progress_bar
 
 __all__ = ("SAMPLE", "format_table", "run_demo")
 
@@ -38,7 +39,7 @@ _SAVED = ("to_uint8", "rgb2gray", "gaussian", "sobel", "median", "equalize_hist"
 
 
 def _pipeline(
-    photo: SharedArray, size: int, pool: Pool, bar: _Bar | None = None
+    photo: SharedArray, size: int, pool: Pool, bar: Bar | None = None
 ) -> tuple[dict[str, float], dict[str, SharedArray]]:
     results: dict[str, SharedArray] = {"photo": photo}
     times: dict[str, float] = {}
@@ -96,7 +97,7 @@ def run_demo(
     photo = image.read_image(SAMPLE)
     seconds: dict[int, dict[str, float]] = {}
     results: dict[str, SharedArray] = {}
-    bar = _progress_bar(progress, len(counts) * len(_STEPS), f"demo ({side}x{side})")
+    bar = progress_bar(progress, len(counts) * len(_STEPS), f"demo ({side}x{side})")
     try:
         for n in counts:
             with Pool(n) as pool:

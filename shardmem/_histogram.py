@@ -28,11 +28,12 @@ from typing import cast
 from shardmem._array import SharedArray
 from shardmem._creation import asarray
 from shardmem._dtypes import as_index, check_real
+from shardmem._engine import Pool, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernels_histogram import bin_counts, minmax, value_counts
 from shardmem._map import as_operand, build_tasks, make_plan
-from shardmem._pool import Pool, resolve_pool
 from shardmem._reduce import tree_combine
+from shardmem._runner import run_tasks
 
 __all__ = ("histogram",)
 
@@ -57,7 +58,7 @@ def _run(
     run_on = resolve_pool(pool)
     plan = make_plan(flat.shape, chunks, run_on)
     tasks = build_tasks(kernel, [flat], plan, params)  # type: ignore[arg-type]
-    return run_on._execute(kernel, tasks, timeout=timeout)  # type: ignore[arg-type]
+    return run_tasks(run_on, kernel, tasks, timeout=timeout)  # type: ignore[arg-type]
 
 
 def _check_range(range_: object) -> tuple[Number, Number]:

@@ -43,8 +43,9 @@ from shardmem import _kernels_map
 from shardmem._array import SharedArray
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import as_dtype
+from shardmem._engine import Pool, Task, ViewSpec, check_params, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
-from shardmem._pool import Pool, Task, ViewSpec, check_params, resolve_pool
+from shardmem._runner import run_tasks
 from shardmem._sharding import check_chunks, nonempty_rows
 
 __all__ = ("Operand", "as_operand", "build_tasks", "map", "vectorize")
@@ -242,7 +243,7 @@ def map(
     run_on = resolve_pool(pool)
     plan = make_plan(shape, chunks, run_on)
     tasks = build_tasks(kernel, [*operands, result], plan, params)
-    run_on._execute(kernel, tasks, timeout=timeout, progress=progress)
+    run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress)
     return result
 
 

@@ -28,10 +28,11 @@ from typing import cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray
+from shardmem._engine import Pool, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernels_reduce import dot_partial, max_partial, min_partial, sum_partial
 from shardmem._map import Operand, as_operand, build_tasks, common_shape, make_plan
-from shardmem._pool import Pool, resolve_pool
+from shardmem._runner import run_tasks
 from shardmem._sharding import default_chunks
 
 __all__ = ("dot", "max", "mean", "min", "reduce", "sum", "tree_combine")
@@ -80,7 +81,7 @@ def _partials(
     run_on = resolve_pool(pool)
     plan = make_plan(shape, default_chunks(size) if chunks is None else chunks, run_on)
     tasks = build_tasks(kernel, operands, plan, params)
-    return run_on._execute(kernel, tasks, timeout=timeout, progress=progress)
+    return run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress)
 
 
 def reduce(

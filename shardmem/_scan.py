@@ -38,12 +38,11 @@ from typing import Any
 
 from shardmem import _kernels_scan as kernels
 from shardmem._array import SharedArray
-from shardmem._bind import bind
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import DType, as_dtype, check_scalar, float64, int64, uint64
+from shardmem._engine import Pool, Task, as_view, bind, kernel_name, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
-from shardmem._kernel import kernel_name
-from shardmem._pool import Pool, Task, as_view, resolve_pool
+from shardmem._runner import run_tasks
 from shardmem._sharding import split_rows
 
 __all__ = ("cumsum", "scan")
@@ -142,7 +141,7 @@ def scan(
     totals = empty(target.size, dtype=float64 if kind.format == "f" else kind)
     how = (inclusive, start, _cast(source, kind))
     tasks = _tasks(source, result, totals, target.size, how)
-    target._execute(_bind(fn), tasks, gang=True, timeout=timeout, progress=progress)
+    run_tasks(target, _bind(fn), tasks, gang=True, timeout=timeout, progress=progress)
     return result
 
 

@@ -21,12 +21,20 @@ from collections.abc import Callable
 
 from shardmem import _kernels_stencil as kernels
 from shardmem._array import SharedArray
-from shardmem._bind import bind
 from shardmem._creation import asarray, empty
 from shardmem._dtypes import check_real
+from shardmem._engine import (
+    Pool,
+    Task,
+    ViewSpec,
+    as_view,
+    bind,
+    check_params,
+    kernel_name,
+    resolve_pool,
+)
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
-from shardmem._kernel import kernel_name
-from shardmem._pool import Pool, Task, ViewSpec, as_view, check_params, resolve_pool
+from shardmem._runner import run_tasks
 from shardmem._sharding import split_rows
 
 __all__ = ("stencil",)
@@ -201,7 +209,7 @@ def stencil(
         return result
     target = resolve_pool(pool)
     tasks = _tasks(source, result, checked, params, target.size)
-    target._execute(_bind(kernel), tasks, gang=True, timeout=timeout, progress=progress)
+    run_tasks(target, _bind(kernel), tasks, gang=True, timeout=timeout, progress=progress)
     return result
 
 

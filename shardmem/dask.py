@@ -59,9 +59,9 @@ from shardmem._dask_worker import (
     worker_pool,
 )
 from shardmem._dtypes import as_dtype
+from shardmem._engine import check_params
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._map import wanted_injections
-from shardmem._pool import check_params
 from shardmem._reduce import NO_INITIAL
 
 if TYPE_CHECKING:

@@ -56,9 +56,10 @@ from shardmem import _kernels_image as kern
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, empty
 from shardmem._dtypes import check_real, uint8
+from shardmem._engine import Pool, Task, as_view, check_params, resolve_pool
 from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
 from shardmem._imageio import read_image, write_image
-from shardmem._pool import Pool, Task, as_view, check_params, resolve_pool
+from shardmem._runner import run_tasks
 from shardmem._sharding import nonempty_rows
 
 __all__ = (
@@ -157,7 +158,7 @@ def _bands(
         Task(views, check_params({keys[0]: lo, keys[1]: hi, **params}), label=f"rows {lo}:{hi}")
         for lo, hi in nonempty_rows(rows, p.size * 4)
     ]
-    return p._execute(kernel, tasks)
+    return run_tasks(p, kernel, tasks)
 
 
 def _filter(

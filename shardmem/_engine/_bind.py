@@ -13,7 +13,7 @@ import types
 from collections import OrderedDict
 from collections.abc import Callable
 
-from shardmem._kernel import _fingerprint
+from shardmem._engine._shipping import _fingerprint
 
 __all__ = ("bind",)
 

@@ -9,18 +9,22 @@ without pickling.
 
 Main -> worker (a worker's own queue, or the pool's shared queue)::
 
-    (TASK, task_id, kernel_key, views, kwargs, call_id)
-    (KERNEL, token, key, blob)        on the control queue; blob: marshal of the kernel's spec;
-                                      ack (DONE, token) or (FAILED, token, ...)
+    (TASK, task_id, kernel_key, args, kwargs, call_id, inject)
+                                      args: each a plain scalar or a tagged tuple (A_* below);
+                                      inject: bind rank/size/barrier when the kernel names them
+    (KERNEL, key, blob)               on the control queue; blob: marshal of the kernel's spec
+                                      (a worker that cannot define it fails its tasks with
+                                      SETUP_FAILED)
     (BUFFER, buffer_id, memoryview)   on the worker's control queue
     (ARENA, chunk_index, memoryview)  on the worker's control queue: a chunk of message slots
                                       (None: the chunk was dropped while the pool was idle)
     (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
                                       thread even while a task runs; ack (DONE, token)
-    (STOP,)
+    (STOP,)                           ends the loop of whichever worker takes it
 
 Worker -> main (the pool's results queue)::
 
+    (DONE, ready_id, rank, None)      a worker's loop has started (ready_id < 0)
     (DONE, task_id, rank, value)
     (FAILED, task_id, rank, exc_type, message, traceback_text, pickled_exc)
     (CANCELLED, task_id, rank)
@@ -56,15 +60,17 @@ FAILED = 11
 CANCELLED = 12
 DIED = 13  # (DIED, 0, rank, traceback_text): posted by a worker's owner thread
 
-# Control block (int64 slots).
-C_MAIN_SLEEPING = 0  # > 0 while a main-interpreter thread is blocked on the main wake fd
-C_HEADER = 8  # slots before the first worker's record
+# Control block (int64 slots): a header, the record base of each rank (a retired
+# worker's replacement gets a fresh record), then the worker records.
+C_MAIN_SLEEPING = 0  # > 0 while the engine's collector thread is blocked on the main wake fd
+C_HEADER = 8  # slots before the rank -> record map
 C_STRIDE = 8  # slots per worker record
 W_SLEEPING = 0  # 1 while the worker is blocked on its wake fd
 W_STATUS = 1  # STATUS_* below
 W_CURRENT = 2  # id of the task being run, 0 when none
 W_COMPLETED = 3  # tasks finished by this worker (progress)
 W_WD_BUSY = 6  # 1 while the watchdog decides whether to stop the current task
+W_RETIRED = 7  # 1 once the pool has replaced this worker: it ends its loop after its task
 
 STATUS_STARTING = 0
 STATUS_IDLE = 1
@@ -73,6 +79,14 @@ STATUS_STOPPED = 3
 
 # First item of a result that was pickled because it is not natively shareable.
 PICKLED = "\x00shardmem-pickled"
+
+# Tagged arguments (anything that is not a plain scalar travels as one of these).
+A_VIEW = 1  # (A_VIEW, buffer_id, offset, nbytes, format, shape): a typed view of a buffer
+A_VALUE = 2  # (A_VALUE, value): a tuple, list or dict of plain values, marshalled as it is
+A_PICKLED = 3  # (A_PICKLED, bytes): any other value, pickled
+
+# exc_type of a failure to set a kernel up in a worker (raised as ShippingError by the pool)
+SETUP_FAILED = "KernelSetupError"
 
 # Values that ask the worker to bind extra keyword arguments.
 INJECTED = ("rank", "size", "barrier")

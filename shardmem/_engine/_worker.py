@@ -4,17 +4,19 @@ The pool runs ``_protocol.py`` + this file's source in a fresh interpreter
 after ``prepare_main`` has bound:
 
     RANK, SIZE          this worker's rank and the pool size
+    BASE                index of this worker's record in the control block
+    READY               the id it reports with (DONE, READY, ...) once its loop runs
     TASKS, SHARED       ids of its own queue and of the pool's shared queue (main -> workers)
     CONTROL             id of its control queue (buffers and kernel definitions; drained
                         after a task is taken, so whatever a task needs is there first)
     EVICTS              id of its eviction queue (served by the watchdog thread, even mid-task)
     STOPS               id of its stop queue: (lo, hi) ranges of task ids to skip or stop
     RESULTS             id of the results queue (workers -> main)
-    INBOXES             ids of the barrier inbox queues, one per worker
+    INBOXES             ids of the barrier inbox queues, one per rank
     USE_EVENTFD         True: wake fds are eventfds; False: pipes
-    WAKE_FDS            one wake fd per worker (eventfd, or a pipe's write end)
+    WAKE_FDS            one wake fd per rank (eventfd, or a pipe's write end)
     WAIT_FD             this worker's fd to block on (eventfd, or a pipe's read end)
-    MAIN_FD             the fd that wakes a blocked main-interpreter thread
+    MAIN_FD             the fd that wakes the engine's collector thread
     WATCH_FD, WATCH_W   read and write ends of this worker's watchdog pipe
     CTRL                the control block, a memoryview cast to int64
     SPIN                seconds to poll before blocking
@@ -50,17 +52,28 @@ _put = _interpqueues.put
 class Cancelled(BaseException):
     """Raised inside a running kernel (from the watchdog thread) to stop it."""
 
+    def __init__(self, *args):
+        super().__init__(*args)
+        _delivered[0] += 1  # the watchdog sees a kernel that swallows its stops
 
-_BASE = C_HEADER + RANK * C_STRIDE
-_SLEEPING = _BASE + W_SLEEPING
-_STATUS = _BASE + W_STATUS
-_CURRENT = _BASE + W_CURRENT
-_COMPLETED = _BASE + W_COMPLETED
+
+class KernelSetupError(Exception):
+    """A task's kernel could not be defined in this worker."""
+
+
+_delivered = [0]
+_SLEEPING = BASE + W_SLEEPING
+_STATUS = BASE + W_STATUS
+_CURRENT = BASE + W_CURRENT
+_COMPLETED = BASE + W_COMPLETED
+_RETIRED = BASE + W_RETIRED
 
 _views = {}  # buffer id -> memoryview of the whole buffer
+_evicted = set()  # ids of buffers evicted before their view arrived (dropped on arrival)
+_views_lock = _thread.allocate_lock()  # the compute thread and the watchdog both touch _views
 _arena = []  # chunk index -> memoryview of a chunk of message slots (see _protocol.py)
-_kernels = {}  # kernel key -> (function, names it accepts from INJECTED, takes **kwargs)
-_WD_BUSY = _BASE + W_WD_BUSY
+_kernels = {}  # kernel key -> (function, names it accepts from INJECTED)
+_WD_BUSY = BASE + W_WD_BUSY
 _raised = [0]  # id of the last task the watchdog raised in
 _stops = []  # (lo, hi) task-id ranges to skip or stop; appended by the watchdog only
 _MAX_STOPS = 256  # older ranges belong to calls that ended long ago
@@ -124,6 +137,8 @@ def _wait_for(poll):
 
 
 def _poll_tasks():
+    if CTRL[_RETIRED]:
+        return (STOP,)
     if _count(TASKS):
         message = _get(TASKS)[0]
     elif _count(SHARED):
@@ -146,7 +161,12 @@ def _drain_control():
     while _count(CONTROL):
         message = _get(CONTROL)[0]
         if message[0] == BUFFER:
-            _views[message[1]] = message[2]
+            with _views_lock:
+                if message[1] in _evicted:  # its eviction overtook it
+                    _evicted.discard(message[1])
+                    message[2].release()
+                else:
+                    _views[message[1]] = message[2]
         elif message[0] == ARENA:
             while len(_arena) <= message[1]:
                 _arena.append(None)
@@ -156,21 +176,22 @@ def _drain_control():
 
 
 def _handle_kernel(message):
-    _, token, key, blob = message
+    _, key, blob = message
     try:
         _define(key, blob)
-        _reply((DONE, token, RANK, None))
-    except BaseException as exc:  # noqa: BLE001 - reported, and remembered for its tasks
-        failure = _failure(token, exc)
-        _kernels[key] = (None, f"the kernel cannot be set up here: {failure[3]}: {failure[4]}")
-        _reply(failure)
+    except BaseException as exc:  # noqa: BLE001 - remembered: its tasks fail with the reason
+        failure = _failure(0, exc)
+        _kernels[key] = (None, f"{failure[3]}: {failure[4]}")
 
 
 def _evictions():
     """Drop cached views of closed buffers (the pool only asks when no call uses them)."""
     while _count(EVICTS):
         _, token, buffer_id = _get(EVICTS)[0]
-        view = _views.pop(buffer_id, None)
+        with _views_lock:
+            view = _views.pop(buffer_id, None)
+            if view is None:
+                _evicted.add(buffer_id)  # its BUFFER message is still on CONTROL
         if view is not None:
             try:  # noqa: SIM105 - contextlib is not imported in workers (start-up time)
                 view.release()
@@ -218,7 +239,7 @@ class _Barrier:
         while step < SIZE:
             peer = (RANK + step) % SIZE
             _put(INBOXES[peer], _token_int(self.call, self.generation, rnd), -1)
-            if CTRL[C_HEADER + peer * C_STRIDE + W_SLEEPING]:
+            if CTRL[CTRL[C_HEADER + peer] + W_SLEEPING]:
                 _wake(WAKE_FDS[peer])
             _wait_for(self._token_poller((self.call, self.generation, rnd)))
             step, rnd = step * 2, rnd + 1
@@ -235,7 +256,8 @@ class _Barrier:
                     token = _token_tuple(token)
                 if token == want:
                     return True
-                _arrived[token] = _arrived.get(token, 0) + 1
+                if token[0] >= want[0]:  # tokens of older calls are stale
+                    _arrived[token] = _arrived.get(token, 0) + 1
             return None
 
         return poll
@@ -265,15 +287,21 @@ def _take(token):
 
 
 def _define(key, blob):
-    entry, table, sources = marshal.loads(blob)
+    spec = marshal.loads(blob)
+    if spec[0] == "pickle":  # a callable that is not a Python function (a builtin, an instance)
+        import pickle
+
+        _kernels[key] = (pickle.loads(spec[1]), ())
+        return
+    entry, table, sources = spec
     for filename, lines in sources:
         if filename not in linecache.cache:
             linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
     functions = [None] * len(table)
-    for i, spec in enumerate(table):
-        functions[i] = _make_function(spec)
-    for fn, spec in zip(functions, table, strict=True):
-        _fill_globals(fn, spec[3], functions)
+    for i, fspec in enumerate(table):
+        functions[i] = _make_function(fspec)
+    for fn, fspec in zip(functions, table, strict=True):
+        _fill_globals(fn, fspec[3], functions)
     fn = functions[entry]
     code = fn.__code__
     nargs = code.co_argcount + code.co_kwonlyargcount
@@ -313,7 +341,7 @@ def _fill_globals(fn, entries, functions):
 
 
 def _view(spec):
-    buffer_id, offset, nbytes, fmt, shape = spec
+    _, buffer_id, offset, nbytes, fmt, shape = spec
     whole = _views.get(buffer_id)
     if whole is None:
         raise RuntimeError(
@@ -326,14 +354,28 @@ def _view(spec):
     return view.cast(fmt, shape)
 
 
+def _arg(value):
+    if type(value) is not tuple:
+        return value
+    tag = value[0]
+    if tag == A_VIEW:
+        return _view(value)
+    if tag == A_VALUE:
+        return value[1]
+    import pickle
+
+    return pickle.loads(value[1])
+
+
 # -- running tasks ------------------------------------------------------------------------
 
 
 def _run(message, slot):
     task_id = message[1]
+    # CURRENT is published before the stop list is read: a stop that arrives in
+    # between is seen by the watchdog, which then raises in the kernel.
+    CTRL[_CURRENT] = task_id
     stopped = _stopped(task_id)
-    if not stopped:
-        CTRL[_CURRENT] = task_id
     value = error = None
     # The watchdog's exception can land on any bytecode until _close_stop_window
     # has cleared CTRL[_CURRENT] and any pending exception, so retry until then.
@@ -351,6 +393,8 @@ def _run(message, slot):
             value = error = None
     if stopped:
         outcome = (CANCELLED, task_id, RANK)
+    elif _thread._count() > 1:  # the watchdog is one; any other was started by the kernel
+        outcome = _failure(task_id, _stray_threads())
     elif error is not None:
         outcome = _failure(task_id, error)
     else:
@@ -360,17 +404,33 @@ def _run(message, slot):
     _reply(outcome, slot)
 
 
+def _stray_threads():
+    """The kernel left threads running: ask the watchdog to stop them, and fail the task."""
+    os.write(WATCH_W, b"t")
+    return RuntimeError(
+        f"the kernel returned while {_thread._count() - 1} thread(s) it started were still "
+        "running; a kernel must join the threads it starts before it returns (they are being "
+        "stopped)"
+    )
+
+
 def _call(message):
-    _, _task_id, key, views, kwargs, call = message
+    _, _task_id, key, args, kwargs, call, inject = message
     try:
-        fn, wanted = _kernels[key]
+        entry = _kernels.get(key)
+        if entry is None:
+            raise KernelSetupError("the kernel was not defined in this worker")
+        fn, wanted = entry
         if fn is None:
-            raise RuntimeError(wanted)
-        args = [_view(v) if type(v) is tuple else v for v in views]
-        kw = dict(kwargs) if kwargs else {}
-        for name in wanted:
-            if name not in kw:
-                kw[name] = RANK if name == "rank" else SIZE if name == "size" else _Barrier(call)
+            raise KernelSetupError(wanted)
+        args = [_arg(v) for v in args]
+        kw = {k: _arg(v) for k, v in kwargs} if kwargs else {}
+        if inject:
+            for name in wanted:
+                if name not in kw:
+                    kw[name] = (
+                        RANK if name == "rank" else SIZE if name == "size" else _Barrier(call)
+                    )
         return fn(*args, **kw), None
     except Cancelled:
         raise
@@ -402,11 +462,7 @@ def _success(task_id, value):
 
 def _clear_pending_stop():
     """Drop a stop request the watchdog raised that has not been delivered yet."""
-    import ctypes
-
-    clear = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
-    clear.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
-    clear(_thread.get_ident(), None)
+    _CLEAR(_thread.get_ident(), None)
 
 
 _PLAIN = (int, float, bool, str, bytes)
@@ -423,70 +479,149 @@ def _encode(value):
 
     try:
         return (PICKLED, pickle.dumps(value))
-    except Exception as exc:  # noqa: BLE001 - any pickling failure means the same to the caller
+    except BaseException as exc:  # noqa: BLE001 - any pickling failure means the same to the caller
         raise _UnsendableError(
             f"the kernel returned a {type(value).__name__}, which cannot be sent back to the "
-            f"caller ({exc}); return numbers, strings, bytes or containers of them, and write "
-            "array results into an output array instead"
+            f"caller ({_text(exc)}); return picklable values, and write array results into an "
+            "output array instead"
         ) from None
+
+
+def _text(obj, limit=2000):
+    """``str(obj)`` that never raises (a kernel's exception may break its own __str__)."""
+    try:
+        text = str(obj)
+        text = text if type(text) is str else str.__str__(text)
+    except BaseException:  # noqa: BLE001
+        text = f"<{type(obj).__name__} whose str() failed>"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _failure(task_id, exc):
     import pickle
     import traceback
 
-    if exc.__traceback__ is not None:  # drop this module's own frame (_call)
-        exc.__traceback__ = exc.__traceback__.tb_next
-    text = "".join(traceback.format_exception(exc))
+    try:
+        if exc.__traceback__ is not None:  # drop this module's own frame (_call)
+            exc.__traceback__ = exc.__traceback__.tb_next
+        text = "".join(traceback.format_exception(exc))
+    except BaseException:  # noqa: BLE001 - a broken exception still reaches the caller
+        text = f"{type(exc).__name__}: {_text(exc)}\n"
     try:
         payload = pickle.dumps(exc)
         pickle.loads(payload)
     except BaseException:  # noqa: BLE001 - an exception that does not round-trip is sent as text
         payload = None
-    return (FAILED, task_id, RANK, type(exc).__name__, str(exc), text, payload)
+    return (FAILED, task_id, RANK, type(exc).__name__, _text(exc), text, payload)
 
 
 # -- the watchdog: stops a running kernel on request -----------------------------------------
+
+_ESCALATE_AFTER = 5  # stops swallowed by a kernel before every line of it raises
 
 
 def _watchdog(compute_thread):
     import select
 
-    set_async_exc = None
+    _WATCHDOG[0] = _thread.get_ident()
     target = None
+    seen = 0  # _delivered[0] when the current target was first raised in
+    strays = False
     while True:
-        ready, _, _ = select.select([WATCH_FD], [], [], None if target is None else 0.02)
+        busy = target is not None or strays
+        ready, _, _ = select.select([WATCH_FD], [], [], 0.02 if busy else None)
         if ready:
             data = os.read(WATCH_FD, 4096)
             if not data or b"q" in data:
+                _monitor(False)
                 return
             if b"e" in data:
                 _evictions()
+            if b"t" in data:
+                strays = True
             while _count(STOPS):  # before deciding: a new range may cover the current task
                 _stops.append(_get(STOPS)[0])
                 del _stops[:-_MAX_STOPS]
-            if b"c" not in data and target is None:
+            if b"c" not in data and not busy:
                 continue
-        if set_async_exc is None:
-            set_async_exc = _async_exc_setter()  # imports ctypes for _clear_pending_stop too
+        if strays:
+            strays = _stop_strays(compute_thread)
         CTRL[_WD_BUSY] = 1
         _fence()
         current = CTRL[_CURRENT]
+        previous = target
         target = current if current and _stopped(current) else None
         if target is not None:
+            if target != previous:
+                seen = _delivered[0]
             _raised[0] = target
-            set_async_exc(compute_thread, Cancelled)
+            _SET(compute_thread, Cancelled)
         CTRL[_WD_BUSY] = 0
         if target is not None:
             _wake(WAKE_FDS[RANK])  # unblock a barrier wait so the exception is seen
+            if _delivered[0] - seen >= _ESCALATE_AFTER:
+                _monitor(True)  # it catches its stops: make every line of it raise
+        elif _monitoring[0] and not strays:
+            _monitor(False)
 
 
-def _async_exc_setter():
+def _stop_strays(compute_thread):
+    """Raise in every thread a kernel left running; True while any is left."""
+    mine = {compute_thread, _thread.get_ident()}
+    others = [t for t in sys._current_frames() if t not in mine]
+    for ident in others:
+        _SET(ident, Cancelled)
+    if others:
+        _monitor(True)
+    return _thread._count() > 1
+
+
+_monitoring = [False]
+_TOOL = 5  # sys.monitoring tool id (ids 0-5 are free for tools; 5 is the last)
+
+
+def _monitor(on):
+    """Line events that raise ``Cancelled`` in a stopped kernel that swallows its stops."""
+    mon = sys.monitoring
+    if on and not _monitoring[0]:
+        try:
+            mon.use_tool_id(_TOOL, "shardmem-stop")
+        except ValueError:
+            return  # a kernel took the id: the async stop is all there is
+        mon.register_callback(_TOOL, mon.events.LINE, _on_line)
+        mon.set_events(_TOOL, mon.events.LINE)
+        _monitoring[0] = True
+    elif not on and _monitoring[0]:
+        mon.set_events(_TOOL, 0)
+        mon.register_callback(_TOOL, mon.events.LINE, None)
+        mon.free_tool_id(_TOOL)
+        _monitoring[0] = False
+
+
+def _on_line(code, line):
+    if code.co_filename == _MY_FILE:
+        return  # the loop's own code is never stopped by a line
+    ident = _thread.get_ident()
+    if ident == _COMPUTE[0]:
+        current = CTRL[_CURRENT]
+        if current and _stopped(current):
+            raise Cancelled
+        return
+    if ident != _WATCHDOG[0]:
+        raise Cancelled  # a thread the kernel left running
+    return
+
+
+def _setters():
     import ctypes
 
     setter = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
     setter.argtypes = (ctypes.c_ulong, ctypes.py_object)
-    return setter
+    # A second handle on the same C function, to clear (NULL) rather than raise.
+    clear = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+        ctypes.cast(setter, ctypes.c_void_p).value
+    )
+    return setter, clear
 
 
 # -- the main loop ------------------------------------------------------------------------
@@ -500,12 +635,21 @@ def _unraisable(info, _default=sys.unraisablehook):
         _default(info)
 
 
+_MY_FILE = _run.__code__.co_filename
+_COMPUTE = [0]
+_WATCHDOG = [0]
+# ctypes is imported before any task: at the file-descriptor limit a lazy import fails.
+_SET, _CLEAR = _setters()
+
+
 def main():
     sys.unraisablehook = _unraisable
-    compute = _thread.get_ident()
+    compute = _COMPUTE[0] = _thread.get_ident()
     watchdog = _thread.start_joinable_thread(lambda: _watchdog(compute), daemon=False)
+    while not _WATCHDOG[0] or _thread._count() < 1:  # so that _count() > 1 means a stray thread
+        _yield()
     CTRL[_STATUS] = STATUS_IDLE
-    _reply((DONE, -1 - RANK, RANK, None))  # ready
+    _reply((DONE, READY, RANK, None))
     try:
         while True:
             try:

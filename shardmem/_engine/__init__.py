@@ -1,0 +1,28 @@
+"""The engine: worker interpreters, the collector thread, kernel shipping.
+
+This module is the engine's one door: the primitives, ``image`` and ``dask``
+use only the names below, never the private modules behind them.
+"""
+
+from shardmem._engine._bind import bind
+from shardmem._engine._pool import Pool, default_pool, execute, resolve_pool, run, submit
+from shardmem._engine._shipping import Kernel, _is_plain, kernel_name, pack
+from shardmem._engine._tasks import Task, ViewSpec, as_view, check_params
+
+__all__ = (
+    "Kernel",
+    "Pool",
+    "Task",
+    "ViewSpec",
+    "_is_plain",
+    "as_view",
+    "bind",
+    "check_params",
+    "default_pool",
+    "execute",
+    "kernel_name",
+    "pack",
+    "resolve_pool",
+    "run",
+    "submit",
+)

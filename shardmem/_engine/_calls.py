@@ -1,0 +1,176 @@
+"""Calls, their futures and their outcomes.
+
+A call is a batch of tasks of one kernel. Its future is completed by the
+engine's collector thread, never by a caller: ``wait``, ``as_completed``,
+done callbacks and ``asyncio.wrap_future`` all see it without anyone calling
+``result()``. Done callbacks run on a separate callback thread, outside every
+engine structure, so a callback may submit to the same pool and wait.
+"""
+
+from __future__ import annotations
+
+import pickle
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shardmem._engine import _protocol as P  # noqa: N812
+from shardmem._errors import KernelError, ShippingError, TaskCancelledError
+
+if TYPE_CHECKING:
+    from shardmem._buffer import SharedBuffer
+    from shardmem._engine._shipping import Kernel
+    from shardmem._engine._tasks import Task
+
+__all__ = ["Call", "CallFuture", "results"]
+
+
+class CallFuture(Future[Any]):
+    """A ``concurrent.futures.Future`` completed by the engine's collector thread.
+
+    ``cancel()`` follows ``Future``: it succeeds while the call has not
+    finished and none of its tasks is running, and then the queued tasks are
+    dropped when a worker dequeues them.
+    """
+
+    def __init__(self, call: Call) -> None:
+        super().__init__()
+        self._call: Call | None = call
+
+    def cancel(self) -> bool:
+        call = self._call
+        with self._condition:
+            if self.done() or call is None or call.engine is None:
+                return super().cancel() if not self.done() else self.cancelled()
+            if call.engine.is_running(call):
+                return False
+            accepted = super().cancel()
+        if accepted:
+            call.engine.request_cancel(call, None)
+        return accepted
+
+    def _invoke_callbacks(self) -> None:
+        # Called by the collector when it completes the future: user callbacks
+        # run on the callback thread instead, where they may block or submit.
+        if self._done_callbacks and threading.current_thread().name == COLLECTOR_NAME:
+            _callbacks.run(super()._invoke_callbacks)
+        else:
+            super()._invoke_callbacks()
+
+
+COLLECTOR_NAME = "shardmem-collector"
+
+
+class _CallbackThread:
+    """One daemon thread that runs done callbacks in order (started on first use)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, fn: Any) -> None:
+        self._queue.put(fn)
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._loop, name="shardmem-callbacks", daemon=True
+                    )
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._queue.get()()
+
+
+_callbacks = _CallbackThread()
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """The tasks of one call and their outcomes; mutated by the collector thread only."""
+
+    kernel: Kernel
+    tasks: list[Task]
+    gang: bool
+    inject: bool = True  # bind rank/size/barrier when the kernel names them
+    single: bool = False  # the future's value is the one task's result, not a list
+    first: int = 0  # id of the first task; task i has id first + i
+    outcomes: list[tuple[Any, ...] | None] = field(default_factory=list)
+    unreported: int = 0  # tasks queued whose outcome has not arrived
+    completed: int = 0  # outcomes received (read by progress bars)
+    buffers: dict[int, SharedBuffer] = field(default_factory=dict)
+    future: CallFuture | None = None
+    engine: Any = None  # the _Core that runs it, set when it is queued
+    stop_error: BaseException | None = None  # set when the call is being stopped
+    grace_end: float = 0.0
+    error: BaseException | None = None  # ends the whole call (the pool broke or closed)
+
+    @property
+    def name(self) -> str:
+        return self.kernel.name
+
+    def label(self, tid: int) -> str:
+        index = tid - self.first
+        if 0 <= index < len(self.tasks):
+            return self.tasks[index].label or f"task {index}"
+        return f"task {tid}"
+
+
+def results(call: Call) -> list[object]:
+    """The call's results in task order, or raise its error (the first failure, in order)."""
+    if call.error is not None:
+        raise call.error
+    failures = [o for o in call.outcomes if o is not None and o[0] == P.FAILED]
+    if failures:
+        raise error_of(call, failures[0])
+    if call.stop_error is not None:
+        raise call.stop_error
+    values: list[object] = []
+    for tid, message in enumerate(call.outcomes, call.first):
+        if message is None or message[0] == P.CANCELLED:
+            raise TaskCancelledError(f"{call.name}: task {call.label(tid)} was cancelled")
+        values.append(decode(message[3]))
+    return values
+
+
+def decode(value: object) -> object:
+    if type(value) is tuple and len(value) == 2 and value[0] == P.PICKLED:
+        return pickle.loads(value[1])
+    return value
+
+
+def error_of(call: Call, message: tuple[Any, ...]) -> BaseException:
+    _, tid, rank, exc_type, text, remote, payload = message
+    where = call.label(tid)
+    if exc_type == P.SETUP_FAILED:
+        lines = str(text).strip().splitlines() or [""]
+        hint = ""
+        if lines[0].startswith(("ImportError", "ModuleNotFoundError")):
+            hint = (
+                "; worker interpreters can import the standard library and pure-Python "
+                "modules only (NumPy cannot be imported in a subinterpreter today): "
+                "use array, struct, math, ... inside kernels"
+            )
+        return ShippingError(
+            f"kernel {call.name!r} cannot be set up in worker {rank}: {lines[-1].strip()}{hint}"
+        )
+    error = KernelError(
+        f"kernel {call.name!r} raised {exc_type}: {text} (worker {rank}, {where})",
+        kernel=call.name,
+        task=where,
+        exc_type=exc_type,
+        remote_traceback=remote,
+    )
+    if payload is not None:
+        try:
+            exc = pickle.loads(payload)
+        except Exception:  # noqa: BLE001 - fall back to the KernelError alone
+            return error
+        if isinstance(exc, BaseException):
+            exc.__cause__ = error
+            return exc
+    return error

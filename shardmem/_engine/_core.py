@@ -1,0 +1,742 @@
+"""The engine: worker interpreters, each driven by its own thread, and one collector thread.
+
+Who does what:
+
+- A **driver thread** per worker creates its interpreter, runs the worker
+  loop (``_worker.py``) inside it until told to stop, and closes it.
+- The **collector thread** owns every piece of engine state: it queues the
+  tasks of new calls, reads every outcome, frees message slots and buffer
+  pins, completes futures, stops cancelled calls and replaces stuck workers.
+  Nothing else mutates that state, so it needs no lock.
+- **Callers** (any thread) only append a request to the collector's deque (a
+  single atomic operation) and wait on their own call's future. Signals are
+  handled only in the main thread, between bytecodes: a ``KeyboardInterrupt``
+  can land anywhere in a caller, but a caller holds nothing the engine needs,
+  so the worst it can do is leave its own call to be cancelled.
+
+How a call travels:
+
+1. The caller packs the kernel and encodes the arguments (``_tasks.py``),
+   then posts the call.
+2. The collector defines the kernel in each worker that lacks it and hands
+   each worker a view of every buffer once (both on the worker's control
+   queue, which a worker drains after taking a task), then puts the tasks in
+   message slots on the shared queue or on ranks' own queues.
+3. Workers put outcomes on the results queue; the collector completes the
+   call's future once every task has reported.
+4. Stopping a call (a timeout, a cancel, Ctrl-C in its caller, a failed task)
+   sends the id range of its tasks to every worker's watchdog: queued tasks
+   are dropped when dequeued, running ones get ``Cancelled`` raised in them.
+   A running task that does not stop within ``STOP_GRACE`` (a long C call)
+   has its worker retired: a fresh worker takes its rank, and the old one ends
+   once its call returns (waited for by ``close()``).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import marshal
+import os
+import select
+import sys
+import threading
+import time
+from concurrent import interpreters
+from concurrent.futures import InvalidStateError
+from pathlib import Path
+from typing import Any
+
+from shardmem._buffer import SharedBuffer, remove_release_listener
+from shardmem._engine import _protocol as P  # noqa: N812
+from shardmem._engine._calls import COLLECTOR_NAME, Call, CallFuture, results
+from shardmem._engine._handoff import HAVE_EVENTFD, Arena, Waker, qcount, qget, qput, sched_yield
+from shardmem._engine._tasks import ViewSpec, encode_arg
+from shardmem._errors import ClosedError, PoolBrokenError
+
+__all__ = ["STOP_GRACE", "Core"]
+
+SPIN = 100e-6  # seconds a waiting side polls before it blocks
+STOP_GRACE = 2.0  # seconds a running task has to stop before its worker is replaced
+_TICK = 0.05  # longest single block of the collector (timers, a missed wake-up)
+_EXIT_NOTICE = 1.0  # seconds close() waits for a stuck kernel before saying so on stderr
+
+
+def _boot_code() -> bytes:
+    here = Path(__file__).parent
+    codes = [
+        compile((here / name).read_text(), str(here / name), "exec")
+        for name in ("_protocol.py", "_worker.py")
+    ]
+    return marshal.dumps(tuple(codes))
+
+
+_BOOT: bytes | None = None
+_BOOT_SCRIPT = "import marshal as _m\nfor _c in _m.loads(BOOT):\n    exec(_c)\n"
+
+
+def _boot() -> bytes:
+    global _BOOT
+    if _BOOT is None:
+        _BOOT = _boot_code()
+    return _BOOT
+
+
+_serials = itertools.count(1)
+
+
+class _Worker:
+    """One worker interpreter: its queues, its record in the control block, its thread."""
+
+    def __init__(self, rank: int, base: int, waker: Waker, inbox: int) -> None:
+        self.rank = rank
+        self.base = base
+        self.sleeping = base + P.W_SLEEPING
+        self.current = base + P.W_CURRENT
+        self.ready_id = -next(_serials)
+        self.waker = waker  # shared by every worker that holds this rank
+        self.inbox = inbox
+        self.tasks = interpreters.create_queue()
+        self.control = interpreters.create_queue()
+        self.evicts = interpreters.create_queue()
+        self.stops = interpreters.create_queue()
+        self.watch_r, self.watch_w = os.pipe()
+        self.buffers: set[int] = set()
+        self.kernels: set[str] = set()
+        self.thread: threading.Thread | None = None
+        self.interp: interpreters.Interpreter | None = None
+        self.ready = False
+        self.exited = threading.Event()  # its loop has returned (or never started)
+        self.release = threading.Event()  # the collector drained what it put: close it now
+        self.retired_at = 0.0
+        self.stuck = ""  # what it was running when retired
+
+
+class _Eviction:
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.done = threading.Event()
+        if not count:
+            self.done.set()
+
+
+class Core:
+    """Everything a pool owns; threads refer to this, never to the public ``Pool``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        capacity = 2 * size  # worker records: a retired worker keeps its own until it ends
+        self.records = [P.C_HEADER + size + i * P.C_STRIDE for i in range(capacity)]
+        self.ctrl_bytes = bytearray(8 * (P.C_HEADER + size + capacity * P.C_STRIDE))
+        self.ctrl = memoryview(self.ctrl_bytes).cast("q")
+        self.results = interpreters.create_queue()
+        self.shared = interpreters.create_queue()
+        self.main_waker = Waker(nonblocking=True)
+        self.wakers = [Waker(nonblocking=False) for _ in range(size)]
+        self.inboxes = [interpreters.create_queue() for _ in range(size)]
+        self.arena = Arena(self._share_chunk)
+        self.workers: list[_Worker] = []
+        self.retired: list[_Worker] = []
+        self.requests: collections.deque[tuple[Any, ...]] = collections.deque()
+        self.owner: dict[int, Call] = {}  # task id -> its call, until its outcome arrives
+        self.slot_of: dict[int, int] = {}  # task id -> its message slot
+        self.stopping: list[Call] = []
+        self.in_use: dict[int, int] = {}  # buffer id -> calls in flight that use it
+        self.evict_later: set[int] = set()
+        self.evictions: dict[int, _Eviction] = {}
+        self.next_id = 1
+        self.closing = False  # no new calls
+        self.closed = False  # close() was called
+        self.finished = threading.Event()  # the collector has ended
+        self.broken: str | None = None
+        self.collector = threading.Thread(target=self._collect, name=COLLECTOR_NAME, daemon=True)
+        self._start()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        for rank in range(self.size):
+            self.workers.append(self._new_worker(rank))
+        self.collector.start()
+        for w in self.workers:
+            self._launch(w)
+        deadline = time.monotonic() + 60
+        try:
+            while not all(w.ready for w in self.workers):
+                if self.broken or time.monotonic() > deadline:
+                    raise PoolBrokenError(
+                        f"a worker interpreter failed to start:\n{self.broken or 'timed out'}"
+                    )
+                self.finished.wait(0.005)
+        except BaseException:
+            self.close(cancel=True)
+            raise
+
+    def _new_worker(self, rank: int) -> _Worker:
+        base = self.records.pop(0)
+        for i in range(P.C_STRIDE):
+            self.ctrl[base + i] = 0
+        w = _Worker(rank, base, self.wakers[rank], self.inboxes[rank].id)
+        self.ctrl[P.C_HEADER + rank] = base
+        for index, chunk in enumerate(self.arena.chunks):
+            qput(w.control.id, (P.ARENA, index, chunk))
+        return w
+
+    def _launch(self, w: _Worker) -> None:
+        w.thread = threading.Thread(
+            target=self._drive, args=(w,), name=f"shardmem-worker-{w.rank}", daemon=True
+        )
+        w.thread.start()
+
+    def _drive(self, w: _Worker) -> None:
+        """Owner thread of one worker: create it, run its loop until STOP, close it."""
+        interp = None
+        try:
+            interp = interpreters.create()
+            w.interp = interp
+            interp.prepare_main(
+                RANK=w.rank,
+                SIZE=self.size,
+                BASE=w.base,
+                READY=w.ready_id,
+                TASKS=w.tasks.id,
+                CONTROL=w.control.id,
+                EVICTS=w.evicts.id,
+                STOPS=w.stops.id,
+                SHARED=self.shared.id,
+                RESULTS=self.results.id,
+                INBOXES=tuple(q.id for q in self.inboxes),
+                USE_EVENTFD=HAVE_EVENTFD,
+                WAKE_FDS=tuple(x.write_fd for x in self.wakers),
+                WAIT_FD=w.waker.read_fd,
+                MAIN_FD=self.main_waker.write_fd,
+                WATCH_FD=w.watch_r,
+                WATCH_W=w.watch_w,
+                CTRL=self.ctrl,
+                SPIN=SPIN,
+                BOOT=_boot(),
+            )
+            interp.exec(_BOOT_SCRIPT)
+        except BaseException as exc:  # noqa: BLE001 - reported to the collector
+            text = getattr(getattr(exc, "excinfo", None), "errdisplay", None) or repr(exc)
+            qput(self.results.id, (P.DIED, w.ready_id, w.rank, str(text)))
+        finally:
+            w.exited.set()
+            self._wake_collector()
+            if interp is not None:
+                # Items it put on a queue become unbound when it is destroyed: the
+                # collector first drains them.
+                w.release.wait()
+                interp.close()
+
+    def close(self, *, cancel: bool = False, wait: bool = True) -> None:
+        """Finish (or with ``cancel``, stop) all work, end the workers and the collector."""
+        if not self.closed:
+            self.closed = True
+            remove_release_listener(self.on_buffer_released)
+            self.post(("close", cancel))
+        if wait:
+            self.join()
+
+    def join(self) -> None:
+        """Wait for the collector and every worker thread to end (Ctrl-C reaches us meanwhile)."""
+        noticed = False
+        start = time.monotonic()
+        while not self.finished.wait(0.05):
+            if not noticed and time.monotonic() - start > _EXIT_NOTICE:
+                stuck = [w for w in self.retired if not w.exited.is_set()]
+                if stuck:
+                    noticed = True
+                    names = "; ".join(f"{w.stuck} on worker {w.rank}" for w in stuck)
+                    print(
+                        f"shardmem: waiting for {names} to return from a C call before the "
+                        "pool can close",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        for w in [*self.workers, *self.retired]:
+            _join(w.thread)
+        _join(self.collector)
+
+    # -- requests from any thread -----------------------------------------------------------
+
+    def post(self, request: tuple[Any, ...]) -> None:
+        """Hand a request to the collector (one atomic append, then a wake-up)."""
+        self.requests.append(request)
+        if self.ctrl[P.C_MAIN_SLEEPING]:
+            self.main_waker.wake()
+
+    def _wake_collector(self) -> None:
+        try:
+            self.main_waker.wake()
+        except OSError:
+            pass  # closed: the collector has ended
+
+    def start_call(self, call: Call) -> CallFuture:
+        """Queue ``call``; its future completes with the list of its results."""
+        future = CallFuture(call)
+        call.future = future
+        call.engine = self
+        if self.closed:
+            raise ClosedError("this pool is closed; create a new shardmem.Pool() to run more work")
+        if self.broken:
+            raise PoolBrokenError(f"this pool is broken and cannot run work:\n{self.broken}")
+        wire = [
+            (
+                tuple(encode_arg(v) for v in t.views),
+                tuple((k, encode_arg(v)) for k, v in t.kwargs),
+            )
+            for t in call.tasks
+        ]
+        self.post(("submit", call, wire))
+        return future
+
+    def request_cancel(self, call: Call, error: BaseException | None) -> None:
+        """Stop ``call``: drop its queued tasks, stop its running ones."""
+        self.post(("cancel", call, error))
+
+    def is_running(self, call: Call) -> bool:
+        """True when a worker is running one of the call's tasks (a racy snapshot)."""
+        last = call.first + len(call.tasks) - 1
+        ctrl = self.ctrl
+        return call.first > 0 and any(call.first <= ctrl[w.current] <= last for w in self.workers)
+
+    def on_buffer_released(self, buffer_id: int) -> None:
+        """Release listener: drop every worker's view of a closing buffer, then return."""
+        eviction = _Eviction(1)
+        self.post(("evict", buffer_id, eviction))
+        if threading.current_thread() is not self.collector:
+            eviction.done.wait(STOP_GRACE)
+
+    # -- the collector ------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        try:
+            while not self._closed_down():
+                worked = self._serve_requests()
+                worked = self._drain() or worked
+                if self.stopping:
+                    self._check_stopping()
+                if self.retired:
+                    self._reap_retired()
+                if not worked:
+                    self._sleep()
+        except BaseException as exc:  # pragma: no cover - a bug in the engine itself
+            self.broken = f"the engine's collector thread failed: {exc!r}"
+            self._fail_all(PoolBrokenError(self.broken))
+            raise
+        finally:
+            self._release_fds()
+            self.finished.set()
+
+    def _sleep(self) -> None:
+        """Poll for SPIN seconds, then block on the main wake fd (at most _TICK)."""
+        qid = self.results.id
+        end = time.perf_counter() + SPIN
+        while time.perf_counter() < end:
+            sched_yield()
+            if qcount(qid) or self.requests:
+                return
+        ctrl = self.ctrl
+        ctrl[P.C_MAIN_SLEEPING] = 1
+        try:
+            if qcount(qid) or self.requests:
+                return
+            timeout = _TICK
+            if self.stopping:
+                timeout = max(
+                    0.0, min(timeout, min(c.grace_end for c in self.stopping) - time.monotonic())
+                )
+            ready, _, _ = select.select([self.main_waker.read_fd], [], [], timeout)
+            if ready:
+                self.main_waker.drain()
+        finally:
+            ctrl[P.C_MAIN_SLEEPING] = 0
+
+    def _serve_requests(self) -> bool:
+        requests = self.requests
+        if not requests:
+            return False
+        while requests:
+            request = requests.popleft()
+            kind = request[0]
+            if kind == "submit":
+                self._submit(request[1], request[2])
+            elif kind == "cancel":
+                self._stop(request[1], request[2])
+            elif kind == "evict":
+                self._evict(request[1], request[2])
+            elif kind == "close":
+                self._begin_close(cancel=request[1])
+        return True
+
+    # -- queuing tasks ---------------------------------------------------------------------
+
+    def _submit(self, call: Call, wire: list[tuple[tuple[object, ...], tuple[Any, ...]]]) -> None:
+        future = call.future
+        assert future is not None
+        if future.cancelled():
+            return
+        error = self._refusal(call)
+        if error is not None:
+            self._complete(call, error)
+            return
+        count = len(call.tasks)
+        call.first = self.next_id
+        self.next_id += count
+        call.outcomes = [None] * count
+        call.unreported = count
+        if not count:
+            self._complete(call)
+            return
+        for bid in call.buffers:
+            self.in_use[bid] = self.in_use.get(bid, 0) + 1
+        ranks = {t.rank for t in call.tasks}
+        targets = self.workers if None in ranks else [self.workers[r] for r in ranks]  # type: ignore[index]
+        for w in targets:
+            self._prepare(w, call)
+        key, first, inject = call.kernel.key, call.first, call.inject
+        sleepers = 0
+        for index, (task, (args, kwargs)) in enumerate(zip(call.tasks, wire, strict=True)):
+            tid = first + index
+            self.owner[tid] = call
+            item, slot = self.arena.encode((P.TASK, tid, key, args, kwargs, first, inject))
+            if slot >= 0:
+                self.slot_of[tid] = slot
+            if task.rank is None:
+                qput(self.shared.id, item)
+                sleepers += 1
+            else:
+                w = self.workers[task.rank]
+                qput(w.tasks.id, item)
+                if self.ctrl[w.sleeping]:
+                    w.waker.wake()
+        if sleepers:
+            self._wake_sleepers(sleepers)
+
+    def _refusal(self, call: Call) -> BaseException | None:
+        if self.closing:
+            return ClosedError("the pool was closed before this call was queued")
+        if self.broken:
+            return PoolBrokenError(f"this pool is broken and cannot run work:\n{self.broken}")
+        buffers: dict[int, SharedBuffer] = {}
+        for t in call.tasks:
+            for v in (*t.views, *(v for _, v in t.kwargs)):
+                if isinstance(v, ViewSpec):
+                    buffers[v.buffer.id] = v.buffer
+        for b in buffers.values():
+            if b.closed:
+                return ClosedError(f"{b!r} is closed; its arrays can no longer be used")
+        call.buffers = buffers
+        return None
+
+    def _prepare(self, w: _Worker, call: Call) -> None:
+        """Define the call's kernel and share its buffers with ``w`` (once each)."""
+        kernel = call.kernel
+        if kernel.key not in w.kernels:
+            w.kernels.add(kernel.key)
+            self._put_control(w, (P.KERNEL, kernel.key, kernel.blob))
+        for bid, buffer in call.buffers.items():
+            if bid not in w.buffers:
+                w.buffers.add(bid)
+                self._put_control(w, (P.BUFFER, bid, memoryview(buffer._data)))
+
+    def _put_control(self, w: _Worker, message: tuple[Any, ...]) -> None:
+        qput(w.control.id, message)
+        if self.ctrl[w.sleeping]:
+            w.waker.wake()
+
+    def _wake_sleepers(self, count: int) -> None:
+        """Wake up to ``count`` sleeping workers for tasks on the shared queue.
+
+        A woken worker keeps its sleeping flag until it runs again, so waking
+        "the first sleeper" for each of two quick puts would wake the same one
+        twice and leave the other asleep.
+        """
+        ctrl = self.ctrl
+        for w in self.workers:
+            if count <= 0:
+                return
+            if ctrl[w.sleeping]:
+                w.waker.wake()
+                count -= 1
+
+    def _share_chunk(self, index: int, chunk: memoryview | None) -> None:
+        for w in self.workers:
+            self._put_control(w, (P.ARENA, index, chunk))
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _drain(self) -> bool:
+        qid = self.results.id
+        if not qcount(qid):
+            return False
+        while qcount(qid):
+            self._deliver(qget(qid)[0])
+        return True
+
+    def _deliver(self, item: int | tuple[Any, ...]) -> None:
+        message, _ = self.arena.decode(item)
+        tag, tid, rank = message[0], message[1], message[2]
+        if tid < 0:
+            self._worker_event(tag, tid, message)
+            return
+        slot = self.slot_of.pop(tid, -1)
+        if slot >= 0:
+            self.arena.release(slot)
+        call = self.owner.pop(tid, None)
+        if call is None:
+            eviction = self.evictions.pop(tid, None)
+            if eviction is not None:
+                eviction.left -= 1
+                if eviction.left <= 0:
+                    eviction.done.set()
+                else:
+                    self.evictions[tid] = eviction  # (one token per worker: see _evict)
+            return
+        call.outcomes[tid - call.first] = message
+        call.unreported -= 1
+        call.completed += 1
+        if call.unreported == 0:
+            self._finish(call)
+        elif tag == P.FAILED and call not in self.stopping:
+            self._stop(call, None)
+        del rank
+
+    def _worker_event(self, tag: int, ready_id: int, message: tuple[Any, ...]) -> None:
+        for w in self.workers:
+            if w.ready_id == ready_id:
+                if tag == P.DIED:
+                    self._break(f"worker {w.rank} died:\n{message[3]}")
+                else:
+                    w.ready = True
+                return
+
+    def _finish(self, call: Call) -> None:
+        """Every task of ``call`` has reported: unpin its buffers, complete its future."""
+        if call in self.stopping:
+            self.stopping.remove(call)
+        for bid in call.buffers:
+            left = self.in_use.get(bid, 0) - 1
+            if left > 0:
+                self.in_use[bid] = left
+            else:
+                self.in_use.pop(bid, None)
+                if bid in self.evict_later:
+                    self.evict_later.discard(bid)
+                    self._evict(bid, None)
+        call.buffers = {}
+        call.tasks = []  # the arguments can go; labels were needed only while it ran
+        self._complete(call)
+
+    def _complete(self, call: Call, error: BaseException | None = None) -> None:
+        future = call.future
+        if future is None or future.done():
+            return
+        if error is not None:
+            call.error = error
+        try:
+            values = results(call)
+        except BaseException as exc:  # noqa: BLE001 - stored in the future
+            _settle(future, exc=exc)
+        else:
+            _settle(future, value=values[0] if call.single else values)
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    def _stop(self, call: Call, error: BaseException | None) -> None:
+        """Drop the call's queued tasks and stop its running ones (``error``: why)."""
+        if call.first == 0:  # not queued yet (or refused): nothing runs
+            if error is not None:
+                call.stop_error = error
+            return
+        if error is not None and call.stop_error is None:
+            call.stop_error = error
+        if call.unreported == 0 or call in self.stopping:
+            self._check_stopping()
+            return
+        self.stopping.append(call)
+        call.grace_end = time.monotonic() + STOP_GRACE
+        self._send_stop(call.first, call.first + len(call.outcomes) - 1)
+        self._check_stopping()
+
+    def _send_stop(self, lo: int, hi: int) -> None:
+        for w in self.workers:
+            if w.exited.is_set():
+                continue
+            qput(w.stops.id, (lo, hi))
+            try:
+                os.write(w.watch_w, b"c")
+                w.waker.wake()
+            except OSError:
+                pass
+
+    def _check_stopping(self) -> None:
+        """Complete stopped calls none of whose tasks runs; replace workers stuck past grace."""
+        now = time.monotonic()
+        for call in list(self.stopping):
+            running = self._running(call)
+            if not running:
+                self._complete(call)  # its queued tasks are dropped when dequeued
+                continue
+            if now < call.grace_end:
+                continue
+            labels = []
+            for w in running:
+                label = call.label(self.ctrl[w.current])
+                labels.append(f"{label} on worker {w.rank}")
+                self._retire(w, f"kernel {call.name!r} ({label})")
+            self.stopping.remove(call)
+            reason = call.stop_error
+            if reason is None:  # stopped because a task failed: that failure is the error
+                self._complete(call)
+                continue
+            suffix = (
+                f"; {', '.join(labels)} did not stop within {STOP_GRACE:g} s of being asked "
+                "(a long C call, or a kernel that keeps catching BaseException): "
+                f"{'that worker was' if len(labels) == 1 else 'those workers were'} replaced "
+                "by fresh ones and the pool is still usable"
+            )
+            self._complete(call, type(reason)(f"{reason}{suffix}"))
+
+    def _running(self, call: Call) -> list[_Worker]:
+        ctrl, owner = self.ctrl, self.owner
+        return [w for w in self.workers if (tid := ctrl[w.current]) and owner.get(tid) is call]
+
+    def _retire(self, w: _Worker, what: str) -> None:
+        """Replace ``w`` by a fresh worker; ``w`` ends its loop once its task returns."""
+        if not self.records:  # every spare record is held by a stuck worker
+            self._break(
+                f"{len(self.retired)} workers are stuck in kernels that do not stop "
+                f"(the last: {what}); no spare worker is left"
+            )
+            return
+        self.ctrl[w.base + P.W_RETIRED] = 1
+        w.retired_at = time.monotonic()
+        w.stuck = what
+        self.retired.append(w)
+        fresh = self._new_worker(w.rank)
+        self.workers[w.rank] = fresh
+        # Tasks queued for this rank move to the fresh worker, with what they need.
+        while qcount(w.tasks.id):
+            item = qget(w.tasks.id)[0]
+            message, _ = self.arena.decode(item)
+            call = self.owner.get(message[1])
+            if call is not None:
+                self._prepare(fresh, call)
+            qput(fresh.tasks.id, item)
+        self._launch(fresh)
+
+    def _reap_retired(self) -> None:
+        """Close retired workers whose loop has ended; their records become free."""
+        for w in [w for w in self.retired if w.exited.is_set() and not w.release.is_set()]:
+            self._drain()
+            w.release.set()
+            _join(w.thread)
+            self._close_worker_fds(w)
+            self.retired.remove(w)
+            self.records.append(w.base)
+
+    # -- buffers ------------------------------------------------------------------------------
+
+    def _evict(self, buffer_id: int, eviction: _Eviction | None) -> None:
+        holders = [w for w in (*self.workers, *self.retired) if buffer_id in w.buffers]
+        if self.in_use.get(buffer_id):
+            self.evict_later.add(buffer_id)  # a call in flight uses it: after that call
+            holders = []
+        if not holders:
+            if eviction is not None:
+                eviction.done.set()
+            return
+        token = self.next_id
+        self.next_id += 1
+        tracker = eviction or _Eviction(len(holders))
+        tracker.left = len(holders)
+        self.evictions[token] = tracker
+        for w in holders:
+            w.buffers.discard(buffer_id)
+            qput(w.evicts.id, (P.EVICT, token, buffer_id))
+            try:
+                os.write(w.watch_w, b"e")
+            except OSError:
+                tracker.left -= 1
+        if tracker.left <= 0:
+            self.evictions.pop(token, None)
+            tracker.done.set()
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def _begin_close(self, *, cancel: bool) -> None:
+        self.closing = True
+        if cancel:
+            calls = {id(c): c for c in self.owner.values()}.values()
+            for call in list(calls):
+                self._stop(call, ClosedError("the pool was closed before this call finished"))
+        for _ in self.workers:  # behind every queued task: each worker takes one
+            qput(self.shared.id, (P.STOP,))
+        for w in self.workers:
+            w.waker.wake()
+
+    def _closed_down(self) -> bool:
+        """True once closing and every worker (stuck ones included) has ended."""
+        if not self.closing:
+            return False
+        everyone = [*self.workers, *self.retired]
+        if not all(w.exited.is_set() for w in everyone):
+            return False
+        self._drain()
+        self._fail_all(ClosedError("the pool was closed before this call finished"))
+        for w in everyone:
+            w.release.set()
+        for w in everyone:
+            _join(w.thread)
+        return True
+
+    def _break(self, reason: str) -> None:
+        self.broken = reason
+        self._fail_all(PoolBrokenError(f"this pool is broken: {reason}"))
+        self._send_stop(1, sys.maxsize)
+
+    def _fail_all(self, error: BaseException) -> None:
+        """End every call in flight with ``error`` (the pool broke or closed under it)."""
+        calls = {id(c): c for c in self.owner.values()}.values()
+        self.owner.clear()
+        self.stopping.clear()
+        for call in calls:
+            self._complete(call, error)
+        for request in list(self.requests):
+            if request[0] == "submit":
+                self._complete(request[1], error)
+        self.in_use.clear()
+        for eviction in self.evictions.values():
+            eviction.done.set()
+        self.evictions.clear()
+
+    def _close_worker_fds(self, w: _Worker) -> None:
+        for fd in (w.watch_r, w.watch_w):
+            os.close(fd)
+
+    def _release_fds(self) -> None:
+        for w in [*self.workers, *self.retired]:
+            if w.thread is None or not w.thread.is_alive():
+                self._close_worker_fds(w)
+        if all(w.thread is None or not w.thread.is_alive() for w in self.workers):
+            for waker in self.wakers:
+                waker.close()
+            self.main_waker.close()
+
+
+def _settle(future: CallFuture, *, value: object = None, exc: BaseException | None = None) -> None:
+    try:
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+    except InvalidStateError:
+        pass  # cancelled by its owner meanwhile
+
+
+def _join(thread: threading.Thread | None) -> None:
+    """Join in short steps so Ctrl-C reaches the main thread (it is not delivered in join)."""
+    while thread is not None and thread.is_alive():
+        thread.join(0.05)

@@ -1,0 +1,481 @@
+"""The public pool: a ``concurrent.futures.Executor`` and the data-parallel entry point."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import pickle
+import threading
+import time
+import types
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
+from typing import Any
+
+from shardmem._engine._calls import Call, CallFuture
+from shardmem._engine._core import STOP_GRACE, Core
+from shardmem._engine._shipping import Kernel, pack
+from shardmem._engine._tasks import Task, as_view, check_params, view_of
+from shardmem._errors import (
+    ArgumentTypeError,
+    ClosedError,
+    InvalidArgumentError,
+    ShippingError,
+    TaskCancelledError,
+    TaskTimeoutError,
+)
+
+__all__ = ["Pool", "default_pool", "execute", "resolve_pool", "run", "submit"]
+
+MAX_WORKERS = 4096  # barrier tokens carry the round (log2 of the size) in 6 bits
+_TICK = 0.1  # progress bars refresh this often
+
+
+class Pool(Executor):
+    """A pool of worker interpreters that run pure-Python code on every core.
+
+    Each worker is a subinterpreter with its own GIL, driven by its own
+    thread, so kernels run on every core at once. Arrays reach workers as
+    views of the same memory, never copies.
+
+    A pool is a :class:`concurrent.futures.Executor`: ``submit``, ``map``,
+    ``shutdown`` and ``with`` work as with the standard library's executors,
+    for functions defined anywhere (a module, a script, ``python -c``, a
+    notebook cell). Its data-parallel calls (``run`` here, ``sm.map``,
+    ``sm.reduce``, ...) split arrays over the workers.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Number of worker interpreters (1 to 4096); default
+        ``os.process_cpu_count()``.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> def square(x):
+    ...     return x * x
+    >>> with sm.Pool(2) as pool:
+    ...     list(pool.map(square, range(5)))
+    [0, 1, 4, 9, 16]
+
+    Calls from several threads are safe and run side by side: their tasks
+    share the workers' queues in the order they were submitted.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        count = _worker_count(workers)
+        if _shutting_down:
+            raise ClosedError("the interpreter is shutting down: no new pool can start")
+        self._core = Core(count)
+        self._finalizer = weakref.finalize(self, self._core.close, cancel=True)
+
+    @property
+    def size(self) -> int:
+        """Number of worker interpreters."""
+        return self._core.size
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` or ``shutdown()`` was called."""
+        return self._core.closed
+
+    @property
+    def broken(self) -> bool:
+        """True when a worker died and the pool cannot run work (create a new one)."""
+        return self._core.broken is not None
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "broken" if self.broken else "open"
+        return f"<shardmem.Pool workers={self.size} {state}>"
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        """Close the pool: gracefully, or stopping running work when the block raised."""
+        self._finalizer.detach()
+        self._core.close(cancel=exc_type is not None)
+
+    def close(self) -> None:
+        """Finish queued work, stop the workers and close their interpreters (idempotent)."""
+        self.shutdown(wait=True)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting work; finish (or, with ``cancel_futures``, drop) queued work.
+
+        ``wait=False`` returns at once while the pool winds down behind the
+        caller. Later calls raise `ClosedError` (a ``RuntimeError``).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> pool = sm.Pool(1)
+        >>> pool.shutdown()
+        >>> pool.closed
+        True
+        """
+        if wait:
+            self._finalizer.detach()
+        self._core.close(cancel=cancel_futures, wait=wait)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Schedule ``fn(*args, **kwargs)`` on a free worker; return its future.
+
+        Python functions travel as code (so functions from notebook cells,
+        ``python -c`` and unguarded scripts work); other callables (builtins,
+        callable instances) by pickle. SharedArrays arrive as flat
+        zero-copy views; numbers, strings and bytes as they are; other
+        arguments and the result by pickle.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> def total(values, *, start=0):
+        ...     return start + sum(values)
+        >>> a = sm.arange(101, dtype="int64")
+        >>> with sm.Pool(2) as pool:
+        ...     pool.submit(total, a, start=1).result(timeout=10)
+        5051
+        """
+        task = Task(
+            tuple(view_of(a) for a in args),
+            tuple((k, view_of(v)) for k, v in kwargs.items()),
+            label="submitted task",
+        )
+        call = Call(pack_callable(fn), [task], gang=False, inject=False, single=True)
+        return self._core.start_call(call)
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        buffersize: int | None = None,
+    ) -> Iterator[Any]:
+        """``map(fn, *iterables)`` on the workers: results in order, lazily.
+
+        As ``Executor.map``: ``timeout`` counts from this call, ``buffersize``
+        bounds how many calls are queued ahead of the consumer. ``chunksize``
+        groups that many items under one future (less bookkeeping per item).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> with sm.Pool(2) as pool:
+        ...     list(pool.map(pow, [2, 3], [5, 2]))
+        [32, 9]
+        """
+        if not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1:
+            raise InvalidArgumentError(f"chunksize={chunksize!r} must be an int >= 1")
+        if chunksize == 1:
+            return super().map(fn, *iterables, timeout=timeout, buffersize=buffersize)
+        packed = pack_callable(fn)
+        chunks = _chunked(zip(*iterables, strict=False), chunksize)
+        submit = self._chunk_submitter(packed)
+        results = _lazy_map(submit, chunks, timeout=timeout, buffersize=buffersize)
+        return itertools.chain.from_iterable(results)
+
+    def _chunk_submitter(self, packed: Kernel) -> Callable[[tuple[Any, ...]], Future[Any]]:
+        core = self._core
+
+        def submit(chunk: tuple[Any, ...]) -> Future[Any]:
+            tasks = [Task(tuple(view_of(a) for a in args), label="map item") for args in chunk]
+            call = Call(packed, tasks, gang=False, inject=False)
+            return core.start_call(call)
+
+        return submit
+
+    def run(
+        self,
+        kernel: Callable[..., object],
+        /,
+        *arrays: object,
+        timeout: float | None = None,
+        progress: bool = False,
+        **params: object,
+    ) -> list[object]:
+        """Run ``kernel`` once on every worker (SPMD) and return each rank's result.
+
+        The kernel receives each array as a flat typed ``memoryview`` of the
+        whole array, the keyword ``params``, and, when it asks for them by
+        name, ``rank`` (0 .. size-1), ``size`` and ``barrier`` (a callable
+        that returns once every rank has called it).
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> def ranks(*, rank, size):
+        ...     return (rank, size)
+        >>> with sm.Pool(2) as pool:
+        ...     pool.run(ranks)
+        [(0, 2), (1, 2)]
+        """
+        from shardmem._progress import progress_bar
+
+        views = tuple(as_view(a, "run") for a in arrays)
+        kwargs = check_params(params)
+        tasks = [Task(views, kwargs, rank=r, label=f"rank {r}") for r in range(self.size)]
+        bar = progress_bar(progress, len(tasks), getattr(kernel, "__name__", "run"))
+        try:
+            return execute(
+                self,
+                kernel,
+                tasks,
+                gang=True,
+                timeout=timeout,
+                progress=None if bar is None else bar.tick,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _chunked(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[Any, ...]]:
+    while chunk := tuple(itertools.islice(items, size)):
+        yield chunk
+
+
+def _lazy_map(
+    submit: Callable[[Any], Future[Any]],
+    items: Iterator[Any],
+    *,
+    timeout: float | None,
+    buffersize: int | None,
+) -> Iterator[Any]:
+    """``Executor.map``'s iterator over ``submit(item)`` futures (ordered, cancels the rest)."""
+    end = None if timeout is None else time.monotonic() + timeout
+    pending: list[Future[Any]] = []
+    if buffersize is None:
+        pending = [submit(item) for item in items]
+    else:
+        pending = [submit(item) for item in itertools.islice(items, buffersize)]
+    pending.reverse()
+
+    def results() -> Iterator[Any]:
+        try:
+            while pending:
+                future = pending.pop()
+                if buffersize is not None and (item := next(items, _END)) is not _END:
+                    pending.insert(0, submit(item))
+                left = None if end is None else end - time.monotonic()
+                yield future.result(left)
+        finally:
+            for future in pending:
+                future.cancel()
+
+    return results()
+
+
+_END = object()
+
+
+def pack_callable(fn: Callable[..., Any]) -> Kernel:
+    """A Python function by its code; any other callable by pickle."""
+    if isinstance(fn, types.FunctionType):
+        return pack(fn)
+    if not callable(fn):
+        raise ArgumentTypeError(f"{fn!r} is not callable; pass a function")
+    try:
+        data = pickle.dumps(fn)
+    except Exception as exc:
+        raise ShippingError(
+            f"{fn!r} ({type(fn).__name__}) cannot be sent to a worker: it is not a Python "
+            f"function and pickle refused it ({exc}); wrap it in a def"
+        ) from exc
+    return _pickled_kernel(fn, data)
+
+
+def _pickled_kernel(fn: object, data: bytes) -> Kernel:
+    import hashlib
+    import marshal
+
+    from shardmem._engine._shipping import kernel_name
+
+    blob = marshal.dumps(("pickle", data))
+    key = hashlib.blake2b(blob, digest_size=12).hexdigest()
+    return Kernel(name=kernel_name(fn), key=key, blob=blob, fingerprint=())
+
+
+def execute(
+    pool: Pool,
+    kernel: Callable[..., object],
+    tasks: Sequence[Task],
+    *,
+    gang: bool = False,
+    timeout: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[object]:
+    """Run ``tasks`` of ``kernel`` on ``pool`` and return their results in order.
+
+    The engine's one door for the library's primitives. ``gang``: tasks are
+    pinned to ranks (one each) and may meet at ``barrier()``. On a timeout,
+    an error or Ctrl-C, the call's queued tasks are dropped and its running
+    ones stopped before this returns or raises.
+    """
+    packed = pack(kernel)  # type: ignore[arg-type]
+    deadline = None if timeout is None else time.monotonic() + _check_timeout(timeout)
+    call = Call(packed, list(tasks), gang=gang)
+    core = pool._core
+    future = core.start_call(call)
+    try:
+        _wait(future, call, deadline, progress)
+    except TimeoutError:
+        core.request_cancel(
+            call,
+            TaskTimeoutError(
+                f"{call.name}: did not finish within its timeout of {timeout:g} s; its running "
+                "tasks were stopped and its queued tasks dropped (the pool is still usable)"
+            ),
+        )
+        _wait(future, call, None, None)
+    except BaseException:
+        core.request_cancel(call, TaskCancelledError(f"{call.name}: interrupted"))
+        _wait(future, call, time.monotonic() + STOP_GRACE + 1, None, quiet=True)
+        raise
+    return future.result()  # type: ignore[no-any-return]
+
+
+def _wait(
+    future: CallFuture,
+    call: Call,
+    deadline: float | None,
+    progress: Callable[[int], None] | None,
+    *,
+    quiet: bool = False,
+) -> None:
+    """Block until ``future`` is done; TimeoutError at ``deadline`` (``quiet``: return)."""
+    shown = 0
+    while not future.done():
+        step = None if progress is None else _TICK
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if quiet:
+                    return
+                raise TimeoutError
+            step = left if step is None else min(step, left)
+        with contextlib.suppress(TimeoutError):
+            future.exception(step)
+        if progress is not None:
+            done = call.completed
+            progress(done - shown)
+            shown = done
+
+
+def _check_timeout(timeout: float) -> float:
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout >= 0:
+        raise InvalidArgumentError(
+            f"timeout={timeout!r} is not allowed; give a number of seconds >= 0, or None to wait"
+        )
+    return float(timeout)
+
+
+def _worker_count(workers: int | None) -> int:
+    if workers is None:
+        return os.process_cpu_count() or 1
+    if not isinstance(workers, int) or isinstance(workers, bool):
+        raise ArgumentTypeError(f"workers={workers!r} must be an int (or None for one per core)")
+    if workers < 1:
+        raise InvalidArgumentError(
+            f"workers={workers} is too small; a pool needs at least 1 worker"
+        )
+    if workers > MAX_WORKERS:
+        raise InvalidArgumentError(
+            f"workers={workers} is more than a pool can start (at most {MAX_WORKERS}: each "
+            "worker is an interpreter with its own thread); use about one per core"
+        )
+    return workers
+
+
+# -- the default pool ----------------------------------------------------------------------------
+
+_default: Pool | None = None
+_default_lock = threading.Lock()
+_shutting_down = False
+
+
+def default_pool() -> Pool:
+    """The pool the module-level functions use, created on first use and closed at exit.
+
+    A pool that broke (a worker died) is replaced by a new one. During
+    interpreter shutdown no pool is created: calls raise `ClosedError`.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> sm.default_pool() is sm.default_pool()
+    True
+    """
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed or _default.broken:
+            if _shutting_down:
+                raise ClosedError(
+                    "the interpreter is shutting down: the default pool is closed and no new "
+                    "one starts (finish shardmem calls before the program exits)"
+                )
+            if _default is not None:
+                _default.shutdown(wait=False, cancel_futures=True)
+            _default = Pool()
+        return _default
+
+
+def _close_default() -> None:
+    global _default
+    with _default_lock:
+        pool, _default = _default, None
+    if pool is not None:
+        pool._finalizer.detach()
+        pool._core.close(cancel=True)
+
+
+@atexit.register
+def _at_exit() -> None:
+    global _shutting_down
+    _shutting_down = True
+    _close_default()
+
+
+def resolve_pool(pool: Pool | None) -> Pool:
+    """``pool`` itself, or the default pool when it is None."""
+    return default_pool() if pool is None else pool
+
+
+def run(
+    kernel: Callable[..., object],
+    /,
+    *arrays: object,
+    timeout: float | None = None,
+    progress: bool = False,
+    **params: object,
+) -> list[object]:
+    """``Pool.run`` on the default pool: ``kernel`` once on every worker (SPMD).
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> def who(*, rank):
+    ...     return rank
+    >>> sorted(sm.run(who)) == list(range(sm.default_pool().size))
+    True
+    """
+    return default_pool().run(kernel, *arrays, timeout=timeout, progress=progress, **params)
+
+
+def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+    """``Pool.submit`` on the default pool: ``fn(*args, **kwargs)`` on a free worker.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> def add(a, b):
+    ...     return a + b
+    >>> sm.submit(add, 2, b=3).result(timeout=10)
+    5
+    """
+    return default_pool().submit(fn, *args, **kwargs)

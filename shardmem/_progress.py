@@ -1,0 +1,61 @@
+"""Progress bars over a call's tasks: tqdm (terminal or notebook) when installed, else text.
+
+The engine knows nothing of bars: a call takes a ``progress`` callback that
+receives how many more tasks finished (0 now and then, so a bar can refresh).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import sys
+from collections.abc import Iterator
+
+__all__ = ["Bar", "progress_bar", "progress_default"]
+
+
+class Bar:
+    """A progress bar over ``total`` tasks named ``name``."""
+
+    def __init__(self, total: int, name: str) -> None:
+        self.total, self.name, self.n = total, name, 0
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self.tqdm = None
+        else:
+            tqdm.monitor_interval = 0  # no monitor thread left running after the call
+            self.tqdm = tqdm(total=total, desc=name, unit="task", leave=False)
+
+    def tick(self, n: int) -> None:
+        self.n += n
+        if self.tqdm is not None:
+            self.tqdm.update(n) if n else self.tqdm.refresh()
+        else:
+            print(f"\r{self.name}: {self.n}/{self.total} tasks", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.tqdm is not None:
+            self.tqdm.close()
+        else:
+            print(file=sys.stderr)
+
+
+_progress_default: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "shardmem_progress", default=False
+)
+
+
+@contextlib.contextmanager
+def progress_default(enabled: bool) -> Iterator[None]:
+    """Show a progress bar for every call inside the block (the command line's bars)."""
+    token = _progress_default.set(enabled)
+    try:
+        yield
+    finally:
+        _progress_default.reset(token)
+
+
+def progress_bar(progress: bool, total: int, name: str) -> Bar | None:
+    """A bar when ``progress`` is true or bars are on by default here, else None."""
+    return Bar(total, name) if progress or _progress_default.get() else None
