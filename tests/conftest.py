@@ -18,7 +18,7 @@ __all__ = ["get_pool"]  # test modules may import it from here or from pools
 def _close_session_pools() -> Iterator[None]:
     yield
     close_all()
-    from shardmem import _pool
+    from shardmem._engine import _pool
 
     _pool._close_default()
 
@@ -43,21 +43,31 @@ def _no_leaks() -> Iterator[None]:
     after_i, after_t = _snapshot()
     owned_i = {i for p in open_pools() for i in _pool_interp_ids(p)}
     owned_t = {t for p in open_pools() for t in _pool_thread_ids(p)}
-    default = sm._pool._default  # type: ignore[attr-defined]
+    from shardmem._engine import _pool
+
+    default = _pool._default
     if default is not None and not default.closed:
         owned_i |= set(_pool_interp_ids(default))
         owned_t |= set(_pool_thread_ids(default))
     leaked_i = after_i - before_i - owned_i
-    leaked_t = after_t - before_t - owned_t
+    leaked_t = after_t - before_t - owned_t - _callback_thread()
     assert not leaked_i, f"interpreters leaked: {leaked_i}"
     assert not leaked_t, (
         f"threads leaked: {[t for t in threading.enumerate() if t.ident in leaked_t]}"
     )
 
 
+def _callback_thread() -> set[int]:
+    """The thread that runs done callbacks: started once, shared by every pool."""
+    return {t.ident or 0 for t in threading.enumerate() if t.name == "shardmem-callbacks"}
+
+
 def _pool_interp_ids(pool: sm.Pool) -> list[int]:
-    return [w.interp.id for w in pool._core.workers if w.interp is not None]
+    core = pool._core
+    return [w.interp.id for w in (*core.workers, *core.retired) if w.interp is not None]
 
 
 def _pool_thread_ids(pool: sm.Pool) -> list[int]:
-    return [w.thread.ident or 0 for w in pool._core.workers if w.thread is not None]
+    core = pool._core
+    threads = [w.thread for w in (*core.workers, *core.retired)]
+    return [t.ident or 0 for t in (*threads, core.collector) if t is not None]

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
-from shardmem import _pool
+from shardmem._engine import Task, execute
+from shardmem._engine import _protocol as P  # noqa: N812
 
 # -- kernels used below (module level: shipped with their globals) -----------------------
 
@@ -225,14 +226,15 @@ def test_future_carries_the_kernel_exception(pool2: sm.Pool) -> None:
         future.result()
 
 
-def test_future_result_timeout(pool2: sm.Pool) -> None:
-    future = pool2.submit(spin_forever)
+def test_future_result_timeout_then_a_stopping_close() -> None:
+    pool = sm.Pool(1)
+    future = pool.submit(spin_forever)
     with pytest.raises(TimeoutError):
         future.result(timeout=0.05)
-    future.cancel()
-    with pytest.raises(sm.TaskCancelledError):
+    assert not future.cancel()  # as concurrent.futures: a running call is not cancelled
+    pool._core.close(cancel=True)  # what leaving a with block by an exception does
+    with pytest.raises(sm.ClosedError):
         future.result(timeout=10)
-    assert pool2.submit(uses_math, x=9.0).result(timeout=10) == 3.0
 
 
 # -- errors ----------------------------------------------------------------
@@ -297,9 +299,9 @@ def test_timeout_stops_an_infinite_loop_and_the_pool_stays_usable(pool2: sm.Pool
 
 def test_queued_tasks_of_a_timed_out_call_are_skipped() -> None:
     with sm.Pool(1) as pool:
-        tasks = [_pool.Task((), (), label=f"t{i}") for i in range(5)]
+        tasks = [Task((), (), label=f"t{i}") for i in range(5)]
         with pytest.raises(sm.TaskTimeoutError):
-            pool._execute(spin_forever, tasks, timeout=0.1)
+            execute(pool, spin_forever, tasks, timeout=0.1)
         assert pool.run(uses_math, x=25.0) == [5.0]
 
 
@@ -342,8 +344,11 @@ def test_calls_from_four_threads_at_once(pool2: sm.Pool) -> None:
 
 
 def test_progress_bar(pool2: sm.Pool, capsys: pytest.CaptureFixture[str]) -> None:
-    tasks = [_pool.Task((), (("x", float(i)),), label=f"t{i}") for i in range(8)]
-    assert pool2._execute(uses_math, tasks, progress=True) == [math.sqrt(i) for i in range(8)]
+    tasks = [Task((), (("x", float(i)),), label=f"t{i}") for i in range(8)]
+    from shardmem._runner import run_tasks
+
+    got = run_tasks(pool2, uses_math, tasks, progress=True)
+    assert got == [math.sqrt(i) for i in range(8)]
     err = capsys.readouterr().err
     assert "8/8" in err or "uses_math" in err
 
@@ -418,10 +423,17 @@ def test_leaving_the_with_block_by_an_exception_stops_running_work() -> None:
 # -- message slots (frequent messages are ints on the queues: _protocol.py) ---------------------
 
 
-def _all_slots_free(pool: sm.Pool) -> bool:
+def _all_slots_free(pool: sm.Pool, timeout: float = 10) -> bool:
+    """Every slot is free once the dropped tasks of stopped calls have been dequeued."""
     core = pool._core
-    slots = sum(_pool.P.FIRST_CHUNK << k for k in range(len(core.arena)))
-    return not core.slot_of and len(core.free_slots) == slots
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        arena = core.arena
+        slots = sum(P.FIRST_CHUNK << k for k in range(len(arena.chunks)))
+        if not core.slot_of and not core.owner and len(arena.free) == slots:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def echo(*, value):  # type: ignore[no-untyped-def]
@@ -429,7 +441,7 @@ def echo(*, value):  # type: ignore[no-untyped-def]
 
 
 def test_messages_too_long_for_a_slot_or_for_marshal_still_travel(pool2: sm.Pool) -> None:
-    long = "x" * 10 * _pool.P.SLOT_BYTES
+    long = "x" * 10 * P.SLOT_BYTES
     assert pool2.run(echo, value=long) == [long, long]  # outcome too long: a tuple
     assert pool2.run(echo, value=list(range(500))) == [list(range(500))] * 2  # task too long
     assert pool2.run(echo, value=range(3)) == [range(3)] * 2  # marshal cannot write a range
@@ -448,7 +460,7 @@ def test_tasks_beyond_the_last_free_slot_travel_as_tuples(
     with sm.Pool(2) as pool:
         out = sm.map(lambda a, o: o.__setitem__(0, a[0] * 2), x, chunks=3000, pool=pool)
         np.testing.assert_array_equal(np.asarray(out), np.arange(3000) * 2)
-        assert len(pool._core.arena) == 1
+        assert len(pool._core.arena.chunks) == 1
         assert _all_slots_free(pool)
 
 
@@ -457,7 +469,7 @@ def test_the_arena_grows_for_big_calls_and_shrinks_when_idle(pool2: sm.Pool) -> 
     for n in (5000, 100, 5000, 1500):  # shrink, then grow again through the same chunk numbers
         out = sm.map(lambda a, o: o.__setitem__(0, a[0] + 7), x[:n], chunks=n, pool=pool2)
         np.testing.assert_array_equal(np.asarray(out), np.arange(n) + 7)
-        assert len(pool2._core.arena) == 1
+        assert len(pool2._core.arena.chunks) == 1
         assert _all_slots_free(pool2)
 
 
@@ -475,7 +487,7 @@ def test_every_slot_is_returned_after_failures_and_timeouts(pool2: sm.Pool) -> N
 
 def test_barrier_tokens_of_very_late_calls_travel_as_tuples() -> None:
     with sm.Pool(2) as pool:
-        pool._core.ids = itertools.count(1 << 29)  # past what an int token can carry
+        pool._core.next_id = 1 << 29  # past what an int token can carry
         counter = sm.zeros(1, dtype="int64")
         assert pool.run(step_twice, counter, steps=20) == [20, 20]
 
@@ -536,4 +548,4 @@ def test_slots_stay_consistent_under_calls_from_four_threads(
     assert not errors, errors[0]
     assert _all_slots_free(pool)
     assert pool.run(echo, value=2) == [2, 2]  # (a shrink skipped under contention runs here)
-    assert len(pool._core.arena) == 1
+    assert len(pool._core.arena.chunks) == 1

@@ -47,7 +47,7 @@ from concurrent.futures import InvalidStateError
 from pathlib import Path
 from typing import Any
 
-from shardmem._buffer import SharedBuffer, remove_release_listener
+from shardmem._buffer import SharedBuffer, add_release_listener, remove_release_listener
 from shardmem._engine import _protocol as P  # noqa: N812
 from shardmem._engine._calls import COLLECTOR_NAME, Call, CallFuture, results
 from shardmem._engine._handoff import HAVE_EVENTFD, Arena, Waker, qcount, qget, qput, sched_yield
@@ -56,7 +56,8 @@ from shardmem._errors import ClosedError, PoolBrokenError
 
 __all__ = ["STOP_GRACE", "Core"]
 
-SPIN = 100e-6  # seconds a waiting side polls before it blocks
+SPIN = 100e-6  # seconds a worker polls its queues before it blocks
+COLLECTOR_SPIN = 50e-6  # seconds the collector polls before it blocks
 STOP_GRACE = 2.0  # seconds a running task has to stop before its worker is replaced
 _TICK = 0.05  # longest single block of the collector (timers, a missed wake-up)
 _EXIT_NOTICE = 1.0  # seconds close() waits for a stuck kernel before saying so on stderr
@@ -151,6 +152,7 @@ class Core:
         self.broken: str | None = None
         self.collector = threading.Thread(target=self._collect, name=COLLECTOR_NAME, daemon=True)
         self._start()
+        add_release_listener(self.on_buffer_released)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -332,7 +334,7 @@ class Core:
     def _sleep(self) -> None:
         """Poll for SPIN seconds, then block on the main wake fd (at most _TICK)."""
         qid = self.results.id
-        end = time.perf_counter() + SPIN
+        end = time.perf_counter() + COLLECTOR_SPIN
         while time.perf_counter() < end:
             sched_yield()
             if qcount(qid) or self.requests:

@@ -17,6 +17,7 @@ from typing import Any
 
 from shardmem._engine._calls import Call, CallFuture
 from shardmem._engine._core import STOP_GRACE, Core
+from shardmem._engine._handoff import sched_yield
 from shardmem._engine._shipping import Kernel, pack
 from shardmem._engine._tasks import Task, as_view, check_params, view_of
 from shardmem._errors import (
@@ -32,6 +33,7 @@ __all__ = ["Pool", "default_pool", "execute", "resolve_pool", "run", "submit"]
 
 MAX_WORKERS = 4096  # barrier tokens carry the round (log2 of the size) in 6 bits
 _TICK = 0.1  # progress bars refresh this often
+CALLER_SPIN = 50e-6  # seconds a waiting caller polls its future before it blocks
 
 
 class Pool(Executor):
@@ -350,6 +352,10 @@ def _wait(
 ) -> None:
     """Block until ``future`` is done; TimeoutError at ``deadline`` (``quiet``: return)."""
     shown = 0
+    if progress is None:  # a short call: poll a little before sleeping on the future
+        end = time.perf_counter() + CALLER_SPIN
+        while not future.done() and time.perf_counter() < end:
+            sched_yield()
     while not future.done():
         step = None if progress is None else _TICK
         if deadline is not None:
@@ -358,7 +364,7 @@ def _wait(
                 if quiet:
                     return
                 raise TimeoutError
-            step = left if step is None else min(step, left)
+            step = min(left, 3600.0) if step is None else min(step, left)
         with contextlib.suppress(TimeoutError):
             future.exception(step)
         if progress is not None:

@@ -618,7 +618,7 @@ def _setters():
     setter = ctypes.pythonapi["PyThreadState_SetAsyncExc"]
     setter.argtypes = (ctypes.c_ulong, ctypes.py_object)
     # A second handle on the same C function, to clear (NULL) rather than raise.
-    clear = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+    clear = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
         ctypes.cast(setter, ctypes.c_void_p).value
     )
     return setter, clear
