@@ -14,7 +14,7 @@ from bench_harness import IPE, MP, SM2, Context, Row, make_ipe, timed_row
 from bench_kernels import barrier_loop, noop, noop1, noop_rank
 
 import shardmem as sm
-from shardmem._pool import Task
+from shardmem._engine import Task, execute
 
 __all__ = ("barrier", "cold_start", "latency", "tiny_tasks")
 
@@ -37,9 +37,7 @@ def tiny_tasks(ctx: Context) -> list[Row]:
     mp = ctx.mp_pool(2)
     variants: dict[str, Callable[[], object]] = {
         "shardmem pool.submit": lambda: [f.result() for f in [pool.submit(noop) for _ in range(n)]],
-        "shardmem pool._execute(Task() x N)": lambda: pool._execute(
-            noop, [Task(()) for _ in range(n)]
-        ),
+        "shardmem execute(Task() x N)": lambda: execute(pool, noop, [Task(()) for _ in range(n)]),
         f"{IPE}.submit": lambda: [f.result() for f in [ipe.submit(noop) for _ in range(n)]],
         f"{IPE}.map": lambda: list(ipe.map(noop1, range(n))),
         f"{TPE}.submit": lambda: [f.result() for f in [tpe.submit(noop) for _ in range(n)]],

@@ -48,6 +48,9 @@ class CallFuture(Future[Any]):
                 return False
             accepted = super().cancel()
         if accepted:
+            # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
+            # executor's worker would tell them when it dequeues the call.
+            self.set_running_or_notify_cancel()
             call.engine.request_cancel(call, None)
         return accepted
 
@@ -82,6 +85,9 @@ class _CallbackThread:
                     self._thread.start()
 
     def _loop(self) -> None:
+        from shardmem._engine._core import block_signals
+
+        block_signals()
         while True:
             self._queue.get()()
 

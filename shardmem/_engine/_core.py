@@ -39,6 +39,7 @@ import itertools
 import marshal
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -146,6 +147,7 @@ class Core:
         self.evict_later: set[int] = set()
         self.evictions: dict[int, _Eviction] = {}
         self.next_id = 1
+        self.path = tuple(sys.path)
         self.closing = False  # no new calls
         self.closed = False  # close() was called
         self.finished = threading.Event()  # the collector has ended
@@ -180,9 +182,14 @@ class Core:
             self.ctrl[base + i] = 0
         w = _Worker(rank, base, self.wakers[rank], self.inboxes[rank].id)
         self.ctrl[P.C_HEADER + rank] = base
+        qput(w.control.id, (P.PATH, list(self.path)))
         for index, chunk in enumerate(self.arena.chunks):
             qput(w.control.id, (P.ARENA, index, chunk))
         return w
+
+    def _sync_path(self, path: tuple[str, ...]) -> None:
+        for w in self.workers:
+            self._put_control(w, (P.PATH, list(path)))
 
     def _launch(self, w: _Worker) -> None:
         w.thread = threading.Thread(
@@ -192,6 +199,7 @@ class Core:
 
     def _drive(self, w: _Worker) -> None:
         """Owner thread of one worker: create it, run its loop until STOP, close it."""
+        block_signals()
         interp = None
         try:
             interp = interpreters.create()
@@ -231,12 +239,16 @@ class Core:
                 w.release.wait()
                 interp.close()
 
-    def close(self, *, cancel: bool = False, wait: bool = True) -> None:
-        """Finish (or with ``cancel``, stop) all work, end the workers and the collector."""
+    def close(self, *, cancel: bool = False, wait: bool = True, drop_queued: bool = False) -> None:
+        """End the workers and the collector once queued work is done.
+
+        ``drop_queued``: cancel the futures of calls none of whose tasks runs
+        yet; ``cancel``: also stop running work.
+        """
         if not self.closed:
             self.closed = True
             remove_release_listener(self.on_buffer_released)
-            self.post(("close", cancel))
+            self.post(("close", "stop" if cancel else "drop" if drop_queued else "finish"))
         if wait:
             self.join()
 
@@ -290,6 +302,10 @@ class Core:
             )
             for t in call.tasks
         ]
+        path = tuple(sys.path)
+        if path != self.path:  # kernels import modules by name: from the same places
+            self.path = path
+            self.post(("path", path))
         self.post(("submit", call, wire))
         return future
 
@@ -313,6 +329,7 @@ class Core:
     # -- the collector ------------------------------------------------------------------------
 
     def _collect(self) -> None:
+        block_signals()
         try:
             while not self._closed_down():
                 worked = self._serve_requests()
@@ -369,7 +386,9 @@ class Core:
             elif kind == "evict":
                 self._evict(request[1], request[2])
             elif kind == "close":
-                self._begin_close(cancel=request[1])
+                self._begin_close(request[1])
+            elif kind == "path":
+                self._sync_path(request[1])
         return True
 
     # -- queuing tasks ---------------------------------------------------------------------
@@ -528,8 +547,8 @@ class Core:
                     self.evict_later.discard(bid)
                     self._evict(bid, None)
         call.buffers = {}
-        call.tasks = []  # the arguments can go; labels were needed only while it ran
         self._complete(call)
+        call.tasks = []  # the arguments can go: labels were needed until now
 
     def _complete(self, call: Call, error: BaseException | None = None) -> None:
         future = call.future
@@ -668,12 +687,16 @@ class Core:
 
     # -- closing ------------------------------------------------------------------------------
 
-    def _begin_close(self, *, cancel: bool) -> None:
+    def _begin_close(self, how: str) -> None:
         self.closing = True
-        if cancel:
-            calls = {id(c): c for c in self.owner.values()}.values()
-            for call in list(calls):
+        calls = list({id(c): c for c in self.owner.values()}.values())
+        if how == "stop":
+            for call in calls:
                 self._stop(call, ClosedError("the pool was closed before this call finished"))
+        elif how == "drop":
+            for call in calls:
+                if call.future is not None and not self._running(call):
+                    call.future.cancel()
         for _ in self.workers:  # behind every queued task: each worker takes one
             qput(self.shared.id, (P.STOP,))
         for w in self.workers:
@@ -726,6 +749,13 @@ class Core:
             for waker in self.wakers:
                 waker.close()
             self.main_waker.close()
+
+
+def block_signals() -> None:
+    """Keep SIGINT for the main thread: a signal sent to the process goes to a thread
+    that does not block it, and only the main thread's waits are woken by it."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 def _settle(future: CallFuture, *, value: object = None, exc: BaseException | None = None) -> None:

@@ -11,7 +11,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
@@ -32,7 +32,7 @@ from shardmem._errors import (
 __all__ = ["Pool", "default_pool", "execute", "resolve_pool", "run", "submit"]
 
 MAX_WORKERS = 4096  # barrier tokens carry the round (log2 of the size) in 6 bits
-_TICK = 0.1  # progress bars refresh this often
+_TICK = 0.05  # longest single wait of a caller (progress bars refresh this often)
 CALLER_SPIN = 50e-6  # seconds a waiting caller polls its future before it blocks
 
 
@@ -122,7 +122,7 @@ class Pool(Executor):
         """
         if wait:
             self._finalizer.detach()
-        self._core.close(cancel=cancel_futures, wait=wait)
+        self._core.close(drop_queued=cancel_futures, wait=wait)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)`` on a free worker; return its future.
@@ -176,11 +176,16 @@ class Pool(Executor):
             raise InvalidArgumentError(f"chunksize={chunksize!r} must be an int >= 1")
         if chunksize == 1:
             return super().map(fn, *iterables, timeout=timeout, buffersize=buffersize)
+        if buffersize is not None:
+            if not isinstance(buffersize, int):
+                raise TypeError("buffersize must be an integer or None")
+            if buffersize < 1:
+                raise ValueError("buffersize must be None or > 0")
         packed = pack_callable(fn)
         chunks = _chunked(zip(*iterables, strict=False), chunksize)
         submit = self._chunk_submitter(packed)
         results = _lazy_map(submit, chunks, timeout=timeout, buffersize=buffersize)
-        return itertools.chain.from_iterable(results)
+        return _flatten(results)
 
     def _chunk_submitter(self, packed: Kernel) -> Callable[[tuple[Any, ...]], Future[Any]]:
         core = self._core
@@ -237,6 +242,14 @@ class Pool(Executor):
                 bar.close()
 
 
+def _flatten(chunks: Generator[list[Any]]) -> Iterator[Any]:
+    try:
+        for chunk in chunks:
+            yield from chunk
+    finally:
+        chunks.close()  # cancels the calls not yet consumed
+
+
 def _chunked(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[Any, ...]]:
     while chunk := tuple(itertools.islice(items, size)):
         yield chunk
@@ -248,7 +261,7 @@ def _lazy_map(
     *,
     timeout: float | None,
     buffersize: int | None,
-) -> Iterator[Any]:
+) -> Generator[Any]:
     """``Executor.map``'s iterator over ``submit(item)`` futures (ordered, cancels the rest)."""
     end = None if timeout is None else time.monotonic() + timeout
     pending: list[Future[Any]] = []
@@ -258,7 +271,7 @@ def _lazy_map(
         pending = [submit(item) for item in itertools.islice(items, buffersize)]
     pending.reverse()
 
-    def results() -> Iterator[Any]:
+    def results() -> Generator[Any]:
         try:
             while pending:
                 future = pending.pop()
@@ -357,14 +370,16 @@ def _wait(
         while not future.done() and time.perf_counter() < end:
             sched_yield()
     while not future.done():
-        step = None if progress is None else _TICK
+        # Waits are sliced: a SIGINT delivered to another thread (or _thread.interrupt_main)
+        # does not interrupt a lock wait, but runs its handler when the slice ends.
+        step = _TICK
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 if quiet:
                     return
                 raise TimeoutError
-            step = min(left, 3600.0) if step is None else min(step, left)
+            step = min(step, left)
         with contextlib.suppress(TimeoutError):
             future.exception(step)
         if progress is not None:

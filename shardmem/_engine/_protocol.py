@@ -18,6 +18,7 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
     (BUFFER, buffer_id, memoryview)   on the worker's control queue
     (ARENA, chunk_index, memoryview)  on the worker's control queue: a chunk of message slots
                                       (None: the chunk was dropped while the pool was idle)
+    (PATH, entries)                   on the control queue: the main interpreter's sys.path
     (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
                                       thread even while a task runs; ack (DONE, token)
     (STOP,)                           ends the loop of whichever worker takes it
@@ -54,6 +55,7 @@ BUFFER = 3
 EVICT = 4
 STOP = 5
 ARENA = 6
+PATH = 7
 
 DONE = 10
 FAILED = 11

@@ -167,6 +167,8 @@ def _drain_control():
                     message[2].release()
                 else:
                     _views[message[1]] = message[2]
+        elif message[0] == PATH:
+            sys.path[:] = message[1]
         elif message[0] == ARENA:
             while len(_arena) <= message[1]:
                 _arena.append(None)

@@ -1,0 +1,535 @@
+"""Exit under stuck kernels: never a segfault, never a wait longer than the stuck C call.
+
+Every scenario is a short script run in a fresh interpreter, many times over
+(crash paths are races: one run proves nothing), several runs at a time. Each
+run is checked for a signal death (segfault, abort), a hang (the generous
+``HANG_TIMEOUT``), a non-zero exit code, and the markers the script prints on
+stdout. Time bounds are measured inside the script with ``time.monotonic``:
+an ``atexit`` handler registered before ``shardmem`` is imported runs after
+shardmem's own exit handlers (LIFO) and prints when the script is done
+waiting for the pool.
+
+The environment is inherited as is (the suite's runner sets
+``PYTHONWARNINGS=error::RuntimeWarning``), so a "remaining subinterpreters"
+warning at exit shows up on stderr, and is reported as a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shardmem._engine._core import STOP_GRACE
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = 20  # repetitions of every scenario
+PARALLEL = 4  # runs at a time (they mostly sleep in a stuck C call)
+HANG_TIMEOUT = 40.0  # seconds: a run that lasts longer is counted as a hang
+TIMEOUT = 0.2  # the calls' timeout= in the scripts
+STUCK = 4.0  # a C call that outlives timeout + grace: its worker is retired
+SHORT = 1.2  # a C call that ends within the grace: nothing is retired
+SLACK = 1.5  # seconds of scheduling slack on a 2-core machine running 4 scripts
+
+NOTICE = "to return from a C call before the pool can close"
+BAD_STDERR = (
+    "Fatal Python error",
+    "Segmentation fault",
+    "remaining subinterpreters",
+    "Exception ignored",
+    "Traceback",
+)
+
+
+# -- running scripts many times ------------------------------------------------------------------
+
+PRELUDE = """\
+import atexit, sys, time
+atexit.register(lambda: print(f"EXITED {time.monotonic():.4f}", flush=True))
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@dataclass
+class Run:
+    index: int
+    returncode: int | None  # None: it hung and was killed
+    stdout: str
+    stderr: str
+
+    def marks(self) -> dict[str, list[str]]:
+        """``KEY rest...`` lines of stdout (the last line with each key wins)."""
+        found: dict[str, list[str]] = {}
+        for line in self.stdout.splitlines():
+            parts = line.split()
+            if parts and parts[0].isupper():
+                found[parts[0]] = parts[1:]
+        return found
+
+    def time(self, key: str) -> float:
+        return float(self.marks()[key][0])
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+def _run_many(
+    tmp_path: Path, body: str, *, args: Callable[[int], list[str]] = lambda i: []
+) -> list[Run]:
+    script = tmp_path / "scenario.py"
+    script.write_text(PRELUDE + textwrap.dedent(body))
+
+    def one(index: int) -> Run:
+        cmd = [sys.executable, str(script), *args(index)]
+        try:
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=HANG_TIMEOUT,
+                env=_env(),
+                cwd=tmp_path,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return Run(index, None, _text(exc.stdout), _text(exc.stderr))
+        return Run(index, proc.returncode, proc.stdout, proc.stderr)
+
+    with ThreadPoolExecutor(PARALLEL) as ex:
+        return list(ex.map(one, range(RUNS)))
+
+
+def _describe(rc: int | None) -> str:
+    if rc is None:
+        return "hung"
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exit code {rc}"
+
+
+def _verdict(runs: list[Run], check: Callable[[Run], list[str]]) -> None:
+    """Assert every run exited 0 with the expected output; report counts and tails if not."""
+    segfaults = [r for r in runs if r.returncode is not None and r.returncode < 0]
+    hangs = [r for r in runs if r.returncode is None]
+    failed = [r for r in runs if r.returncode is not None and r.returncode > 0]
+    wrong: list[tuple[Run, list[str]]] = []
+    for r in runs:
+        if r.returncode is None or r.returncode < 0:
+            continue
+        problems = [f"stderr has {bad!r}" for bad in BAD_STDERR if bad in r.stderr]
+        if r.returncode == 0:
+            try:
+                problems += check(r)
+            except (KeyError, IndexError, ValueError) as exc:
+                problems.append(f"missing or malformed marker: {exc!r}")
+        if problems:
+            wrong.append((r, problems))
+    if not (segfaults or hangs or failed or wrong):
+        return
+    lines = [
+        f"{len(segfaults)} signal deaths, {len(hangs)} hangs, {len(failed)} non-zero exits, "
+        f"{len(wrong)} wrong outputs out of {len(runs)} runs",
+        "return codes: " + ", ".join(_describe(r.returncode) for r in runs),
+    ]
+    bad_runs = [(r, [_describe(r.returncode)]) for r in (*segfaults, *hangs, *failed)]
+    for r, problems in (bad_runs + wrong)[:4]:
+        lines += [
+            f"--- run {r.index}: {'; '.join(problems)}",
+            "stdout tail:",
+            r.stdout[-1500:],
+            "stderr tail:",
+            r.stderr[-2500:],
+        ]
+    pytest.fail("\n".join(lines), pytrace=False)
+
+
+# -- shared script parts ---------------------------------------------------------------------
+
+KERNELS = """\
+import shardmem as sm
+
+def stuck(*, rank, seconds, how):
+    import select
+    import time
+
+    if rank == 0:
+        if how == "select":
+            select.select([], [], [], seconds)
+        else:
+            time.sleep(seconds)
+    return rank
+
+def ranks(*, rank):
+    return rank
+
+def square_mod(x, out):
+    for i in range(len(x)):
+        out[i] = x[i] * x[i] % 1009
+
+def twice(v):
+    return 2 * v
+
+def serves(pool):
+    # Results against a sequential computation, and every rank reached.
+    n = 3000
+    x = sm.arange(n, dtype="int64")
+    y = sm.map(square_mod, x, pool=pool, timeout=30)
+    assert y.tolist() == [v * v % 1009 for v in range(n)], "map result differs"
+    assert sm.sum(y, pool=pool, timeout=30) == sum(v * v % 1009 for v in range(n))
+    assert sorted(pool.run(ranks, timeout=30)) == list(range(pool.size)), "a rank is missing"
+    assert pool.submit(twice, 21).result(30) == 42
+    print("SERVES ok", flush=True)
+"""
+
+
+def _common(run: Run) -> list[str]:
+    problems = []
+    if "EXITED" not in run.marks():
+        problems.append("the last atexit handler did not run")
+    return problems
+
+
+# -- a kernel stuck in C past its timeout and the grace: retired, waited for at exit ---------
+
+RETIRE = (
+    KERNELS
+    + """
+how, ending = sys.argv[1], sys.argv[2]
+pool = sm.default_pool() if ending == "default" else sm.Pool(2)
+pool.run(ranks, timeout=30)  # started and warm
+t_call = time.monotonic()
+print(f"CALL {t_call:.4f}", flush=True)
+try:
+    pool.run(stuck, timeout=TIMEOUT, seconds=STUCK, how=how)
+except sm.TaskTimeoutError as exc:
+    print(f"RAISED {time.monotonic():.4f}", flush=True)
+    print("MESSAGE", " ".join(str(exc).split()), flush=True)
+else:
+    print("RAISED never", flush=True)
+serves(pool)
+print(f"SERVED {time.monotonic():.4f}", flush=True)
+if ending == "close":
+    pool.close()
+    print(f"CLOSED {time.monotonic():.4f}", flush=True)
+# otherwise the pool's finalizer (or the default pool's atexit hook) waits at exit
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("how", "ending"),
+    [("sleep", "close"), ("select", "exit"), ("sleep", "default")],
+)
+def test_stuck_c_call_is_retired_and_exit_waits_only_for_it(
+    tmp_path: Path, how: str, ending: str
+) -> None:
+    """TaskTimeoutError after timeout + grace; the pool serves; exit ends with the C call."""
+    body = f"TIMEOUT = {TIMEOUT}\nSTUCK = {STUCK}\n" + RETIRE
+    runs = _run_many(tmp_path, body, args=lambda i: [how, ending])
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        marks = run.marks()
+        t_call = run.time("CALL")
+        if marks["RAISED"] == ["never"]:
+            return [*problems, "the stuck call did not raise TaskTimeoutError"]
+        raised = run.time("RAISED") - t_call
+        if not TIMEOUT + STOP_GRACE - 0.05 <= raised <= TIMEOUT + STOP_GRACE + SLACK:
+            problems.append(f"TaskTimeoutError after {raised:.2f} s, not timeout + grace")
+        if raised >= STUCK:
+            problems.append("the call waited for the C call instead of retiring its worker")
+        message = " ".join(marks["MESSAGE"])
+        if "worker 0" not in message or "replaced" not in message:
+            problems.append(f"timeout message does not name the retired worker: {message}")
+        if marks.get("SERVES") != ["ok"]:
+            problems.append("the pool did not serve correctly after the retirement")
+        stuck_end = t_call + STUCK  # the kernel started after t_call
+        exited = run.time("EXITED")
+        done = run.time("CLOSED") if ending == "close" else exited
+        if done < stuck_end:
+            problems.append(f"close/exit finished {stuck_end - done:.2f} s before the C call")
+        if done > stuck_end + SLACK:
+            problems.append(f"close/exit finished {done - stuck_end:.2f} s after the C call")
+        if exited > done + SLACK:
+            problems.append(f"the process exited {exited - done:.2f} s after close()")
+        notice = [line for line in run.stderr.splitlines() if NOTICE in line]
+        if len(notice) != 1 or "kernel 'stuck'" not in notice[0] or "worker 0" not in notice[0]:
+            problems.append(f"expected one notice naming kernel 'stuck' on worker 0: {notice}")
+        return problems
+
+    _verdict(runs, check)
+
+
+# -- exiting while a stuck call is still running --------------------------------------------
+
+EXIT_MID_CALL = (
+    KERNELS
+    + """
+pool = sm.Pool(2)
+pool.run(ranks, timeout=30)
+t_call = time.monotonic()
+print(f"CALL {t_call:.4f}", flush=True)
+future = pool.submit(stuck, rank=0, seconds=STUCK, how="sleep")
+time.sleep(0.3)
+print("RUNNING", future.running() or not future.done(), flush=True)
+# the script ends here: the pool's finalizer cancels the call, retires its worker
+# after the grace, then waits for the C call to return
+"""
+)
+
+
+def test_exit_while_a_kernel_is_stuck_in_c(tmp_path: Path) -> None:
+    """The process exits once the C call returns (not later), with the notice on stderr."""
+    runs = _run_many(tmp_path, f"STUCK = {STUCK}\n" + EXIT_MID_CALL)
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        if run.marks()["RUNNING"] != ["True"]:
+            problems.append("the call was not running when the script ended")
+        stuck_end = run.time("CALL") + STUCK
+        exited = run.time("EXITED")
+        if not stuck_end <= exited <= stuck_end + SLACK:
+            problems.append(f"exit at {exited - stuck_end:+.2f} s from the end of the C call")
+        notice = [line for line in run.stderr.splitlines() if NOTICE in line]
+        if len(notice) != 1 or "kernel 'stuck'" not in notice[0]:
+            problems.append(f"expected one notice naming kernel 'stuck': {notice}")
+        return problems
+
+    _verdict(runs, check)
+
+
+# -- stops that succeed within the grace: nothing retired, no notice, prompt exit --------------
+
+STOPPED = (
+    KERNELS
+    + """
+def flat():
+    while True:
+        try:
+            pass
+        except BaseException:
+            pass
+
+def nested():
+    while True:
+        try:
+            while True:
+                try:
+                    x = 1
+                except BaseException:
+                    pass
+        except BaseException:
+            try:
+                pass
+            except BaseException:
+                pass
+
+def in_finally():
+    while True:
+        try:
+            pass
+        finally:
+            try:
+                pass
+            except BaseException:
+                pass
+
+def short_c_call(*, rank, seconds):
+    import select
+
+    select.select([], [], [], seconds)
+
+pool = sm.Pool(2)
+pool.run(ranks, timeout=30)
+for name, kernel, params in [
+    ("short", short_c_call, {"seconds": SHORT}),
+    ("flat", flat, {}),
+    ("nested", nested, {}),
+    ("in_finally", in_finally, {}),
+]:
+    t_call = time.monotonic()
+    try:
+        pool.run(kernel, timeout=TIMEOUT, **params)
+    except sm.TaskTimeoutError:
+        print(f"RAISED_{name} {time.monotonic() - t_call:.4f}", flush=True)
+    print(f"RANKS_{name}", *sorted(pool.run(ranks, timeout=30)), flush=True)
+print("RETIRED", len(pool._core.retired), flush=True)
+serves(pool)
+print(f"SERVED {time.monotonic():.4f}", flush=True)
+"""
+)
+STOPPED_KERNELS = ("short", "flat", "nested", "in_finally")
+
+
+def test_stops_within_the_grace_retire_nothing(tmp_path: Path) -> None:
+    """A C call shorter than the grace, and kernels that swallow their stops (stopped by
+    sys.monitoring line events): TaskTimeoutError, no worker retired, the pool serves,
+    the process exits promptly without a notice."""
+    body = f"TIMEOUT = {TIMEOUT}\nSHORT = {SHORT}\n" + STOPPED
+    runs = _run_many(tmp_path, body)
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        marks = run.marks()
+        for name in STOPPED_KERNELS:
+            raised = run.time(f"RAISED_{name}")
+            low = SHORT - 0.05 if name == "short" else TIMEOUT - 0.05
+            if not low <= raised <= TIMEOUT + STOP_GRACE + SLACK:
+                problems.append(f"{name}: TaskTimeoutError after {raised:.2f} s")
+            if marks[f"RANKS_{name}"] != ["0", "1"]:
+                problems.append(f"{name}: pool.run reached ranks {marks[f'RANKS_{name}']}")
+        if marks["RETIRED"] != ["0"]:
+            problems.append(f"{marks['RETIRED'][0]} workers retired (stops within the grace)")
+        if marks.get("SERVES") != ["ok"]:
+            problems.append("the pool did not serve correctly after the stops")
+        if (late := run.time("EXITED") - run.time("SERVED")) > SLACK:
+            problems.append(f"exit took {late:.2f} s with nothing stuck")
+        if NOTICE in run.stderr:
+            problems.append("a 'waiting for' notice with nothing stuck")
+        return problems
+
+    _verdict(runs, check)
+
+
+# -- a daemon thread that keeps calling the default pool while the script ends -----------------
+
+DAEMON = """\
+import threading
+
+errors = {}
+calls = [0]
+
+def after_shutdown():
+    # Runs after shardmem's own exit hook (atexit is LIFO): the thread keeps calling.
+    from concurrent import interpreters
+    from shardmem._engine import _pool
+
+    before, done = dict(errors), calls[0]
+    time.sleep(0.3)
+    late = {k: v - before.get(k, 0) for k, v in errors.items() if v - before.get(k, 0)}
+    print("LATE_ERRORS", " ".join(sorted(late)) or "none", flush=True)
+    print("LATE_CALLS", calls[0] - done, flush=True)
+    print("DEFAULT", _pool._default is None, flush=True)
+    print("INTERPRETERS", len(interpreters.list_all()), flush=True)
+
+atexit.register(after_shutdown)
+import shardmem as sm
+
+def add1(x, out):
+    for i in range(len(x)):
+        out[i] = x[i] + 1
+
+def hammer():
+    n = 3000
+    while True:
+        try:
+            x = sm.arange(n, dtype="int64")
+            y = sm.map(add1, x, timeout=30)
+            assert sm.sum(y) == n * (n + 1) // 2
+            calls[0] += 1
+        except Exception as exc:
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+
+threading.Thread(target=hammer, daemon=True).start()
+time.sleep(float(sys.argv[1]))
+print("MAIN_END", calls[0], flush=True)
+"""
+
+DAEMON_DELAYS = ("0", "0.05", "0.2", "0.5")  # ends while the default pool starts, or serves
+
+
+def test_daemon_thread_calling_default_pool_at_exit(tmp_path: Path) -> None:
+    """No pool starts during shutdown: calls raise ClosedError; no crash, exit code 0."""
+    runs = _run_many(tmp_path, DAEMON, args=lambda i: [DAEMON_DELAYS[i % len(DAEMON_DELAYS)]])
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        marks = run.marks()
+        if marks["LATE_ERRORS"] != ["ClosedError"]:
+            problems.append(f"calls after shutdown raised {marks['LATE_ERRORS']}, not ClosedError")
+        if marks["LATE_CALLS"] != ["0"]:
+            problems.append(f"{marks['LATE_CALLS'][0]} calls succeeded after shutdown")
+        if marks["DEFAULT"] != ["True"] or marks["INTERPRETERS"] != ["1"]:
+            problems.append(f"a pool exists after shutdown: {marks}")
+        return problems
+
+    _verdict(runs, check)
+    assert any(int(r.marks()["MAIN_END"][0]) > 0 for r in runs), "no run ended mid-service"
+
+
+# -- a kernel that leaves a non-daemon thread running --------------------------------------------
+
+STRAY = (
+    KERNELS
+    + """
+def leaves_thread(*, spin):
+    import threading
+    import time
+
+    def busy():
+        while True:
+            pass
+
+    def stubborn():
+        while True:
+            try:
+                time.sleep(0.01)
+            except BaseException:
+                pass
+
+    threading.Thread(target=busy if spin == "busy" else stubborn, daemon=False).start()
+    return 1
+
+pool = sm.Pool(2)
+pool.run(ranks, timeout=30)
+try:
+    pool.submit(leaves_thread, spin=sys.argv[1]).result(30)
+except Exception as exc:
+    print("ERROR", type(exc).__name__, " ".join(str(exc).split()), flush=True)
+else:
+    print("ERROR none", flush=True)
+t_close = time.monotonic()
+print(f"CLOSING {t_close:.4f}", flush=True)
+pool.close()
+print(f"CLOSED {time.monotonic():.4f}", flush=True)
+"""
+)
+
+
+@pytest.mark.parametrize("spin", ["busy", "stubborn"])
+def test_kernel_leaving_a_thread_running(tmp_path: Path, spin: str) -> None:
+    """The task fails saying so, the worker stops the thread, close() returns, the process exits."""
+    runs = _run_many(tmp_path, STRAY, args=lambda i: [spin])
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        error = " ".join(run.marks()["ERROR"])
+        if "still running" not in error or "thread" not in error:
+            problems.append(f"the task did not fail for its stray thread: {error}")
+        closing = run.time("CLOSING")
+        if (took := run.time("CLOSED") - closing) > STOP_GRACE + SLACK:
+            problems.append(f"close() took {took:.2f} s")
+        if (late := run.time("EXITED") - closing) > STOP_GRACE + 2 * SLACK:
+            problems.append(f"exit took {late:.2f} s after close() began")
+        return problems
+
+    _verdict(runs, check)
