@@ -29,7 +29,6 @@ from concurrent.futures import (
     CancelledError,
     Future,
 )
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import pytest
 from engine_state import assert_idle
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from plain_values import Point, make_point
 from pools import get_pool
 
 import shardmem as sm
@@ -119,10 +119,6 @@ def describe(view):  # type: ignore[no-untyped-def]
     return type(view).__name__, view.format, len(view), sum(view)
 
 
-def make_point(x, y):  # type: ignore[no-untyped-def]
-    return Point(x, y)
-
-
 def falsey_raiser(kind, msg):  # type: ignore[no-untyped-def]
     """Raise a falsey exception of a class local to the kernel (nothing to import)."""
 
@@ -135,14 +131,6 @@ def falsey_raiser(kind, msg):  # type: ignore[no-untyped-def]
             return 0
 
     raise (FalseyBoolError if kind == "bool" else FalseyLenError)(msg)
-
-
-@dataclass(frozen=True)
-class Point:
-    """A picklable value type defined at module level."""
-
-    x: int
-    y: float
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -285,6 +273,8 @@ def test_results_of_various_types_round_trip(pool: sm.Pool, value: object) -> No
 
 
 def test_module_level_dataclass_result(pool: sm.Pool) -> None:
+    """Workers import it from the caller's sys.path (a module without NumPy: workers cannot
+    import modules that need it)."""
     result = pool.submit(make_point, 3, 0.5).result(timeout=WAIT)
     assert result == make_point(3, 0.5) == Point(3, 0.5)
     assert pool.submit(identity, Point(1, 2.0)).result(timeout=WAIT) == Point(1, 2.0)

@@ -382,7 +382,8 @@ def test_two_quick_cancels_both_drop_their_queued_calls() -> None:
     with sm.Pool(1) as pool:
         blocker = pool.submit(wait_for_flag, flag)
         a, b = pool.submit(spin), pool.submit(spin)  # queued behind the blocker
-        assert a.cancel() and b.cancel()
+        assert a.cancel()
+        assert b.cancel()
         flag[0] = 1
         assert blocker.result(timeout=10) is None
         for f in (a, b):

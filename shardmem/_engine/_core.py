@@ -35,6 +35,7 @@ How a call travels:
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import marshal
 import os
@@ -281,10 +282,8 @@ class Core:
             self.main_waker.wake()
 
     def _wake_collector(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # closed: the collector has ended
             self.main_waker.wake()
-        except OSError:
-            pass  # closed: the collector has ended
 
     def start_call(self, call: Call) -> CallFuture:
         """Queue ``call``; its future completes with the list of its results."""
