@@ -75,7 +75,7 @@ class Run:
         found: dict[str, list[str]] = {}
         for line in self.stdout.splitlines():
             parts = line.split()
-            if parts and parts[0].isupper():
+            if parts:
                 found[parts[0]] = parts[1:]
         return found
 

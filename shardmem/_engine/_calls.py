@@ -55,12 +55,16 @@ class CallFuture(Future[Any]):
         return accepted
 
     def _invoke_callbacks(self) -> None:
-        # Called by the collector when it completes the future: user callbacks
-        # run on the callback thread instead, where they may block or submit.
-        if self._done_callbacks and threading.current_thread().name == COLLECTOR_NAME:
-            _callbacks.run(super()._invoke_callbacks)
+        # Future's own hook (private in concurrent.futures._base, stable since 3.2),
+        # called when the collector completes the future: user callbacks run on the
+        # callback thread instead, where they may block or submit.
+        base: Any = super()
+        if getattr(self, "_done_callbacks", None) and (
+            threading.current_thread().name == COLLECTOR_NAME
+        ):
+            _callbacks.run(base._invoke_callbacks)
         else:
-            super()._invoke_callbacks()
+            base._invoke_callbacks()
 
 
 COLLECTOR_NAME = "shardmem-collector"

@@ -144,8 +144,8 @@ class Pool(Executor):
         5051
         """
         task = Task(
-            tuple(view_of(a) for a in args),
-            tuple((k, view_of(v)) for k, v in kwargs.items()),
+            tuple(map(view_of, args)),
+            tuple((k, view_of(v)) for k, v in kwargs.items()) if kwargs else (),
             label="submitted task",
         )
         call = Call(pack_callable(fn), [task], gang=False, inject=False, single=True)
@@ -332,7 +332,7 @@ def execute(
     an error or Ctrl-C, the call's queued tasks are dropped and its running
     ones stopped before this returns or raises.
     """
-    packed = pack(kernel)  # type: ignore[arg-type]
+    packed = pack(kernel)
     deadline = None if timeout is None else time.monotonic() + _check_timeout(timeout)
     call = Call(packed, list(tasks), gang=gang)
     core = pool._core

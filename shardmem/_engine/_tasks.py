@@ -65,6 +65,8 @@ def _pickle(value: object) -> bytes:
 
 def view_of(value: object) -> object:
     """A SharedArray or SharedBuffer as a ViewSpec; any other value as it is."""
+    if type(value) in _SCALARS:
+        return value
     from shardmem._array import SharedArray
 
     if isinstance(value, SharedBuffer | SharedArray):
