@@ -203,3 +203,95 @@ def cold_start(ctx: Context) -> list[Row]:
 def _mp_stop(p: object) -> None:
     p.terminate()  # type: ignore[attr-defined]
     p.join()  # type: ignore[attr-defined]
+
+
+# -- the Executor and small calls (interleaved: every round times each variant once) ----------
+
+
+def _interleaved(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    for fn in variants.values():  # warm-up: kernels shipped, executors started
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _best_rate_row(workload: str, name: str, times: list[float], n: int) -> Row:
+    """Tasks per second of the best round (the least disturbed by other programs)."""
+    row = timed_row(workload, name, [t / n for t in times], unit="us")
+    row.value = n / min(times)
+    row.unit = "tasks/s"
+    row.note = f"best of {len(times)} interleaved rounds"
+    return row
+
+
+def executor(ctx: Context) -> list[Row]:
+    """``Executor`` use from one thread: N submits then N results, and ``map`` over N items."""
+    n_submit = 5_000 if ctx.quick else 20_000
+    n_map = 20_000 if ctx.quick else 100_000
+    pool, ipe, tpe = ctx.sm_pool(2), ctx.ipe(2), ctx.tpe(2)
+    items = range(n_map)
+    variants: dict[str, Callable[[], object]] = {
+        "shardmem Pool(2): N submit, then N result": lambda: [
+            f.result() for f in [pool.submit(noop) for _ in range(n_submit)]
+        ],
+        f"{TPE}: N submit, then N result": lambda: [
+            f.result() for f in [tpe.submit(noop) for _ in range(n_submit)]
+        ],
+        f"{IPE}: N submit, then N result": lambda: [
+            f.result() for f in [ipe.submit(noop) for _ in range(n_submit)]
+        ],
+        "shardmem Pool(2).map": lambda: list(pool.map(noop1, items)),
+        f"{TPE}.map": lambda: list(tpe.map(noop1, items)),
+        f"{IPE}.map": lambda: list(ipe.map(noop1, items)),
+    }
+    times = _interleaved(variants, 3 if ctx.quick else 5)
+    rows = []
+    for name, took in times.items():
+        n = n_map if name.endswith(".map") else n_submit
+        row = _best_rate_row("executor", name, took, n)
+        row.reference = name.startswith("shardmem")
+        rows.append(_log(row))
+    submit_sm, submit_tpe, _, map_sm, map_tpe, map_ipe = rows
+    submit_sm.target = (
+        f">= ThreadPoolExecutor(2): {submit_sm.value or 0:,.0f} vs {submit_tpe.value or 0:,.0f}"
+    )
+    submit_sm.ok = (submit_sm.value or 0) >= (submit_tpe.value or 1e18)
+    map_sm.target = (
+        f">= 10x IPE.map and >= TPE.map: {(map_sm.value or 0) / (map_ipe.value or 1):.1f}x, "
+        f"{(map_sm.value or 0) / (map_tpe.value or 1):.2f}x"
+    )
+    map_sm.ok = (map_sm.value or 0) >= max(10 * (map_ipe.value or 0), map_tpe.value or 1e18)
+    return rows
+
+
+def small_calls(ctx: Context) -> list[Row]:
+    """Fixed cost of a primitive call on a 64 KiB array, 1 and 2 workers, beside the round trip."""
+    n = 300 if ctx.quick else 1000
+    x = sm.zeros(65536, dtype="uint8")
+    pools = {1: ctx.sm_pool(1), 2: ctx.sm_pool(2)}
+    variants: dict[str, Callable[[], object]] = {}
+    for w, pool in pools.items():
+        variants[f"Pool({w}).submit().result() (round trip)"] = lambda pool=pool: pool.submit(
+            noop
+        ).result()
+        variants[f"sm.map(no-op) on Pool({w})"] = lambda pool=pool: sm.map(noop_map, x, pool=pool)
+        variants[f"sm.sum on Pool({w})"] = lambda pool=pool: sm.sum(x, pool=pool)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(n // 100):  # interleaved in blocks of 100 calls
+        for name, fn in variants.items():
+            times[name] += _samples(fn, 100)
+    rows = []
+    for name, took in times.items():
+        row = timed_row("small_calls", name, took, unit="us")
+        row.reference = name.startswith("Pool(2).submit")
+        rows.append(_log(row))
+    return rows
+
+
+def noop_map(x: object, out: object) -> None:
+    """A map kernel that does nothing (the call's fixed cost)."""

@@ -43,6 +43,8 @@ WORKLOADS: dict[str, Workload] = {
     "histogram_u8": bench_compute.histogram_u8,
     "tiny_tasks": bench_engine.tiny_tasks,
     "latency": bench_engine.latency,
+    "executor": bench_engine.executor,
+    "small_calls": bench_engine.small_calls,
     "barrier": bench_engine.barrier,
     "cold_start": bench_engine.cold_start,
     "memory": bench_resources.memory,
