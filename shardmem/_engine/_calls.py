@@ -13,6 +13,7 @@ import pickle
 import queue
 import threading
 from concurrent.futures import Future
+from concurrent.futures._base import LOGGER
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,18 +42,36 @@ class CallFuture(Future[Any]):
 
     def cancel(self) -> bool:
         call = self._call
+        engine = None if call is None else call.engine
         with self._condition:
-            if self.done() or call is None or call.engine is None:
-                return super().cancel() if not self.done() else self.cancelled()
-            if call.engine.is_running(call):
+            if self.done():
+                return self.cancelled()
+            if engine is not None and call is not None:
+                engine.announce_cancel(call)
+                if engine.is_running(call):
+                    return False
+            super().cancel()
+        # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
+        # executor's worker would tell them when it dequeues the call.
+        self.set_running_or_notify_cancel()
+        if engine is not None and call is not None:
+            engine.request_cancel(call, None)
+        return True
+
+    def begin(self, first: int, count: int) -> bool:
+        """The collector queues the call's tasks with ids ``first`` ...: False if cancelled.
+
+        Under the future's lock, so that ``cancel()`` either sees the ids (and
+        announces them to the workers) or wins before any task is queued.
+        """
+        call = self._call
+        assert call is not None
+        with self._condition:
+            if self.cancelled():
                 return False
-            accepted = super().cancel()
-        if accepted:
-            # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
-            # executor's worker would tell them when it dequeues the call.
-            self.set_running_or_notify_cancel()
-            call.engine.request_cancel(call, None)
-        return accepted
+            call.first = first
+            call.outcomes = [None] * count
+            return True
 
     def _invoke_callbacks(self) -> None:
         # Future's own hook (private in concurrent.futures._base, stable since 3.2),
@@ -93,7 +112,11 @@ class _CallbackThread:
 
         block_signals()
         while True:
-            self._queue.get()()
+            fn = self._queue.get()
+            try:
+                fn()
+            except BaseException:  # noqa: BLE001 - one callback must not end the others
+                LOGGER.exception("exception calling a done callback of a shardmem future")
 
 
 _callbacks = _CallbackThread()

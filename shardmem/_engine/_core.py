@@ -54,7 +54,7 @@ from shardmem._engine import _protocol as P  # noqa: N812
 from shardmem._engine._calls import COLLECTOR_NAME, Call, CallFuture, results
 from shardmem._engine._handoff import HAVE_EVENTFD, Arena, Waker, qcount, qget, qput, sched_yield
 from shardmem._engine._tasks import ViewSpec, encode_arg
-from shardmem._errors import ClosedError, PoolBrokenError
+from shardmem._errors import ClosedError, PoolBrokenError, TaskCancelledError
 
 __all__ = ["STOP_GRACE", "Core"]
 
@@ -62,6 +62,7 @@ SPIN = 100e-6  # seconds a worker polls its queues before it blocks
 COLLECTOR_SPIN = 50e-6  # seconds the collector polls before it blocks
 STOP_GRACE = 2.0  # seconds a running task has to stop before its worker is replaced
 _TICK = 0.05  # longest single block of the collector (timers, a missed wake-up)
+SPARE_RECORDS = 8  # retired workers alive at once beyond the pool's size
 _EXIT_NOTICE = 1.0  # seconds close() waits for a stuck kernel before saying so on stderr
 
 
@@ -128,9 +129,13 @@ class Core:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        capacity = 2 * size  # worker records: a retired worker keeps its own until it ends
-        self.records = [P.C_HEADER + size + i * P.C_STRIDE for i in range(capacity)]
-        self.ctrl_bytes = bytearray(8 * (P.C_HEADER + size + capacity * P.C_STRIDE))
+        # Worker records: a retired worker keeps its own until it ends.
+        capacity = 2 * size + SPARE_RECORDS
+        self.ring = P.C_HEADER + size
+        first = self.ring + P.RING
+        self.records = [first + i * P.C_STRIDE for i in range(capacity)]
+        self.ctrl_bytes = bytearray(8 * (first + capacity * P.C_STRIDE))
+        self.cancel_seq = itertools.count(1)
         self.ctrl = memoryview(self.ctrl_bytes).cast("q")
         self.results = interpreters.create_queue()
         self.shared = interpreters.create_queue()
@@ -286,9 +291,10 @@ class Core:
             self.main_waker.wake()
 
     def start_call(self, call: Call) -> CallFuture:
-        """Queue ``call``; its future completes with the list of its results."""
-        future = CallFuture(call)
-        call.future = future
+        """Queue ``call``; its future completes with the list of its results (or its value)."""
+        future = call.future
+        if future is None:
+            future = call.future = CallFuture(call)
         call.engine = self
         if self.closed:
             raise ClosedError("this pool is closed; create a new shardmem.Pool() to run more work")
@@ -311,6 +317,24 @@ class Core:
     def request_cancel(self, call: Call, error: BaseException | None) -> None:
         """Stop ``call``: drop its queued tasks, stop its running ones."""
         self.post(("cancel", call, error))
+
+    def announce_cancel(self, call: Call) -> None:
+        """Write the call's task ids to the cancel ring that workers read before each task.
+
+        Dekker-style with the worker: we write the ring, fence, then read the
+        workers' CURRENT (``is_running``); a worker writes CURRENT, fences, then
+        reads the ring. So either we see the task running, or it sees the
+        cancel and never runs the kernel.
+        """
+        if call.first <= 0 or not call.outcomes:
+            return
+        last = call.first + len(call.outcomes) - 1
+        seq = next(self.cancel_seq)
+        self.ctrl[self.ring + seq % P.RING] = call.first << P.RING_SHIFT | min(
+            last - call.first, (1 << P.RING_SHIFT) - 1
+        )
+        self.ctrl[P.C_CANCELS] = seq
+        qcount(self.results.id)  # a full fence: the queue registry's mutex
 
     def is_running(self, call: Call) -> bool:
         """True when a worker is running one of the call's tasks (a racy snapshot)."""
@@ -397,14 +421,19 @@ class Core:
         assert future is not None
         if future.cancelled():
             return
-        error = self._refusal(call)
+        if call.stop_error is not None:  # cancelled before it was queued
+            self._complete(call)
+            return
+        buffers = self._buffers(call)
+        error = self._refusal(buffers)
         if error is not None:
             self._complete(call, error)
             return
         count = len(call.tasks)
-        call.first = self.next_id
+        if not future.begin(self.next_id, count):
+            return  # cancelled meanwhile
         self.next_id += count
-        call.outcomes = [None] * count
+        call.buffers = buffers
         call.unreported = count
         if not count:
             self._complete(call)
@@ -434,20 +463,23 @@ class Core:
         if sleepers:
             self._wake_sleepers(sleepers)
 
-    def _refusal(self, call: Call) -> BaseException | None:
-        if self.closing:
-            return ClosedError("the pool was closed before this call was queued")
-        if self.broken:
-            return PoolBrokenError(f"this pool is broken and cannot run work:\n{self.broken}")
+    @staticmethod
+    def _buffers(call: Call) -> dict[int, SharedBuffer]:
         buffers: dict[int, SharedBuffer] = {}
         for t in call.tasks:
             for v in (*t.views, *(v for _, v in t.kwargs)):
                 if isinstance(v, ViewSpec):
                     buffers[v.buffer.id] = v.buffer
+        return buffers
+
+    def _refusal(self, buffers: dict[int, SharedBuffer]) -> BaseException | None:
+        if self.closing:
+            return ClosedError("the pool was closed before this call was queued")
+        if self.broken:
+            return PoolBrokenError(f"this pool is broken and cannot run work:\n{self.broken}")
         for b in buffers.values():
             if b.closed:
                 return ClosedError(f"{b!r} is closed; its arrays can no longer be used")
-        call.buffers = buffers
         return None
 
     def _prepare(self, w: _Worker, call: Call) -> None:
@@ -536,6 +568,15 @@ class Core:
         """Every task of ``call`` has reported: unpin its buffers, complete its future."""
         if call in self.stopping:
             self.stopping.remove(call)
+        self._complete(call)
+        call.tasks = []  # the arguments can go: labels were needed until now
+
+    def _unpin(self, call: Call) -> None:
+        """Let the call's buffers be closed: nothing of it runs any more (idempotent).
+
+        Tasks of a stopped call that are still queued are dropped unread when
+        dequeued; one that starts anyway finds the view gone and fails unseen.
+        """
         for bid in call.buffers:
             left = self.in_use.get(bid, 0) - 1
             if left > 0:
@@ -546,10 +587,9 @@ class Core:
                     self.evict_later.discard(bid)
                     self._evict(bid, None)
         call.buffers = {}
-        self._complete(call)
-        call.tasks = []  # the arguments can go: labels were needed until now
 
     def _complete(self, call: Call, error: BaseException | None = None) -> None:
+        self._unpin(call)
         future = call.future
         if future is None or future.done():
             return
@@ -566,9 +606,10 @@ class Core:
 
     def _stop(self, call: Call, error: BaseException | None) -> None:
         """Drop the call's queued tasks and stop its running ones (``error``: why)."""
-        if call.first == 0:  # not queued yet (or refused): nothing runs
-            if error is not None:
-                call.stop_error = error
+        if call.first == 0:  # never queued: a submit request is ahead of this one, or none
+            call.stop_error = error or TaskCancelledError(f"{call.name}: cancelled")
+            if all(r[0] != "submit" or r[1] is not call for r in self.requests):
+                self._complete(call)  # it was never posted (interrupted before that)
             return
         if error is not None and call.stop_error is None:
             call.stop_error = error
@@ -601,21 +642,27 @@ class Core:
                 continue
             if now < call.grace_end:
                 continue
-            labels = []
+            labels, kept = [], 0
             for w in running:
                 label = call.label(self.ctrl[w.current])
                 labels.append(f"{label} on worker {w.rank}")
-                self._retire(w, f"kernel {call.name!r} ({label})")
-            self.stopping.remove(call)
+                kept += not self._retire(w, f"kernel {call.name!r} ({label})")
+            if call in self.stopping:
+                self.stopping.remove(call)
             reason = call.stop_error
             if reason is None:  # stopped because a task failed: that failure is the error
                 self._complete(call)
                 continue
-            suffix = (
-                f"; {', '.join(labels)} did not stop within {STOP_GRACE:g} s of being asked "
-                "(a long C call, or a kernel that keeps catching BaseException): "
+            fate = (
                 f"{'that worker was' if len(labels) == 1 else 'those workers were'} replaced "
                 "by fresh ones and the pool is still usable"
+                if not kept
+                else f"{kept} of them keep their rank until the C call returns (too many "
+                "stuck workers to replace them all); the pool is still usable"
+            )
+            suffix = (
+                f"; {', '.join(labels)} did not stop within {STOP_GRACE:g} s of being asked "
+                f"(a long C call): {fate}"
             )
             self._complete(call, type(reason)(f"{reason}{suffix}"))
 
@@ -623,29 +670,26 @@ class Core:
         ctrl, owner = self.ctrl, self.owner
         return [w for w in self.workers if (tid := ctrl[w.current]) and owner.get(tid) is call]
 
-    def _retire(self, w: _Worker, what: str) -> None:
-        """Replace ``w`` by a fresh worker; ``w`` ends its loop once its task returns."""
-        if not self.records:  # every spare record is held by a stuck worker
-            self._break(
-                f"{len(self.retired)} workers are stuck in kernels that do not stop "
-                f"(the last: {what}); no spare worker is left"
-            )
-            return
+    def _retire(self, w: _Worker, what: str) -> bool:
+        """Replace ``w`` by a fresh worker; ``w`` ends its loop once its task returns.
+
+        False when every spare record is held by a stuck worker: ``w`` then
+        keeps its rank until its C call returns.
+        """
+        if not self.records:
+            return False
         self.ctrl[w.base + P.W_RETIRED] = 1
         w.retired_at = time.monotonic()
         w.stuck = what
         self.retired.append(w)
         fresh = self._new_worker(w.rank)
         self.workers[w.rank] = fresh
-        # Tasks queued for this rank move to the fresh worker, with what they need.
-        while qcount(w.tasks.id):
-            item = qget(w.tasks.id)[0]
-            message, _ = self.arena.decode(item)
-            call = self.owner.get(message[1])
-            if call is not None:
-                self._prepare(fresh, call)
-            qput(fresh.tasks.id, item)
+        for call in {id(c): c for c in self.owner.values()}.values():
+            self._prepare(fresh, call)  # its tasks, on the shared queue or this rank's
+        while qcount(w.tasks.id):  # tasks queued for this rank move to the fresh worker
+            qput(fresh.tasks.id, qget(w.tasks.id)[0])
         self._launch(fresh)
+        return True
 
     def _reap_retired(self) -> None:
         """Close retired workers whose loop has ended; their records become free."""

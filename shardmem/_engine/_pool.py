@@ -149,7 +149,7 @@ class Pool(Executor):
             label="submitted task",
         )
         call = Call(pack_callable(fn), [task], gang=False, inject=False, single=True)
-        return self._core.start_call(call)
+        return _start(self._core, call)
 
     def map(
         self,
@@ -193,7 +193,7 @@ class Pool(Executor):
         def submit(chunk: tuple[Any, ...]) -> Future[Any]:
             tasks = [Task(tuple(view_of(a) for a in args), label="map item") for args in chunk]
             call = Call(packed, tasks, gang=False, inject=False)
-            return core.start_call(call)
+            return _start(core, call)
 
         return submit
 
@@ -248,6 +248,16 @@ def _flatten(chunks: Generator[list[Any]]) -> Iterator[Any]:
             yield from chunk
     finally:
         chunks.close()  # cancels the calls not yet consumed
+
+
+def _start(core: Core, call: Call) -> CallFuture:
+    """Post ``call``; interrupted before its future is returned, the call is cancelled."""
+    call.future = CallFuture(call)
+    try:
+        return core.start_call(call)
+    except BaseException:
+        core.request_cancel(call, TaskCancelledError(f"{call.name}: interrupted"))
+        raise
 
 
 def _chunked(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[Any, ...]]:
@@ -336,8 +346,9 @@ def execute(
     deadline = None if timeout is None else time.monotonic() + _check_timeout(timeout)
     call = Call(packed, list(tasks), gang=gang)
     core = pool._core
-    future = core.start_call(call)
-    try:
+    future = call.future = CallFuture(call)
+    try:  # (an interrupt anywhere from here on cancels this call, posted or not)
+        core.start_call(call)
         _wait(future, call, deadline, progress)
     except TimeoutError:
         core.request_cancel(

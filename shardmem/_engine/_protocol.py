@@ -65,6 +65,9 @@ DIED = 13  # (DIED, 0, rank, traceback_text): posted by a worker's owner thread
 # Control block (int64 slots): a header, the record base of each rank (a retired
 # worker's replacement gets a fresh record), then the worker records.
 C_MAIN_SLEEPING = 0  # > 0 while the engine's collector thread is blocked on the main wake fd
+C_CANCELS = 1  # bumped after each write to the cancel ring (which follows the rank map)
+RING = 32  # cancel ring entries: lo << RING_SHIFT | (hi - lo), ids of a cancelled call's tasks
+RING_SHIFT = 24
 C_HEADER = 8  # slots before the rank -> record map
 C_STRIDE = 8  # slots per worker record
 W_SLEEPING = 0  # 1 while the worker is blocked on its wake fd

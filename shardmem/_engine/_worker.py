@@ -83,6 +83,25 @@ def _stopped(task_id):
     return any(lo <= task_id <= hi for lo, hi in _stops)
 
 
+_RING = C_HEADER + SIZE
+_seen_cancels = [0]
+
+
+def _cancelled(task_id):
+    """A cancel announced in the ring (see Core.announce_cancel): added to the stops."""
+    count = CTRL[C_CANCELS]
+    if count == _seen_cancels[0]:
+        return False
+    mask = (1 << RING_SHIFT) - 1
+    for entry in CTRL[_RING : _RING + RING]:
+        if entry:
+            lo = entry >> RING_SHIFT
+            _stops.append((lo, lo + (entry & mask)))
+    del _stops[:-_MAX_STOPS]
+    _seen_cancels[0] = count  # (after the scan: a stop landing mid-scan rescans next time)
+    return _stopped(task_id)
+
+
 def _fence():
     """A full memory barrier: the queue registry's mutex is taken and released."""
     _count(RESULTS)
@@ -377,7 +396,7 @@ def _run(message, slot):
     # CURRENT is published before the stop list is read: a stop that arrives in
     # between is seen by the watchdog, which then raises in the kernel.
     CTRL[_CURRENT] = task_id
-    stopped = _stopped(task_id)
+    stopped = False
     value = error = None
     # The watchdog's exception can land on any bytecode until _close_stop_window
     # has cleared CTRL[_CURRENT] and any pending exception, so retry until then.
@@ -386,6 +405,9 @@ def _run(message, slot):
     # encoding its result or its traceback happens after the window is closed.
     while True:
         try:
+            if not stopped:
+                _fence()
+                stopped = _stopped(task_id) or _cancelled(task_id)
             if not stopped:
                 value, error = _call(message)
             _close_stop_window(task_id)
