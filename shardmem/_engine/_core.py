@@ -608,7 +608,8 @@ class Core:
         """Drop the call's queued tasks and stop its running ones (``error``: why)."""
         if call.first == 0:  # never queued: a submit request is ahead of this one, or none
             call.stop_error = error or TaskCancelledError(f"{call.name}: cancelled")
-            if all(r[0] != "submit" or r[1] is not call for r in self.requests):
+            pending = list(self.requests)  # (one C call: callers may append meanwhile)
+            if all(r[0] != "submit" or r[1] is not call for r in pending):
                 self._complete(call)  # it was never posted (interrupted before that)
             return
         if error is not None and call.stop_error is None:
