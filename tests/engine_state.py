@@ -24,6 +24,8 @@ def leftovers(pool: sm.Pool) -> list[str]:
         found.append(f"{len(core.requests)} request(s) not served")
     if core.stopping:
         found.append(f"{len(core.stopping)} call(s) still stopping")
+    if core.evicting:
+        found.append(f"{len(core.evicting)} buffer eviction(s) in flight")
     if core.evictions:
         found.append(f"{len(core.evictions)} eviction(s) unacknowledged")
     return found

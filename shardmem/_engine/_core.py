@@ -120,8 +120,17 @@ class _Eviction:
     def __init__(self, count: int) -> None:
         self.left = count
         self.done = threading.Event()
+        self.followers: list[_Eviction] = []
+        self.buffer_id = 0
         if not count:
             self.done.set()
+
+
+    def finish(self) -> None:
+        """Acknowledged by every holder: wake whoever waits, and those queued behind."""
+        self.done.set()
+        for follower in self.followers:
+            follower.finish()
 
 
 class Core:
@@ -152,6 +161,7 @@ class Core:
         self.in_use: dict[int, int] = {}  # buffer id -> calls in flight that use it
         self.evict_later: set[int] = set()
         self.evictions: dict[int, _Eviction] = {}
+        self.evicting: dict[int, _Eviction] = {}  # buffer id -> its eviction in flight
         self.next_id = 1
         self.path = tuple(sys.path)
         self.closing = False  # no new calls
@@ -252,9 +262,11 @@ class Core:
         yet; ``cancel``: also stop running work.
         """
         if not self.closed:
+            # Posted first: interrupted before ``closed`` is set, a second close posts
+            # again (the collector takes the strongest of the two).
+            self.post(("close", "stop" if cancel else "drop" if drop_queued else "finish"))
             self.closed = True
             remove_release_listener(self.on_buffer_released)
-            self.post(("close", "stop" if cancel else "drop" if drop_queued else "finish"))
         if wait:
             self.join()
 
@@ -309,8 +321,8 @@ class Core:
         ]
         path = tuple(sys.path)
         if path != self.path:  # kernels import modules by name: from the same places
-            self.path = path
             self.post(("path", path))
+            self.path = path  # (after the post: interrupted before, it is sent again)
         self.post(("submit", call, wire))
         return future
 
@@ -459,7 +471,7 @@ class Core:
                 w = self.workers[task.rank]
                 qput(w.tasks.id, item)
                 if self.ctrl[w.sleeping]:
-                    w.waker.wake()
+                    self._wake(w)
         if sleepers:
             self._wake_sleepers(sleepers)
 
@@ -496,7 +508,7 @@ class Core:
     def _put_control(self, w: _Worker, message: tuple[Any, ...]) -> None:
         qput(w.control.id, message)
         if self.ctrl[w.sleeping]:
-            w.waker.wake()
+            self._wake(w)
 
     def _wake_sleepers(self, count: int) -> None:
         """Wake up to ``count`` sleeping workers for tasks on the shared queue.
@@ -510,8 +522,17 @@ class Core:
             if count <= 0:
                 return
             if ctrl[w.sleeping]:
-                w.waker.wake()
+                self._wake(w)
                 count -= 1
+
+    def _wake(self, w: _Worker) -> None:
+        """Wake a sleeping worker, clearing its flag: the next wake-up goes to another.
+
+        (The worker would clear it only once it runs again, and a second task
+        put meanwhile would wake the same worker twice and leave another asleep.)
+        """
+        self.ctrl[w.sleeping] = 0
+        w.waker.wake()
 
     def _share_chunk(self, index: int, chunk: memoryview | None) -> None:
         for w in self.workers:
@@ -542,7 +563,7 @@ class Core:
             if eviction is not None:
                 eviction.left -= 1
                 if eviction.left <= 0:
-                    eviction.done.set()
+                    self._eviction_done(eviction)
                 else:
                     self.evictions[tid] = eviction  # (one token per worker: see _evict)
             return
@@ -704,7 +725,17 @@ class Core:
 
     # -- buffers ------------------------------------------------------------------------------
 
+    def _eviction_done(self, tracker: _Eviction) -> None:
+        if self.evicting.get(tracker.buffer_id) is tracker:
+            del self.evicting[tracker.buffer_id]
+        tracker.finish()
+
     def _evict(self, buffer_id: int, eviction: _Eviction | None) -> None:
+        running = self.evicting.get(buffer_id)
+        if running is not None and not running.done.is_set():
+            if eviction is not None:
+                running.followers.append(eviction)  # done when the one in flight is
+            return
         holders = [w for w in (*self.workers, *self.retired) if buffer_id in w.buffers]
         if self.in_use.get(buffer_id):
             self.evict_later.add(buffer_id)  # a call in flight uses it: after that call
@@ -717,7 +748,9 @@ class Core:
         self.next_id += 1
         tracker = eviction or _Eviction(len(holders))
         tracker.left = len(holders)
+        tracker.buffer_id = buffer_id
         self.evictions[token] = tracker
+        self.evicting[buffer_id] = tracker
         for w in holders:
             w.buffers.discard(buffer_id)
             qput(w.evicts.id, (P.EVICT, token, buffer_id))
@@ -727,12 +760,12 @@ class Core:
                 tracker.left -= 1
         if tracker.left <= 0:
             self.evictions.pop(token, None)
-            tracker.done.set()
+            self._eviction_done(tracker)
 
     # -- closing ------------------------------------------------------------------------------
 
     def _begin_close(self, how: str) -> None:
-        self.closing = True
+        again, self.closing = self.closing, True
         calls = list({id(c): c for c in self.owner.values()}.values())
         if how == "stop":
             for call in calls:
@@ -741,6 +774,8 @@ class Core:
             for call in calls:
                 if call.future is not None and not self._running(call):
                     call.future.cancel()
+        if again:
+            return
         for _ in self.workers:  # behind every queued task: each worker takes one
             qput(self.shared.id, (P.STOP,))
         for w in self.workers:
@@ -778,8 +813,9 @@ class Core:
                 self._complete(request[1], error)
         self.in_use.clear()
         for eviction in self.evictions.values():
-            eviction.done.set()
+            eviction.finish()
         self.evictions.clear()
+        self.evicting.clear()
 
     def _close_worker_fds(self, w: _Worker) -> None:
         for fd in (w.watch_r, w.watch_w):

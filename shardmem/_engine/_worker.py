@@ -568,6 +568,7 @@ def _watchdog(compute_thread):
                 del _stops[:-_MAX_STOPS]
             if b"c" not in data and not busy:
                 continue
+        _load_setters()
         if strays:
             strays = _stop_strays(compute_thread)
         CTRL[_WD_BUSY] = 1
@@ -662,8 +663,13 @@ def _unraisable(info, _default=sys.unraisablehook):
 _MY_FILE = _run.__code__.co_filename
 _COMPUTE = [0]
 _WATCHDOG = [0]
-# ctypes is imported before any task: at the file-descriptor limit a lazy import fails.
-_SET, _CLEAR = _setters()
+_SET = _CLEAR = None  # set on the first stop (importing ctypes costs ~30 ms per worker start)
+
+
+def _load_setters():
+    global _SET, _CLEAR
+    if _SET is None:
+        _SET, _CLEAR = _setters()
 
 
 def main():
