@@ -356,6 +356,8 @@ class Core:
 
     def on_buffer_released(self, buffer_id: int) -> None:
         """Release listener: drop every worker's view of a closing buffer, then return."""
+        if self.closed or self.finished.is_set():
+            return  # the workers drop every view as they end
         eviction = _Eviction(1)
         self.post(("evict", buffer_id, eviction))
         if threading.current_thread() is not self.collector:
@@ -380,6 +382,7 @@ class Core:
             self._fail_all(PoolBrokenError(self.broken))
             raise
         finally:
+            remove_release_listener(self.on_buffer_released)  # (also when close was interrupted)
             self._release_fds()
             self.finished.set()
 
