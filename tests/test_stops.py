@@ -63,9 +63,11 @@ def test_a_retired_worker_s_replacement_runs_other_calls_queued_on_the_shared_qu
         futures: list[Future[int]] = []
         stuck_done = threading.Event()
 
-        def submitter() -> None:
-            while not stuck_done.is_set() or len(futures) < 200:
-                futures.append(pool.submit(work, x, len(futures)))
+        def submitter() -> None:  # 300 calls queued while the stuck call runs
+            for i in range(300):
+                futures.append(pool.submit(work, x, i))
+                if i == 150:
+                    stuck_done.wait(10)
 
         thread = threading.Thread(target=submitter)
         thread.start()
