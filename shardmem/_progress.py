@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-__all__ = ["Bar", "progress_bar", "progress_default"]
+__all__ = ["Bar", "progress_bar", "progress_default", "with_bar"]
 
 
 class Bar:
@@ -59,3 +59,15 @@ def progress_default(enabled: bool) -> Iterator[None]:
 def progress_bar(progress: bool, total: int, name: str) -> Bar | None:
     """A bar when ``progress`` is true or bars are on by default here, else None."""
     return Bar(total, name) if progress or _progress_default.get() else None
+
+
+def with_bar[T](
+    progress: bool, total: int, name: str, run: Callable[[Callable[[int], None] | None], T]
+) -> T:
+    """``run(tick)`` with a bar's ``tick`` (or None when no bar is shown); the bar is closed."""
+    bar = progress_bar(progress, total, name)
+    try:
+        return run(None if bar is None else bar.tick)
+    finally:
+        if bar is not None:
+            bar.close()

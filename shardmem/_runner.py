@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from shardmem._engine import Pool, Task, execute
-from shardmem._progress import progress_bar
+from shardmem._progress import with_bar
 
 __all__ = ["run_tasks"]
 
@@ -20,16 +20,9 @@ def run_tasks(
     progress: bool = False,
 ) -> list[object]:
     """Run ``tasks`` of ``kernel`` on ``pool``; a progress bar over them when asked."""
-    bar = progress_bar(progress, len(tasks), getattr(kernel, "__qualname__", "kernel"))
-    try:
-        return execute(
-            pool,
-            kernel,
-            tasks,
-            gang=gang,
-            timeout=timeout,
-            progress=None if bar is None else bar.tick,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
+    return with_bar(
+        progress,
+        len(tasks),
+        getattr(kernel, "__qualname__", "kernel"),
+        lambda tick: execute(pool, kernel, tasks, gang=gang, timeout=timeout, progress=tick),
+    )

@@ -222,24 +222,18 @@ class Pool(Executor):
         ...     pool.run(ranks)
         [(0, 2), (1, 2)]
         """
-        from shardmem._progress import progress_bar
+        from shardmem._progress import with_bar
 
         views = tuple(as_view(a, "run") for a in arrays)
         kwargs = check_params(params)
         tasks = [Task(views, kwargs, rank=r, label=f"rank {r}") for r in range(self.size)]
-        bar = progress_bar(progress, len(tasks), getattr(kernel, "__name__", "run"))
-        try:
-            return execute(
-                self,
-                kernel,
-                tasks,
-                gang=True,
-                timeout=timeout,
-                progress=None if bar is None else bar.tick,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
+        name = getattr(kernel, "__name__", "run")
+        return with_bar(
+            progress,
+            len(tasks),
+            name,
+            lambda tick: execute(self, kernel, tasks, gang=True, timeout=timeout, progress=tick),
+        )
 
 
 def _flatten(chunks: Generator[list[Any]]) -> Iterator[Any]:
