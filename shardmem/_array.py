@@ -14,7 +14,15 @@ from shardmem._buffer import SharedBuffer, strided_memoryview
 from shardmem._dtypes import DType, as_index, check_scalar
 from shardmem._errors import ArgumentTypeError, ArrayIndexError, ShapeError
 
-__all__ = ("Scalar", "SharedArray", "c_strides", "cast_view", "check_shape", "from_raw")
+__all__ = (
+    "Scalar",
+    "SharedArray",
+    "c_strides",
+    "cast_view",
+    "check_shape",
+    "from_raw",
+    "unsafe_overlap",
+)
 
 type Scalar = bool | int | float
 type _Key = int | slice | EllipsisType | tuple[int | slice | EllipsisType, ...]
@@ -46,8 +54,11 @@ def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
     single = as_index(shape)
     items = (shape,) if single is not None else shape
     if hasattr(shape, "ndim") and single is None:
-        raise _shape_error(shape, "is an array, not an int or a tuple of ints; pass e.g. "
-                           "(2, 3), or tuple(a.tolist()) for an array a of lengths")
+        raise _shape_error(
+            shape,
+            "is an array, not an int or a tuple of ints; pass e.g. "
+            "(2, 3), or tuple(a.tolist()) for an array a of lengths",
+        )
     if not isinstance(items, tuple | list):
         raise _shape_error(shape, "is not an int or a tuple of ints; pass e.g. (2, 3)")
     dims = []
@@ -55,16 +66,19 @@ def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
     for axis, length in enumerate(items):
         n = as_index(length)
         if n is None:
-            raise _shape_error(shape, f"has a non-integer length {length!r} on axis {axis}; "
-                               "lengths must be ints")
+            raise _shape_error(
+                shape, f"has a non-integer length {length!r} on axis {axis}; lengths must be ints"
+            )
         if n < 0:
-            raise _shape_error(shape, f"has a negative length {length} on axis {axis}; "
-                               "lengths must be >= 0")
+            raise _shape_error(
+                shape, f"has a negative length {length} on axis {axis}; lengths must be >= 0"
+            )
         total *= n
         dims.append(n)
     if total > sys.maxsize:
-        raise _shape_error(shape, f"needs {total} bytes, more than the maximum {sys.maxsize}; "
-                           "use a smaller shape")
+        raise _shape_error(
+            shape, f"needs {total} bytes, more than the maximum {sys.maxsize}; use a smaller shape"
+        )
     return tuple(dims)
 
 
@@ -505,6 +519,37 @@ class SharedArray:
         if self.size > _REPR_LIMIT:
             return f"<SharedArray shape={self._shape} dtype={self._dtype}>"
         return f"SharedArray({self.tolist()!r}, dtype={self._dtype})"
+
+
+def _span(a: SharedArray) -> tuple[int, int]:
+    """The byte range ``[start, end)`` of the buffer that ``a``'s elements lie in."""
+    low = high = a._offset
+    for n, stride in zip(a.shape, a.strides, strict=True):
+        if n == 0:
+            return a._offset, a._offset
+        reach = (n - 1) * stride
+        low, high = (low + reach, high) if reach < 0 else (low, high + reach)
+    return low, high + a.dtype.itemsize
+
+
+def unsafe_overlap(source: SharedArray, result: SharedArray) -> bool:
+    """True when writing ``result`` in parallel could change ``source`` before it is read.
+
+    Element-for-element aliasing (the same memory, layout and item size: an
+    in-place call) is safe, because each element is read by the task that
+    writes it; any other overlap in the same buffer is not.
+    """
+    if source._buffer is not result._buffer:
+        return False
+    same = (
+        source._offset == result._offset
+        and source.dtype.itemsize == result.dtype.itemsize
+        and source.strides == result.strides
+    )
+    if same:
+        return False
+    a, b = _span(source), _span(result)
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def cast_view(view: memoryview, fmt: str, shape: tuple[int, ...] | None = None) -> memoryview:

@@ -321,9 +321,15 @@ class _Keeper:
         for n in shape:
             length *= n
         self._spec = _PyBuffer(
-            buf=(self._export.buf or 0) + offset, obj=None, len=length, itemsize=itemsize,
-            readonly=0, ndim=ndim, format=ctypes.cast(self._arrays[0], ctypes.c_char_p),
-            shape=self._arrays[1], strides=self._arrays[2],
+            buf=(self._export.buf or 0) + offset,
+            obj=None,
+            len=length,
+            itemsize=itemsize,
+            readonly=0,
+            ndim=ndim,
+            format=ctypes.cast(self._arrays[0], ctypes.c_char_p),
+            shape=self._arrays[1],
+            strides=self._arrays[2],
         )
 
     def __buffer__(self, flags: int, /) -> memoryview:

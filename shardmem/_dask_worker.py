@@ -83,9 +83,11 @@ class ShardmemPlugin(WorkerPlugin):
         self._nthreads = worker.state.nthreads
 
     def pool(self) -> sm.Pool:
-        """The worker's pool, created on first use."""
+        """The worker's pool, created on first use and replaced when it broke."""
         with self._lock:
-            if self._pool is None or self._pool.closed:
+            if self._pool is None or self._pool.closed or self._pool.broken:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = sm.Pool(self.workers or self._nthreads)
             return self._pool
 

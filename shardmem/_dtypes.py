@@ -107,7 +107,17 @@ float32 = DType("float32", "f")
 float64 = DType("float64", "d")
 
 DTYPES: tuple[DType, ...] = (
-    bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64,
+    bool_,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+    float32,
+    float64,
 )
 _BY_NAME = {d.name: d for d in DTYPES}
 _BY_KIND_SIZE = {(d.kind, d.itemsize): d for d in DTYPES}

@@ -14,6 +14,7 @@ __all__ = [
     "InvalidArgumentError",
     "KernelError",
     "PoolBrokenError",
+    "ResourceLimitError",
     "ShapeError",
     "ShardmemError",
     "ShippingError",
@@ -126,3 +127,10 @@ class TaskCancelledError(ShardmemError, concurrent.futures.CancelledError):
 
 class PoolBrokenError(ShardmemError, RuntimeError):
     """A worker interpreter failed in a way that makes the pool unusable."""
+
+
+class ResourceLimitError(ShardmemError, OSError):
+    """The system refused a resource a pool needs (file descriptors, threads, memory).
+
+    Nothing the attempt had taken is left behind.
+    """

@@ -84,7 +84,7 @@ def pack(values: list[Any] | range, dtype: DType, /) -> bytes:
         return bytes(values)
     try:
         packed = array.array(dtype.format, values)
-    except (TypeError, OverflowError, ValueError):
+    except TypeError, OverflowError, ValueError:
         for v in values:
             check_scalar(dtype, v)
         raise
@@ -188,7 +188,7 @@ def _array_api_to_numpy(obj: Any) -> Any:
         ) from None
     try:
         return np.from_dlpack(obj)
-    except (TypeError, BufferError, RuntimeError, AttributeError, ValueError):
+    except TypeError, BufferError, RuntimeError, AttributeError, ValueError:
         return np.asarray(obj)
 
 
@@ -232,9 +232,6 @@ def _cast_numpy(np: Any, arr: Any, source: DType, target: DType) -> Any:
         with np.errstate(over="ignore"):
             cast = arr.astype("float32")
         if int(np.isinf(cast).sum()) != int(np.isinf(arr).sum()):
-            raise ValueOverflowError(
-                "float64 data has values too large for float32; use float64"
-            )
+            raise ValueOverflowError("float64 data has values too large for float32; use float64")
         return cast
     return arr
-

@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shardmem import _kernels_map
-from shardmem._array import SharedArray
+from shardmem._array import SharedArray, unsafe_overlap
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import as_dtype
 from shardmem._engine import Pool, Task, ViewSpec, check_params, resolve_pool
@@ -240,6 +240,12 @@ def map(
     result = _output(out, shape, dtype, first)
     if result.size == 0:
         return result
+    # An input that overlaps out other than element for element would be read after
+    # another task wrote it: it is copied first, as NumPy does.
+    operands = [
+        a.copy() if isinstance(a, SharedArray) and unsafe_overlap(a, result) else a
+        for a in operands
+    ]
     run_on = resolve_pool(pool)
     plan = make_plan(shape, chunks, run_on)
     tasks = build_tasks(kernel, [*operands, result], plan, params)

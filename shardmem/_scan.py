@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shardmem import _kernels_scan as kernels
-from shardmem._array import SharedArray
+from shardmem._array import SharedArray, unsafe_overlap
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import DType, as_dtype, check_scalar, float64, int64, uint64
 from shardmem._engine import Pool, Task, as_view, bind, kernel_name, resolve_pool
@@ -135,7 +135,7 @@ def scan(
     start = _initial(fn, kind, inclusive, initial)
     if source.size == 0:
         return result
-    if _unsafe_overlap(source, result):
+    if unsafe_overlap(source, result):
         source = source.copy()
     target = resolve_pool(pool)
     totals = empty(target.size, dtype=float64 if kind.format == "f" else kind)
@@ -272,15 +272,6 @@ def _cast(source: SharedArray, kind: DType) -> str:
     if kind.kind in "iu" and source.dtype.kind == "f":
         return "int"
     return ""
-
-
-def _unsafe_overlap(source: SharedArray, result: SharedArray) -> bool:
-    """True when ``result`` overlaps ``source`` other than element for element."""
-    if source._buffer is not result._buffer:
-        return False
-    same = source._offset == result._offset and source.dtype.itemsize == result.dtype.itemsize
-    a, b = source._offset, result._offset
-    return not same and a < b + result.nbytes and b < a + source.nbytes
 
 
 def _tasks(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent import interpreters
@@ -71,3 +74,17 @@ def _pool_thread_ids(pool: sm.Pool) -> list[int]:
     core = pool._core
     threads = [w.thread for w in (*core.workers, *core.retired)]
     return [t.ident or 0 for t in (*threads, core.collector) if t is not None]
+
+
+@contextlib.contextmanager
+def cpu_hog(on: bool = True) -> Iterator[None]:
+    """A process spinning on a core while the body runs (when ``on``): races hide when idle."""
+    if not on:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import get_pool
+from conftest import cpu_hog, get_pool
 from engine_state import assert_idle
 
 import shardmem as sm
@@ -621,19 +621,6 @@ def _script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
         pytest.fail(f"the script hung ({timeout:g} s): {exc.stdout!r} {exc.stderr!r}")
 
 
-@contextlib.contextmanager
-def _cpu_hog(on: bool) -> Iterator[None]:
-    if not on:
-        yield
-        return
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        yield
-    finally:
-        hog.kill()
-        hog.wait()
-
-
 def _check_storm(proc: subprocess.CompletedProcess[str]) -> None:
     summary = [line for line in proc.stdout.splitlines() if line.startswith(("storm", "result"))]
     assert proc.returncode == 0, (proc.stdout, proc.stderr[-4000:])
@@ -644,7 +631,7 @@ def _check_storm(proc: subprocess.CompletedProcess[str]) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 @pytest.mark.parametrize(("seed", "hog"), [(1, False), (2, True)], ids=["idle", "cpu-hog"])
 def test_a_sigint_storm_leaves_the_pool_usable_and_idle(seed: int, hog: bool) -> None:
-    with _cpu_hog(hog):
+    with cpu_hog(hog):
         proc = _script("storm", str(seed), "70")
     _check_storm(proc)
 

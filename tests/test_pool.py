@@ -437,6 +437,12 @@ def _all_slots_free(pool: sm.Pool, timeout: float = 10) -> bool:
         if not core.slot_of and not core.owner and len(arena.free) == slots:
             return True
         time.sleep(0.01)
+    calls = {id(c): c for c in core.owner.values()}.values()
+    print(
+        f"slots in use: {len(core.slot_of)}, free {len(arena.free)} of {slots}; tasks owned: "
+        f"{len(core.owner)} of calls {[(c.name, c.unreported, c.future) for c in calls]}; "
+        f"backlog {len(core.backlog)}; currents {[core.ctrl[w.current] for w in core.workers]}"
+    )
     return False
 
 

@@ -141,6 +141,7 @@ class Call:
     stop_error: BaseException | None = None  # set when the call is being stopped
     grace_end: float = 0.0
     error: BaseException | None = None  # ends the whole call (the pool broke or closed)
+    holds_kernel: bool = False  # counted in the engine's kernel_calls until unpinned
 
     @property
     def name(self) -> str:

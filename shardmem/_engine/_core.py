@@ -106,7 +106,8 @@ class _Worker:
         self.stops = interpreters.create_queue()
         self.watch_r, self.watch_w = os.pipe()
         self.buffers: set[int] = set()
-        self.kernels: set[str] = set()
+        # Kernels defined in it, least recently used first (at most P.KERNEL_CACHE).
+        self.kernels: dict[str, None] = {}
         self.thread: threading.Thread | None = None
         self.interp: interpreters.Interpreter | None = None
         self.ready = False
@@ -124,7 +125,6 @@ class _Eviction:
         self.buffer_id = 0
         if not count:
             self.done.set()
-
 
     def finish(self) -> None:
         """Acknowledged by every holder: wake whoever waits, and those queued behind."""
@@ -149,7 +149,14 @@ class Core:
         self.results = interpreters.create_queue()
         self.shared = interpreters.create_queue()
         self.main_waker = Waker(nonblocking=True)
-        self.wakers = [Waker(nonblocking=False) for _ in range(size)]
+        self.wakers: list[Waker] = []
+        try:
+            for _ in range(size):
+                self.wakers.append(Waker(nonblocking=False))
+        except BaseException:
+            for waker in (self.main_waker, *self.wakers):
+                waker.close()
+            raise
         self.inboxes = [interpreters.create_queue() for _ in range(size)]
         self.arena = Arena(self._share_chunk)
         self.workers: list[_Worker] = []
@@ -157,6 +164,12 @@ class Core:
         self.requests: collections.deque[tuple[Any, ...]] = collections.deque()
         self.owner: dict[int, Call] = {}  # task id -> its call, until its outcome arrives
         self.slot_of: dict[int, int] = {}  # task id -> its message slot
+        # Tasks waiting for a free slot (or for a tuple's turn): (task id, rank, message).
+        self.backlog: collections.deque[tuple[int, int | None, tuple[Any, ...]]] = (
+            collections.deque()
+        )
+        self.big: set[int] = set()  # ids of tasks whose message travels as a tuple
+        self.kernel_calls: dict[str, int] = {}  # kernel key -> calls in flight that use it
         self.stopping: list[Call] = []
         self.in_use: dict[int, int] = {}  # buffer id -> calls in flight that use it
         self.evict_later: set[int] = set()
@@ -175,13 +188,20 @@ class Core:
     # -- life cycle -----------------------------------------------------------------------
 
     def _start(self) -> None:
-        for rank in range(self.size):
-            self.workers.append(self._new_worker(rank))
-        self.collector.start()
-        for w in self.workers:
-            self._launch(w)
+        try:
+            for rank in range(self.size):
+                self.workers.append(self._new_worker(rank))
+            self.collector.start()
+        except BaseException:  # (out of file descriptors or threads): give back what we took
+            for w in self.workers:
+                self._close_worker_fds(w)
+            for waker in (self.main_waker, *self.wakers):
+                waker.close()
+            raise
         deadline = time.monotonic() + 60
         try:
+            for w in self.workers:
+                self._launch(w)
             while not all(w.ready for w in self.workers):
                 if self.broken or time.monotonic() > deadline:
                     raise PoolBrokenError(
@@ -189,14 +209,18 @@ class Core:
                     )
                 self.finished.wait(0.005)
         except BaseException:
+            for w in self.workers:
+                if w.thread is None:  # never launched: nothing to wait for
+                    w.exited.set()
             self.close(cancel=True)
             raise
 
     def _new_worker(self, rank: int) -> _Worker:
-        base = self.records.pop(0)
+        base = self.records[0]
         for i in range(P.C_STRIDE):
             self.ctrl[base + i] = 0
         w = _Worker(rank, base, self.wakers[rank], self.inboxes[rank].id)
+        self.records.pop(0)  # (kept when the worker could not be made)
         self.ctrl[P.C_HEADER + rank] = base
         qput(w.control.id, (P.PATH, list(self.path)))
         for index, chunk in enumerate(self.arena.chunks):
@@ -371,6 +395,8 @@ class Core:
             while not self._closed_down():
                 worked = self._serve_requests()
                 worked = self._drain() or worked
+                if self.backlog:
+                    self._pump()
                 if self.stopping:
                     self._check_stopping()
                 if self.retired:
@@ -459,22 +485,62 @@ class Core:
         targets = self.workers if None in ranks else [self.workers[r] for r in ranks]  # type: ignore[index]
         for w in targets:
             self._prepare(w, call)
-        key, first, inject = call.kernel.key, call.first, call.inject
+        key, first = call.kernel.key, call.first
+        inject = (P.INJECT_GANG if call.gang else P.INJECT_RANK) if call.inject else 0
+        self.kernel_calls[key] = self.kernel_calls.get(key, 0) + 1
+        call.holds_kernel = True
+        backlog = self.backlog
         sleepers = 0
         for index, (task, (args, kwargs)) in enumerate(zip(call.tasks, wire, strict=True)):
             tid = first + index
             self.owner[tid] = call
-            item, slot = self.arena.encode((P.TASK, tid, key, args, kwargs, first, inject))
+            message = (P.TASK, tid, key, args, kwargs, first, inject)
+            if backlog or not self._send(tid, task.rank, message):
+                backlog.append((tid, task.rank, message))
+            elif task.rank is None:
+                sleepers += 1
+        if sleepers:
+            self._wake_sleepers(sleepers)
+
+    def _send(self, tid: int, rank: int | None, message: tuple[Any, ...]) -> bool:
+        """Queue one message for the workers; False when it must wait in the backlog."""
+        item: int | tuple[Any, ...] | None = message
+        if message[0] != P.STOP:
+            item, slot = self.arena.encode(message)
             if slot >= 0:
                 self.slot_of[tid] = slot
-            if task.rank is None:
-                qput(self.shared.id, item)
-                sleepers += 1
+            elif item is None or len(self.big) >= P.BIG_TASKS:
+                return False
             else:
-                w = self.workers[task.rank]
-                qput(w.tasks.id, item)
-                if self.ctrl[w.sleeping]:
-                    self._wake(w)
+                self.big.add(tid)
+        if rank is None:
+            qput(self.shared.id, item)
+        else:
+            w = self.workers[rank]
+            qput(w.tasks.id, item)
+            if self.ctrl[w.sleeping]:
+                self._wake(w)
+        return True
+
+    def _pump(self) -> None:
+        """Queue what the backlog holds, in order, while slots (and tuple turns) allow."""
+        backlog, owner = self.backlog, self.owner
+        sleepers = 0
+        while backlog:
+            tid, rank, message = backlog[0]
+            call = owner.get(tid)
+            if call is not None and (
+                call.stop_error is not None
+                or call in self.stopping
+                or (call.future is not None and call.future.done())
+            ):
+                backlog.popleft()  # stopped or cancelled before it was ever queued
+                self._record(call, (P.CANCELLED, tid, -1))
+                continue
+            if not self._send(tid, rank, message):
+                break
+            backlog.popleft()
+            sleepers += rank is None
         if sleepers:
             self._wake_sleepers(sleepers)
 
@@ -500,13 +566,29 @@ class Core:
     def _prepare(self, w: _Worker, call: Call) -> None:
         """Define the call's kernel and share its buffers with ``w`` (once each)."""
         kernel = call.kernel
-        if kernel.key not in w.kernels:
-            w.kernels.add(kernel.key)
+        kernels = w.kernels
+        if kernel.key in kernels:
+            del kernels[kernel.key]  # (re-inserted below: now the most recently used)
+        else:
             self._put_control(w, (P.KERNEL, kernel.key, kernel.blob))
+            if len(kernels) >= P.KERNEL_CACHE:
+                self._forget_kernels(w)
+        kernels[kernel.key] = None
         for bid, buffer in call.buffers.items():
             if bid not in w.buffers:
                 w.buffers.add(bid)
                 self._put_control(w, (P.BUFFER, bid, memoryview(buffer._data)))
+
+    def _forget_kernels(self, w: _Worker) -> None:
+        """Drop the least recently used kernels ``w`` holds that no call in flight uses."""
+        excess = len(w.kernels) + 1 - P.KERNEL_CACHE
+        for key in list(w.kernels):
+            if excess <= 0:
+                return
+            if not self.kernel_calls.get(key):
+                del w.kernels[key]
+                self._put_control(w, (P.FORGET, key))
+                excess -= 1
 
     def _put_control(self, w: _Worker, message: tuple[Any, ...]) -> None:
         qput(w.control.id, message)
@@ -552,24 +634,43 @@ class Core:
         return True
 
     def _deliver(self, item: int | tuple[Any, ...]) -> None:
-        message, _ = self.arena.decode(item)
-        tag, tid, rank = message[0], message[1], message[2]
+        if type(item) is int:
+            if item < 0:
+                self._evicted(-item)
+                return
+            message, _ = self.arena.decode(item)
+        else:
+            assert isinstance(item, tuple)
+            message = item
+            if message[0] == P.BIG:  # taken: the worker may send another
+                self.ctrl[message[1] + P.W_BIG_TAKEN] += 1
+                message = message[2]
+        tag, tid = message[0], message[1]
         if tid < 0:
             self._worker_event(tag, tid, message)
             return
         slot = self.slot_of.pop(tid, -1)
         if slot >= 0:
             self.arena.release(slot)
+        elif self.big:
+            self.big.discard(tid)
         call = self.owner.pop(tid, None)
-        if call is None:
-            eviction = self.evictions.pop(tid, None)
-            if eviction is not None:
-                eviction.left -= 1
-                if eviction.left <= 0:
-                    self._eviction_done(eviction)
-                else:
-                    self.evictions[tid] = eviction  # (one token per worker: see _evict)
-            return
+        if call is not None:
+            self._record(call, message)
+
+    def _evicted(self, token: int) -> None:
+        eviction = self.evictions.pop(token, None)
+        if eviction is not None:
+            eviction.left -= 1
+            if eviction.left <= 0:
+                self._eviction_done(eviction)
+            else:
+                self.evictions[token] = eviction  # (one token per worker: see _evict)
+
+    def _record(self, call: Call, message: tuple[Any, ...]) -> None:
+        """Keep one task's outcome; finish the call with its last, stop it at a failure."""
+        tag, tid = message[0], message[1]
+        self.owner.pop(tid, None)
         call.outcomes[tid - call.first] = message
         call.unreported -= 1
         call.completed += 1
@@ -577,7 +678,6 @@ class Core:
             self._finish(call)
         elif tag == P.FAILED and call not in self.stopping:
             self._stop(call, None)
-        del rank
 
     def _worker_event(self, tag: int, ready_id: int, message: tuple[Any, ...]) -> None:
         for w in self.workers:
@@ -611,6 +711,14 @@ class Core:
                     self.evict_later.discard(bid)
                     self._evict(bid, None)
         call.buffers = {}
+        if call.holds_kernel:
+            call.holds_kernel = False
+            key = call.kernel.key
+            left = self.kernel_calls.get(key, 0) - 1
+            if left > 0:
+                self.kernel_calls[key] = left
+            else:
+                self.kernel_calls.pop(key, None)
 
     def _complete(self, call: Call, error: BaseException | None = None) -> None:
         self._unpin(call)
@@ -703,11 +811,14 @@ class Core:
         """
         if not self.records:
             return False
+        try:
+            fresh = self._new_worker(w.rank)
+        except OSError:  # out of file descriptors: it keeps its rank, as when out of records
+            return False
         self.ctrl[w.base + P.W_RETIRED] = 1
         w.retired_at = time.monotonic()
         w.stuck = what
         self.retired.append(w)
-        fresh = self._new_worker(w.rank)
         self.workers[w.rank] = fresh
         for call in {id(c): c for c in self.owner.values()}.values():
             self._prepare(fresh, call)  # its tasks, on the shared queue or this rank's
@@ -780,7 +891,10 @@ class Core:
         if again:
             return
         for _ in self.workers:  # behind every queued task: each worker takes one
-            qput(self.shared.id, (P.STOP,))
+            if self.backlog:
+                self.backlog.append((0, None, (P.STOP,)))
+            else:
+                qput(self.shared.id, (P.STOP,))
         for w in self.workers:
             w.waker.wake()
 
@@ -809,6 +923,9 @@ class Core:
         calls = {id(c): c for c in self.owner.values()}.values()
         self.owner.clear()
         self.stopping.clear()
+        self.backlog.clear()
+        self.big.clear()
+        self.kernel_calls.clear()
         for call in calls:
             self._complete(call, error)
         for request in list(self.requests):

@@ -79,8 +79,11 @@ class Arena:
         self.used = 0
         self._share = share  # (chunk index, view or None) -> every worker
 
-    def encode(self, message: tuple[Any, ...]) -> tuple[int | tuple[Any, ...], int]:
-        """``(queue item, slot)``: the message in a free slot, or itself (slot -1)."""
+    def encode(self, message: tuple[Any, ...]) -> tuple[int | tuple[Any, ...] | None, int]:
+        """``(queue item, slot)``: the message in a free slot, or itself (slot -1).
+
+        ``(None, -1)`` when it would fit but every slot is in use.
+        """
         try:
             data = marshal.dumps(message)
         except ValueError:  # a value marshal cannot write (a range): sent as it is
@@ -92,7 +95,7 @@ class Arena:
         elif len(self.chunks) < P.MAX_CHUNKS:
             slot = self._grow()
         else:
-            return message, -1
+            return None, -1
         self.used += 1
         self.view(slot, len(data))[:] = data
         return slot << P.LENGTH_BITS | len(data), slot

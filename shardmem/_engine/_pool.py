@@ -18,12 +18,14 @@ from typing import Any
 from shardmem._engine._calls import Call, CallFuture
 from shardmem._engine._core import STOP_GRACE, Core
 from shardmem._engine._handoff import sched_yield
-from shardmem._engine._shipping import Kernel, pack
+from shardmem._engine._shipping import Kernel, kernel_name, pack
 from shardmem._engine._tasks import Task, as_view, check_params, view_of
 from shardmem._errors import (
     ArgumentTypeError,
     ClosedError,
     InvalidArgumentError,
+    PoolBrokenError,
+    ResourceLimitError,
     ShippingError,
     TaskCancelledError,
     TaskTimeoutError,
@@ -72,8 +74,31 @@ class Pool(Executor):
         count = _worker_count(workers)
         if _shutting_down:
             raise ClosedError("the interpreter is shutting down: no new pool can start")
-        self._core = Core(count)
+        try:
+            self._core = Core(count)
+        except OSError as exc:
+            raise ResourceLimitError(
+                f"could not start a pool of {count} worker(s): {exc.strerror or exc} (each "
+                "worker is an interpreter with its own thread and 3 file descriptors); close "
+                "pools you no longer use, use fewer workers, or raise the limit (ulimit -n)"
+            ) from exc
+        except PoolBrokenError as exc:
+            if not _near_fd_limit():
+                raise
+            raise ResourceLimitError(
+                f"could not start a pool of {count} worker(s): the process is at its limit of "
+                "open files, and a worker interpreter could not start; close pools and files "
+                "you no longer use, use fewer workers, or raise the limit (ulimit -n)"
+            ) from exc
+        except RuntimeError as exc:
+            if "thread" not in str(exc):
+                raise
+            raise ResourceLimitError(
+                f"could not start a pool of {count} worker(s): {exc}; close pools you no "
+                "longer use or use fewer workers"
+            ) from exc
         self._finalizer = weakref.finalize(self, self._core.close, cancel=True)
+        _pools.add(self)
 
     @property
     def size(self) -> int:
@@ -313,8 +338,6 @@ def _pickled_kernel(fn: object, data: bytes) -> Kernel:
     import hashlib
     import marshal
 
-    from shardmem._engine._shipping import kernel_name
-
     blob = marshal.dumps(("pickle", data))
     key = hashlib.blake2b(blob, digest_size=12).hexdigest()
     return Kernel(name=kernel_name(fn), key=key, blob=blob, fingerprint=())
@@ -336,6 +359,12 @@ def execute(
     an error or Ctrl-C, the call's queued tasks are dropped and its running
     ones stopped before this returns or raises.
     """
+    if not gang and "barrier" in _parameters(kernel):
+        raise InvalidArgumentError(
+            f"kernel {kernel_name(kernel)!r} takes a barrier, but its tasks do not all run at "
+            "once (a barrier would wait forever for ranks that never come); use barrier only "
+            "in pool.run kernels, or split the work into two calls"
+        )
     packed = pack(kernel)
     deadline = None if timeout is None else time.monotonic() + _check_timeout(timeout)
     call = Call(packed, list(tasks), gang=gang)
@@ -358,6 +387,14 @@ def execute(
         _wait(future, call, time.monotonic() + STOP_GRACE + 1, None, quiet=True)
         raise
     return future.result()  # type: ignore[no-any-return]
+
+
+def _parameters(kernel: Callable[..., object]) -> tuple[str, ...]:
+    """The names a Python function's signature lists (none for other callables)."""
+    code = getattr(kernel, "__code__", None)
+    if code is None:
+        return ()
+    return code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]  # type: ignore[no-any-return]
 
 
 def _wait(
@@ -399,6 +436,17 @@ def _check_timeout(timeout: float) -> float:
             f"timeout={timeout!r} is not allowed; give a number of seconds >= 0, or None to wait"
         )
     return float(timeout)
+
+
+def _near_fd_limit() -> bool:
+    """True when this process has (almost) as many files open as it may."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return soft != resource.RLIM_INFINITY and len(os.listdir("/proc/self/fd")) + 16 >= soft
+    except ImportError, OSError:  # pragma: no cover - not Linux
+        return False
 
 
 def _worker_count(workers: int | None) -> int:
@@ -458,6 +506,59 @@ def _close_default() -> None:
     if pool is not None:
         pool._finalizer.detach()
         pool._core.close(cancel=True)
+
+
+# -- fork ---------------------------------------------------------------------------------------
+#
+# A live subinterpreter makes the child of os.fork() die with SIGSEGV
+# (python/cpython#139759). The default pool is closed before a fork (its work
+# finished first) and created again on first use, in the parent and the child;
+# a user's pool still open at that moment gets a warning, since closing it is
+# the user's call.
+
+_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+FORK_ISSUE = "https://github.com/python/cpython/issues/139759"
+
+
+def _before_fork() -> None:
+    global _default
+    _default_lock.acquire()  # held across the fork: no default pool starts meanwhile
+    try:
+        pool, _default = _default, None
+        if pool is not None:
+            pool._finalizer.detach()
+            pool._core.close()
+        live = [p for p in list(_pools) if not p._core.finished.is_set()]
+    except BaseException:
+        _default_lock.release()
+        raise
+    if live:
+        import warnings
+
+        warnings.warn(
+            f"os.fork() with {len(live)} shardmem.Pool(s) open: the child process will crash "
+            f"(CPython cannot fork with live subinterpreters, {FORK_ISSUE}); close the pool "
+            "before forking, or use multiprocessing's 'spawn' or 'forkserver' start method",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _after_fork_in_parent() -> None:
+    _default_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    _pools.clear()  # the parent's pools: no worker of theirs exists in this process
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
 
 
 @atexit.register

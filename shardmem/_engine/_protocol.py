@@ -11,7 +11,7 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
 
     (TASK, task_id, kernel_key, args, kwargs, call_id, inject)
                                       args: each a plain scalar or a tagged tuple (A_* below);
-                                      inject: bind rank/size/barrier when the kernel names them
+                                      inject: 0, INJECT_RANK or INJECT_GANG (below)
     (KERNEL, key, blob)               on the control queue; blob: marshal of the kernel's spec
                                       (a worker that cannot define it fails its tasks with
                                       SETUP_FAILED)
@@ -19,8 +19,10 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
     (ARENA, chunk_index, memoryview)  on the worker's control queue: a chunk of message slots
                                       (None: the chunk was dropped while the pool was idle)
     (PATH, entries)                   on the control queue: the main interpreter's sys.path
+    (FORGET, key)                     on the control queue: drop a kernel (the pool keeps at
+                                      most KERNEL_CACHE kernels defined in each worker)
     (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
-                                      thread even while a task runs; ack (DONE, token)
+                                      thread even while a task runs; ack: the int -token
     (STOP,)                           ends the loop of whichever worker takes it
 
 Worker -> main (the pool's results queue)::
@@ -29,6 +31,7 @@ Worker -> main (the pool's results queue)::
     (DONE, task_id, rank, value)
     (FAILED, task_id, rank, exc_type, message, traceback_text, pickled_exc)
     (CANCELLED, task_id, rank)
+    (BIG, record_base, message)       any message above that did not fit its slot (see below)
 
 Messages in slots. CPython 3.14 frees a queue item's data through a
 "pending call" in the interpreter that put it, and that interpreter's pending
@@ -41,8 +44,19 @@ interpreter; ints, None and bools need no release). So the frequent messages
     slot << LENGTH_BITS | length      the message is marshal.loads(slot[:length])
 
 A task's outcome is written back into the task's own slot, which the pool
-frees when it has read it. A message too long for a slot (a traceback, a big
-result), or one posted while every slot is in use, travels as a tuple.
+frees when it has read it. Every path that carries anything else is bounded,
+so that no interpreter ever owes more than a few dozen releases:
+
+- a task posted while every slot is in use waits in the pool's backlog (in
+  the main interpreter) until an outcome frees one;
+- a task too long for a slot (or one marshal cannot write) travels as a
+  tuple, at most BIG_TASKS of them in flight per pool, the rest waiting in
+  the backlog;
+- an outcome too long for its slot (a traceback, a big result) travels as a
+  (BIG, record_base, message) tuple. The worker counts them in its record
+  (W_BIG_SENT) and the pool acknowledges each one it has taken (W_BIG_TAKEN);
+  a worker with BIG_CREDITS unacknowledged waits before it sends another;
+- an eviction's acknowledgement is an int.
 
 Barrier tokens travel as ints too.
 
@@ -56,11 +70,17 @@ EVICT = 4
 STOP = 5
 ARENA = 6
 PATH = 7
+FORGET = 8
 
 DONE = 10
 FAILED = 11
 CANCELLED = 12
 DIED = 13  # (DIED, 0, rank, traceback_text): posted by a worker's owner thread
+BIG = 14  # (BIG, record_base, message): an outcome that did not fit a slot
+
+BIG_TASKS = 64  # task messages travelling as tuples at once, per pool
+BIG_CREDITS = 32  # outcomes travelling as tuples, unacknowledged, per worker
+KERNEL_CACHE = 256  # kernels kept defined in each worker (least recently used dropped)
 
 # Control block (int64 slots): a header, the record base of each rank (a retired
 # worker's replacement gets a fresh record), then the worker records.
@@ -74,6 +94,8 @@ W_SLEEPING = 0  # 1 while the worker is blocked on its wake fd
 W_STATUS = 1  # STATUS_* below
 W_CURRENT = 2  # id of the task being run, 0 when none
 W_COMPLETED = 3  # tasks finished by this worker (progress)
+W_BIG_SENT = 4  # BIG outcomes put by the worker
+W_BIG_TAKEN = 5  # BIG outcomes taken off the queue by the pool
 W_WD_BUSY = 6  # 1 while the watchdog decides whether to stop the current task
 W_RETIRED = 7  # 1 once the pool has replaced this worker: it ends its loop after its task
 
@@ -95,6 +117,8 @@ SETUP_FAILED = "KernelSetupError"
 
 # Values that ask the worker to bind extra keyword arguments.
 INJECTED = ("rank", "size", "barrier")
+INJECT_RANK = 1  # a TASK's inject: bind rank and size
+INJECT_GANG = 2  # ... and barrier (a gang call: every rank runs one task)
 
 # Message slots (see above). Slot number: chunk << CHUNK_SHIFT | index in the chunk.
 SLOT_BYTES = 256

@@ -67,12 +67,16 @@ _STATUS = BASE + W_STATUS
 _CURRENT = BASE + W_CURRENT
 _COMPLETED = BASE + W_COMPLETED
 _RETIRED = BASE + W_RETIRED
+_BIG_SENT = BASE + W_BIG_SENT
+_BIG_TAKEN = BASE + W_BIG_TAKEN
 
 _views = {}  # buffer id -> memoryview of the whole buffer
 _evicted = set()  # ids of buffers evicted before their view arrived (dropped on arrival)
 _views_lock = _thread.allocate_lock()  # the compute thread and the watchdog both touch _views
 _arena = []  # chunk index -> memoryview of a chunk of message slots (see _protocol.py)
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED)
+_kernel_files = {}  # kernel key -> the source file names it put in linecache
+_file_users = {}  # file name put in linecache -> how many defined kernels use it
 _WD_BUSY = BASE + W_WD_BUSY
 _raised = [0]  # id of the last task the watchdog raised in
 _stops = []  # (lo, hi) task-id ranges to skip or stop; appended by the watchdog only
@@ -188,6 +192,8 @@ def _drain_control():
                     _views[message[1]] = message[2]
         elif message[0] == PATH:
             sys.path[:] = message[1]
+        elif message[0] == FORGET:
+            _forget(message[1])
         elif message[0] == ARENA:
             while len(_arena) <= message[1]:
                 _arena.append(None)
@@ -205,6 +211,18 @@ def _handle_kernel(message):
         _kernels[key] = (None, f"{failure[3]}: {failure[4]}")
 
 
+def _forget(key):
+    """Drop a kernel the pool no longer keeps here, and the sources only it used."""
+    _kernels.pop(key, None)
+    for filename in _kernel_files.pop(key, ()):
+        users = _file_users.get(filename, 1) - 1
+        if users > 0:
+            _file_users[filename] = users
+        else:
+            _file_users.pop(filename, None)
+            linecache.cache.pop(filename, None)
+
+
 def _evictions():
     """Drop cached views of closed buffers (the pool only asks when no call uses them)."""
     while _count(EVICTS):
@@ -218,7 +236,9 @@ def _evictions():
                 view.release()
             except BufferError:
                 pass  # a kernel kept a memoryview of it: released when that dies
-        _reply((DONE, token, RANK, None))
+        _put(RESULTS, -token, -1)  # an int: nothing for the pool to release here
+        if CTRL[C_MAIN_SLEEPING]:
+            _wake(MAIN_FD)
 
 
 def _slot(slot, length):
@@ -234,6 +254,13 @@ def _reply(message, slot=-1):
         if len(data) <= SLOT_BYTES:
             _slot(slot, len(data))[:] = data
             message = slot << LENGTH_BITS | len(data)
+    if type(message) is not int:
+        # This interpreter frees a tuple it put once the pool has taken it, through a
+        # bounded list of pending calls: never more than BIG_CREDITS unacknowledged.
+        while CTRL[_BIG_SENT] - CTRL[_BIG_TAKEN] >= BIG_CREDITS:
+            _yield()
+        CTRL[_BIG_SENT] += 1
+        message = (BIG, BASE, message)
     _put(RESULTS, message, -1)
     if CTRL[C_MAIN_SLEEPING]:
         _wake(MAIN_FD)
@@ -315,9 +342,15 @@ def _define(key, blob):
         _kernels[key] = (pickle.loads(spec[1]), ())
         return
     entry, table, sources = spec
+    files = []
     for filename, lines in sources:
         if filename not in linecache.cache:
             linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
+        elif filename not in _file_users:
+            continue  # a real file, or one a kernel cached itself
+        _file_users[filename] = _file_users.get(filename, 0) + 1
+        files.append(filename)
+    _kernel_files[key] = files
     functions = [None] * len(table)
     for i, fspec in enumerate(table):
         functions[i] = _make_function(fspec)
@@ -424,6 +457,10 @@ def _run(message, slot):
     else:
         outcome = _success(task_id, value)
     del value, error
+    if sys.getrecursionlimit() != _RECURSION_LIMIT:  # one kernel's setting is not the next's
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+    if sys.get_int_max_str_digits() != _INT_DIGITS:
+        sys.set_int_max_str_digits(_INT_DIGITS)
     CTRL[_COMPLETED] += 1
     _reply(outcome, slot)
 
@@ -452,9 +489,12 @@ def _call(message):
         if inject:
             for name in wanted:
                 if name not in kw:
-                    kw[name] = (
-                        RANK if name == "rank" else SIZE if name == "size" else _Barrier(call)
-                    )
+                    if name == "rank":
+                        kw[name] = RANK
+                    elif name == "size":
+                        kw[name] = SIZE
+                    elif inject == INJECT_GANG:  # only where every rank runs one task
+                        kw[name] = _Barrier(call)
         return fn(*args, **kw), None
     except Cancelled:
         raise
@@ -490,6 +530,9 @@ def _clear_pending_stop():
 
 
 _PLAIN = (int, float, bool, str, bytes)
+_RECURSION_LIMIT = sys.getrecursionlimit()
+_INT_DIGITS = sys.get_int_max_str_digits()
+_TRACEBACK_FRAMES = 100  # a deep RecursionError is formatted from its last frames only
 
 
 class _UnsendableError(Exception):
@@ -506,8 +549,8 @@ def _encode(value):
     except BaseException as exc:  # noqa: BLE001 - any pickling failure means the same to the caller
         raise _UnsendableError(
             f"the kernel returned a {type(value).__name__}, which cannot be sent back to the "
-            f"caller ({_text(exc)}); return picklable values, and write array results into an "
-            "output array instead"
+            f"caller (pickling it raised {type(exc).__name__}: {_text(exc)}); return picklable "
+            "values, and write array results into an output array instead"
         ) from None
 
 
@@ -528,7 +571,7 @@ def _failure(task_id, exc):
     try:
         if exc.__traceback__ is not None:  # drop this module's own frame (_call)
             exc.__traceback__ = exc.__traceback__.tb_next
-        text = "".join(traceback.format_exception(exc))
+        text = "".join(traceback.format_exception(exc, limit=-_TRACEBACK_FRAMES))
     except BaseException:  # noqa: BLE001 - a broken exception still reaches the caller
         text = f"{type(exc).__name__}: {_text(exc)}\n"
     try:
@@ -551,8 +594,9 @@ def _watchdog(compute_thread):
     target = None
     seen = 0  # _delivered[0] when the current target was first raised in
     strays = False
+    retry = False  # ctypes could not be loaded for a stop: try again in 20 ms
     while True:
-        busy = target is not None or strays
+        busy = target is not None or strays or retry
         ready, _, _ = select.select([WATCH_FD], [], [], 0.02 if busy else None)
         if ready:
             data = os.read(WATCH_FD, 4096)
@@ -568,7 +612,9 @@ def _watchdog(compute_thread):
                 del _stops[:-_MAX_STOPS]
             if b"c" not in data and not busy:
                 continue
-        _load_setters()
+        retry = not _load_setters()
+        if retry:
+            continue  # past its grace the pool replaces this worker
         if strays:
             strays = _stop_strays(compute_thread)
         CTRL[_WD_BUSY] = 1
@@ -667,9 +713,19 @@ _SET = _CLEAR = None  # set on the first stop (importing ctypes costs ~30 ms per
 
 
 def _load_setters():
+    """True once the watchdog can raise in the compute thread.
+
+    ``import ctypes`` can fail (at the file-descriptor limit, say): the
+    watchdog then tries again on the next stop, and the pool replaces this
+    worker if its task outlives the grace period.
+    """
     global _SET, _CLEAR
     if _SET is None:
-        _SET, _CLEAR = _setters()
+        try:
+            _SET, _CLEAR = _setters()
+        except Exception:  # noqa: BLE001
+            return False
+    return True
 
 
 def main():
