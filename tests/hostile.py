@@ -116,3 +116,20 @@ def worker_state() -> dict[str, int]:
         "kernels": len(loop["_kernels"]),
         "linecache": len(linecache.cache),
     }
+
+
+def low_limit_then_raise(limit: int) -> None:
+    """Lower the recursion limit below what reporting a failure needs, then fail."""
+    sys.setrecursionlimit(limit)
+    raise ValueError(f"failed under a recursion limit of {limit}")
+
+
+def mark(flags, i):  # type: ignore[no-untyped-def]
+    flags[i] = 1
+
+
+def spin_until(flag):  # type: ignore[no-untyped-def]
+    """Mark that it started (flag[1]), then spin until flag[0] is set."""
+    flag[1] += 1
+    while flag[0] == 0:
+        pass

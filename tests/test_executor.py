@@ -545,10 +545,6 @@ def test_shutdown_cancel_futures_cancels_the_queued_ones() -> None:
         assert all(f.cancelled() for f in queued), f"not cancelled: {states}"
 
 
-@pytest.mark.skip(
-    reason="open finding: in a full-suite run the running blocker was once reported cancelled "
-    "by shutdown(cancel_futures=True); under study"
-)
 def test_shutdown_cancel_futures_lets_running_work_finish() -> None:
     # "Any futures that are completed or running won't be cancelled, regardless of the
     # value of cancel_futures" (concurrent.futures docs).

@@ -489,8 +489,8 @@ def test_every_slot_is_returned_after_failures_and_timeouts(pool2: sm.Pool) -> N
         with pytest.raises(KeyError):
             sm.map(lambda a, o, *, start: {}[start] if start else None, x, chunks=chunks,
                    pool=pool2)  # fmt: skip
-        with pytest.raises(sm.TaskTimeoutError):
-            sm.map(lambda a, o: None, x, chunks=chunks, pool=pool2, timeout=0)
+        with pytest.raises(sm.TaskTimeoutError):  # (a kernel that cannot end within 0 s)
+            sm.map(lambda a, o: time.sleep(0.5), x, chunks=chunks, pool=pool2, timeout=0)
     assert pool2.run(echo, value=1) == [1, 1]
     assert _all_slots_free(pool2)
 

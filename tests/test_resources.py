@@ -114,7 +114,7 @@ HOSTILE = [
 @pytest.mark.parametrize(("kernel", "name"), HOSTILE, ids=[n for _, n in HOSTILE])
 def test_a_hostile_outcome_reaches_the_caller_and_the_worker_lives(kernel, name) -> None:  # type: ignore[no-untyped-def]
     with sm.Pool(1) as pool:
-        with pytest.raises(BaseException, match="") as info:  # noqa: PT011 - any type, checked below
+        with pytest.raises(BaseException) as info:  # noqa: PT011 - any type, checked below
             pool.submit(kernel).result(timeout=30)
         error = info.value
         assert not isinstance(error, KeyboardInterrupt | SystemExit)
@@ -381,3 +381,74 @@ def test_closing_a_pool_from_its_own_done_callback_does_not_deadlock() -> None:
     assert closed.wait(30)
     assert pool.closed
     assert pool._core.finished.is_set()
+
+
+# -- found by review ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [30, 50])
+def test_a_kernel_that_lowers_the_recursion_limit_and_fails_leaves_its_worker_alive(
+    limit: int,
+) -> None:
+    with sm.Pool(1) as pool:  # a fresh worker: reporting a failure still has imports to do
+        with pytest.raises(ValueError, match=f"recursion limit of {limit}"):
+            pool.submit(hostile.low_limit_then_raise, limit).result(timeout=30)
+        assert not pool.broken
+        assert pool.submit(hostile.recursion_limit).result(timeout=30) > limit
+
+
+def test_a_gang_call_with_more_ranks_than_tuple_turns_does_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Task messages too long for a slot travel as tuples, a bounded number at a time;
+    # a gang call's tasks wait at a barrier for each other, so they are never held back.
+    monkeypatch.setattr(P, "BIG_TASKS", 2)
+    with sm.Pool(4) as pool:
+        long = "x" * 400  # makes every task message too long for a slot
+
+        def meet(*, rank, barrier, pad):  # type: ignore[no-untyped-def]
+            barrier()
+            return rank + len(pad)
+
+        assert pool.run(meet, pad=long, timeout=60) == [400, 401, 402, 403]
+        x = sm.arange(1000, dtype="int64")
+        np.testing.assert_array_equal(np.asarray(sm.cumsum(x, pool=pool)), np.cumsum(range(1000)))
+
+
+def test_a_map_kernel_may_take_its_own_parameter_named_barrier() -> None:
+    def clip(x, out, *, barrier):  # type: ignore[no-untyped-def]
+        for i in range(len(x)):
+            out[i] = min(x[i], barrier)
+
+    assert sm.map(clip, sm.arange(6), barrier=3).tolist() == [0, 1, 2, 3, 3, 3]
+
+
+@pytest.mark.parametrize("hog", [False, True], ids=["idle", "cpu-hog"])
+def test_thousands_of_cancelled_futures_never_run_their_kernel(hog: bool) -> None:
+    n = 3000
+    flags = sm.zeros(n, dtype="int64")
+    gate = sm.zeros(2, dtype="int64")
+    with sm.Pool(2) as pool, cpu_hog(hog):
+        blockers = [pool.submit(hostile.spin_until, gate) for _ in range(2)]
+        futures = [pool.submit(hostile.mark, flags, i) for i in range(n)]
+        cancelled = [f.cancel() for f in futures]
+        gate[0] = 1
+        for b in blockers:
+            b.result(timeout=60)
+        pool.shutdown(wait=True)
+    ran = flags.tolist()
+    assert sum(cancelled) > 0
+    assert [i for i in range(n) if cancelled[i] and ran[i]] == []
+    assert all(ran[i] for i in range(n) if not cancelled[i])
+
+
+def test_shutdown_cancelling_20k_queued_futures_cancels_them_all() -> None:
+    gate = sm.zeros(2, dtype="int64")
+    pool = sm.Pool(1)
+    blocker = pool.submit(hostile.spin_until, gate)
+    futures = [pool.submit(abs, -i) for i in range(20_000)]
+    pool.shutdown(wait=False, cancel_futures=True)
+    gate[0] = 1
+    pool.shutdown(wait=True)
+    assert blocker.exception() is None
+    assert all(f.cancelled() for f in futures)

@@ -46,10 +46,8 @@ class CallFuture(Future[Any]):
         with self._condition:
             if self.done():
                 return self.cancelled()
-            if engine is not None and call is not None:
-                engine.announce_cancel(call)
-                if engine.is_running(call):
-                    return False
+            if engine is not None and call is not None and not engine.claim_cancel(call):
+                return False
             super().cancel()
         # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
         # executor's worker would tell them when it dequeues the call.

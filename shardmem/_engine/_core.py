@@ -144,7 +144,7 @@ class Core:
         first = self.ring + P.RING
         self.records = [first + i * P.C_STRIDE for i in range(capacity)]
         self.ctrl_bytes = bytearray(8 * (first + capacity * P.C_STRIDE))
-        self.cancel_seq = itertools.count(1)
+        self.ring_lock = threading.Lock()
         self.ctrl = memoryview(self.ctrl_bytes).cast("q")
         self.results = interpreters.create_queue()
         self.shared = interpreters.create_queue()
@@ -169,8 +169,9 @@ class Core:
             collections.deque()
         )
         self.big: set[int] = set()  # ids of tasks whose message travels as a tuple
+        self.order: collections.deque[Call] = collections.deque()  # queued calls, oldest first
         self.kernel_calls: dict[str, int] = {}  # kernel key -> calls in flight that use it
-        self.stopping: list[Call] = []
+        self.stopping: dict[int, Call] = {}  # id(call) -> a call being stopped
         self.in_use: dict[int, int] = {}  # buffer id -> calls in flight that use it
         self.evict_later: set[int] = set()
         self.evictions: dict[int, _Eviction] = {}
@@ -350,33 +351,98 @@ class Core:
         self.post(("submit", call, wire))
         return future
 
+    def calls_in_flight(self) -> list[Call]:
+        """The calls posted and not yet completed (a snapshot, from any thread)."""
+        posted = [r[1] for r in list(self.requests) if r[0] == "submit"]
+        return list({id(c): c for c in [*self.owner.values(), *posted]}.values())
+
     def request_cancel(self, call: Call, error: BaseException | None) -> None:
         """Stop ``call``: drop its queued tasks, stop its running ones."""
         self.post(("cancel", call, error))
 
-    def announce_cancel(self, call: Call) -> None:
-        """Write the call's task ids to the cancel ring that workers read before each task.
+    def claim_cancel(self, call: Call) -> bool:
+        """Cancel the call's tasks before their kernels run: False if one runs already.
 
-        Dekker-style with the worker: we write the ring, fence, then read the
-        workers' CURRENT (``is_running``); a worker writes CURRENT, fences, then
-        reads the ring. So either we see the task running, or it sees the
-        cancel and never runs the kernel.
+        We write the call's task ids to the cancel ring, fence, then read each
+        worker's CURRENT; a worker writes CURRENT, fences, then reads the ring
+        (Dekker). So either we see its task as CURRENT, or it sees the cancel
+        and never runs the kernel. Both can happen at once: then the worker's
+        decision stands, and we wait for it (it publishes DECIDED a few
+        bytecodes after CURRENT; a skipped task's id also goes to its SKIPPED
+        ring, in case it has moved on to another task before we look).
         """
         if call.first <= 0 or not call.outcomes:
-            return
-        last = call.first + len(call.outcomes) - 1
-        seq = next(self.cancel_seq)
-        self.ctrl[self.ring + seq % P.RING] = call.first << P.RING_SHIFT | min(
-            last - call.first, (1 << P.RING_SHIFT) - 1
-        )
-        self.ctrl[P.C_CANCELS] = seq
+            return True
+        first, last = call.first, call.first + len(call.outcomes) - 1
+        workers = [*self.workers, *self.retired]
+        if not self._none_runs(workers, first, last) or self._started(call):
+            return False  # (checked first, so that a cancel that fails leaves no trace)
+        entry = first << P.RING_SHIFT | min(last - first, (1 << P.RING_SHIFT) - 1)
+        self._ring_write(entry)
         qcount(self.results.id)  # a full fence: the queue registry's mutex
+        if self._none_runs(workers, first, last) and not self._started(call):
+            # On every worker's stop queue before cancel() returns: the ring is only the
+            # guarantee for the instant between, and a busy one can be lapped.
+            for w in workers:
+                self._queue_stop(w, first, last)
+            return True
+        # A worker started one of its tasks meanwhile: take the entry back, so that
+        # no later task of the call is skipped. (A task of a call of several tasks
+        # that a worker skipped in that instant fails the call: see concepts.md.)
+        self._ring_write(-entry)
+        return False
 
-    def is_running(self, call: Call) -> bool:
-        """True when a worker is running one of the call's tasks (a racy snapshot)."""
-        last = call.first + len(call.tasks) - 1
+    def _ring_write(self, entry: int) -> None:
+        """Append ``entry`` to the cancel ring: its slot first, then the sequence number."""
+        with self.ring_lock:  # (several threads cancel at once; workers read in sequence)
+            seq = self.ctrl[P.C_CANCELS] + 1
+            self.ctrl[self.ring + seq % P.RING] = entry
+            self.ctrl[P.C_CANCELS] = seq
+
+    def _started(self, call: Call) -> bool:
+        """True when a task of ``call`` has finished its kernel (its outcome is on its way).
+
+        A worker writes a task's outcome into the task's slot before it tells
+        the pool, and the collector records an outcome before it frees the
+        slot; so one of the two shows it. (A task whose message travelled as a
+        tuple has no slot: it is seen only while its worker has not yet
+        started another task, through DECIDED.)
+        """
+        outcomes, slot_of, arena = call.outcomes, self.slot_of, self.arena
+        for index in range(len(outcomes)):
+            slot = slot_of.get(call.first + index)
+            if slot is not None:
+                try:
+                    if marshal.loads(arena.view(slot, P.SLOT_BYTES))[0] != P.TASK:
+                        return True  # an outcome, written or being written
+                except Exception:  # noqa: BLE001 - half written, or the slot was reused
+                    return True
+            if outcomes[index] is not None:
+                return True
+        return False
+
+    def _none_runs(self, workers: list[_Worker], first: int, last: int) -> bool:
+        """True unless a worker runs (or ran) the kernel of a task with an id in the range.
+
+        A worker that has just made a task CURRENT publishes within a few
+        bytecodes whether it will run the kernel (DECIDED) or skip it; a
+        skipped id also goes to its SKIPPED ring, in case it has moved on to
+        another task by the time we look.
+        """
         ctrl = self.ctrl
-        return call.first > 0 and any(call.first <= ctrl[w.current] <= last for w in self.workers)
+        for w in workers:
+            tid = ctrl[w.current]
+            if not first <= tid <= last:
+                continue
+            while ctrl[w.current] == tid and ctrl[w.base + P.W_DECIDED] not in (tid, -tid):
+                sched_yield()
+            decided = ctrl[w.base + P.W_DECIDED]
+            if decided == -tid:
+                continue
+            skips = w.base + P.W_SKIPPED
+            if decided == tid or tid not in ctrl[skips : skips + P.SKIP_RING]:
+                return False
+        return True
 
     def on_buffer_released(self, buffer_id: int) -> None:
         """Release listener: drop every worker's view of a closing buffer, then return."""
@@ -397,6 +463,7 @@ class Core:
                 worked = self._drain() or worked
                 if self.backlog:
                     self._pump()
+                self._advance_low()
                 if self.stopping:
                     self._check_stopping()
                 if self.retired:
@@ -427,9 +494,8 @@ class Core:
                 return
             timeout = _TICK
             if self.stopping:
-                timeout = max(
-                    0.0, min(timeout, min(c.grace_end for c in self.stopping) - time.monotonic())
-                )
+                soonest = min(c.grace_end for c in self.stopping.values())
+                timeout = max(0.0, min(timeout, soonest - time.monotonic()))
             ready, _, _ = select.select([self.main_waker.read_fd], [], [], timeout)
             if ready:
                 self.main_waker.drain()
@@ -481,6 +547,7 @@ class Core:
             return
         for bid in call.buffers:
             self.in_use[bid] = self.in_use.get(bid, 0) + 1
+        self.order.append(call)
         ranks = {t.rank for t in call.tasks}
         targets = self.workers if None in ranks else [self.workers[r] for r in ranks]  # type: ignore[index]
         for w in targets:
@@ -509,7 +576,10 @@ class Core:
             item, slot = self.arena.encode(message)
             if slot >= 0:
                 self.slot_of[tid] = slot
-            elif item is None or len(self.big) >= P.BIG_TASKS:
+            elif item is None:
+                return False
+            elif len(self.big) >= P.BIG_TASKS and message[6] != P.INJECT_GANG:
+                # (never a gang call's: its tasks wait at a barrier until all are sent)
                 return False
             else:
                 self.big.add(tid)
@@ -531,7 +601,7 @@ class Core:
             call = owner.get(tid)
             if call is not None and (
                 call.stop_error is not None
-                or call in self.stopping
+                or id(call) in self.stopping
                 or (call.future is not None and call.future.done())
             ):
                 backlog.popleft()  # stopped or cancelled before it was ever queued
@@ -649,14 +719,24 @@ class Core:
         if tid < 0:
             self._worker_event(tag, tid, message)
             return
+        call = self.owner.pop(tid, None)
+        if call is not None:  # (before the slot is freed: see _started)
+            call.outcomes[tid - call.first] = message
         slot = self.slot_of.pop(tid, -1)
         if slot >= 0:
             self.arena.release(slot)
         elif self.big:
             self.big.discard(tid)
-        call = self.owner.pop(tid, None)
         if call is not None:
             self._record(call, message)
+
+    def _advance_low(self) -> None:
+        """Publish C_LOW: every task below it has reported (workers forget stops below it)."""
+        order = self.order
+        if order and order[0].unreported == 0:
+            while order and order[0].unreported == 0:
+                order.popleft()
+            self.ctrl[P.C_LOW] = order[0].first if order else self.next_id
 
     def _evicted(self, token: int) -> None:
         eviction = self.evictions.pop(token, None)
@@ -676,7 +756,7 @@ class Core:
         call.completed += 1
         if call.unreported == 0:
             self._finish(call)
-        elif tag == P.FAILED and call not in self.stopping:
+        elif tag == P.FAILED and id(call) not in self.stopping:
             self._stop(call, None)
 
     def _worker_event(self, tag: int, ready_id: int, message: tuple[Any, ...]) -> None:
@@ -690,8 +770,7 @@ class Core:
 
     def _finish(self, call: Call) -> None:
         """Every task of ``call`` has reported: unpin its buffers, complete its future."""
-        if call in self.stopping:
-            self.stopping.remove(call)
+        self.stopping.pop(id(call), None)
         self._complete(call)
         call.tasks = []  # the arguments can go: labels were needed until now
 
@@ -739,6 +818,8 @@ class Core:
     def _stop(self, call: Call, error: BaseException | None) -> None:
         """Drop the call's queued tasks and stop its running ones (``error``: why)."""
         if call.first == 0:  # never queued: a submit request is ahead of this one, or none
+            if call.future is not None and call.future.done():
+                return  # cancelled: its submit request (if any) is dropped when served
             call.stop_error = error or TaskCancelledError(f"{call.name}: cancelled")
             pending = list(self.requests)  # (one C call: callers may append meanwhile)
             if all(r[0] != "submit" or r[1] is not call for r in pending):
@@ -746,29 +827,39 @@ class Core:
             return
         if error is not None and call.stop_error is None:
             call.stop_error = error
-        if call.unreported == 0 or call in self.stopping:
-            self._check_stopping()
+        if call.unreported == 0 or id(call) in self.stopping:
+            self._check_stopping([call])
             return
-        self.stopping.append(call)
+        self.stopping[id(call)] = call
         call.grace_end = time.monotonic() + STOP_GRACE
         self._send_stop(call.first, call.first + len(call.outcomes) - 1)
-        self._check_stopping()
+        self._check_stopping([call])  # (this one only: stopping many calls is linear)
 
     def _send_stop(self, lo: int, hi: int) -> None:
         for w in self.workers:
             if w.exited.is_set():
                 continue
-            qput(w.stops.id, (lo, hi))
+            self._queue_stop(w, lo, hi)
             try:
                 os.write(w.watch_w, b"c")
                 w.waker.wake()
             except OSError:
                 pass
 
-    def _check_stopping(self) -> None:
+    @staticmethod
+    def _queue_stop(w: _Worker, lo: int, hi: int) -> None:
+        """Put the task ids ``lo``..``hi`` on ``w``'s stop queue (ints: nothing to release)."""
+        for start in range(lo, hi + 1, 1 << P.RING_SHIFT):
+            qput(w.stops.id, start << P.RING_SHIFT | min(hi - start, (1 << P.RING_SHIFT) - 1))
+
+    def _check_stopping(self, calls: list[Call] | None = None) -> None:
         """Complete stopped calls none of whose tasks runs; replace workers stuck past grace."""
         now = time.monotonic()
-        for call in list(self.stopping):
+        for call in list(self.stopping.values()) if calls is None else calls:
+            if id(call) not in self.stopping:
+                if call.unreported == 0:
+                    self._complete(call)
+                continue
             running = self._running(call)
             if not running:
                 self._complete(call)  # its queued tasks are dropped when dequeued
@@ -780,8 +871,7 @@ class Core:
                 label = call.label(self.ctrl[w.current])
                 labels.append(f"{label} on worker {w.rank}")
                 kept += not self._retire(w, f"kernel {call.name!r} ({label})")
-            if call in self.stopping:
-                self.stopping.remove(call)
+            self.stopping.pop(id(call), None)
             reason = call.stop_error
             if reason is None:  # stopped because a task failed: that failure is the error
                 self._complete(call)
@@ -916,7 +1006,12 @@ class Core:
     def _break(self, reason: str) -> None:
         self.broken = reason
         self._fail_all(PoolBrokenError(f"this pool is broken: {reason}"))
-        self._send_stop(1, sys.maxsize)
+        for w in self.workers:
+            if not w.exited.is_set():
+                qput(w.stops.id, P.STOP_ALL)
+                with contextlib.suppress(OSError):
+                    os.write(w.watch_w, b"c")
+                    w.waker.wake()
 
     def _fail_all(self, error: BaseException) -> None:
         """End every call in flight with ``error`` (the pool broke or closed under it)."""
@@ -925,6 +1020,7 @@ class Core:
         self.stopping.clear()
         self.backlog.clear()
         self.big.clear()
+        self.order.clear()
         self.kernel_calls.clear()
         for call in calls:
             self._complete(call, error)

@@ -147,7 +147,14 @@ class Pool(Executor):
         """
         if wait:
             self._finalizer.detach()
-        self._core.close(drop_queued=cancel_futures, wait=wait)
+        core = self._core
+        core.close(drop_queued=cancel_futures, wait=False)
+        if cancel_futures:  # before returning, as the standard executors do
+            for call in core.calls_in_flight():
+                if call.future is not None:
+                    call.future.cancel()  # (False for a call that runs or ran: it finishes)
+        if wait:
+            core.join()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)`` on a free worker; return its future.
@@ -359,7 +366,11 @@ def execute(
     an error or Ctrl-C, the call's queued tasks are dropped and its running
     ones stopped before this returns or raises.
     """
-    if not gang and "barrier" in _parameters(kernel):
+    if (
+        not gang
+        and "barrier" in _parameters(kernel)
+        and not any(name == "barrier" for t in tasks for name, _ in t.kwargs)
+    ):
         raise InvalidArgumentError(
             f"kernel {kernel_name(kernel)!r} takes a barrier, but its tasks do not all run at "
             "once (a barrier would wait forever for ranks that never come); use barrier only "
@@ -408,7 +419,8 @@ def _wait(
     """Block until ``future`` is done; TimeoutError at ``deadline`` (``quiet``: return)."""
     shown = 0
     if progress is None:  # a short call: poll a little before sleeping on the future
-        end = time.perf_counter() + CALLER_SPIN
+        spin = CALLER_SPIN if deadline is None else min(CALLER_SPIN, deadline - time.monotonic())
+        end = time.perf_counter() + spin
         while not future.done() and time.perf_counter() < end:
             sched_yield()
     while not future.done():

@@ -24,6 +24,8 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
     (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
                                       thread even while a task runs; ack: the int -token
     (STOP,)                           ends the loop of whichever worker takes it
+    lo << RING_SHIFT | (hi - lo)      on the stop queue (an int): stop or skip tasks lo..hi
+                                      (STOP_ALL: every task)
 
 Worker -> main (the pool's results queue)::
 
@@ -85,11 +87,14 @@ KERNEL_CACHE = 256  # kernels kept defined in each worker (least recently used d
 # Control block (int64 slots): a header, the record base of each rank (a retired
 # worker's replacement gets a fresh record), then the worker records.
 C_MAIN_SLEEPING = 0  # > 0 while the engine's collector thread is blocked on the main wake fd
-C_CANCELS = 1  # bumped after each write to the cancel ring (which follows the rank map)
-RING = 32  # cancel ring entries: lo << RING_SHIFT | (hi - lo), ids of a cancelled call's tasks
+C_CANCELS = 1  # sequence number of the last entry written to the cancel ring
+C_LOW = 2  # every task with a lower id has reported: stops below it can be forgotten
+RING = 512  # cancel ring entries, at sequence % RING: lo << RING_SHIFT | (hi - lo), the ids of
+# a cancelled call's tasks; a negative entry takes back the entry it negates (the cancel failed)
 RING_SHIFT = 24
+STOP_ALL = -1  # on a stop queue: stop every task (the pool broke)
 C_HEADER = 8  # slots before the rank -> record map
-C_STRIDE = 8  # slots per worker record
+C_STRIDE = 16  # slots per worker record
 W_SLEEPING = 0  # 1 while the worker is blocked on its wake fd
 W_STATUS = 1  # STATUS_* below
 W_CURRENT = 2  # id of the task being run, 0 when none
@@ -98,6 +103,10 @@ W_BIG_SENT = 4  # BIG outcomes put by the worker
 W_BIG_TAKEN = 5  # BIG outcomes taken off the queue by the pool
 W_WD_BUSY = 6  # 1 while the watchdog decides whether to stop the current task
 W_RETIRED = 7  # 1 once the pool has replaced this worker: it ends its loop after its task
+W_DECIDED = 8  # task_id once the worker decided to run CURRENT's kernel, -task_id to skip it
+W_SKIPPED = 9  # the last SKIP_RING task ids the worker skipped (a ring)
+SKIP_RING = 4
+W_SKIP_NEXT = W_SKIPPED + SKIP_RING  # count of skipped tasks (the ring's next index)
 
 STATUS_STARTING = 0
 STATUS_IDLE = 1

@@ -67,6 +67,9 @@ _STATUS = BASE + W_STATUS
 _CURRENT = BASE + W_CURRENT
 _COMPLETED = BASE + W_COMPLETED
 _RETIRED = BASE + W_RETIRED
+_DECIDED = BASE + W_DECIDED
+_SKIPPED = BASE + W_SKIPPED
+_SKIP_NEXT = BASE + W_SKIP_NEXT
 _BIG_SENT = BASE + W_BIG_SENT
 _BIG_TAKEN = BASE + W_BIG_TAKEN
 
@@ -79,31 +82,75 @@ _kernel_files = {}  # kernel key -> the source file names it put in linecache
 _file_users = {}  # file name put in linecache -> how many defined kernels use it
 _WD_BUSY = BASE + W_WD_BUSY
 _raised = [0]  # id of the last task the watchdog raised in
-_stops = []  # (lo, hi) task-id ranges to skip or stop; appended by the watchdog only
-_MAX_STOPS = 256  # older ranges belong to calls that ended long ago
+_stops = [()]  # [tuple of (lo, hi) task-id ranges to skip or stop]: replaced, never mutated
+_stops_lock = _thread.allocate_lock()  # the watchdog and the compute thread both add ranges
 
 
 def _stopped(task_id):
-    return any(lo <= task_id <= hi for lo, hi in _stops)
+    return any(lo <= task_id <= hi for lo, hi in _stops[0])
+
+
+def _read_stops():
+    """Move the stop queue's ranges into the stop list (merged; those below C_LOW dropped).
+
+    Nothing is forgotten that a task still queued could need: the pool
+    raises C_LOW only past tasks whose outcomes it has all received.
+    """
+    if not _count(STOPS):
+        return
+    with _stops_lock:
+        ranges = list(_stops[0])
+        mask = (1 << RING_SHIFT) - 1
+        while _count(STOPS):
+            entry = _get(STOPS)[0]
+            if entry == STOP_ALL:
+                ranges.append((1, 1 << 62))
+            else:
+                ranges.append((entry >> RING_SHIFT, (entry >> RING_SHIFT) + (entry & mask)))
+        _stops[0] = _merged(ranges, CTRL[C_LOW])
+
+
+def _merged(ranges, low):
+    """Sorted, with overlapping or adjacent ranges joined and those below ``low`` dropped."""
+    out = []
+    for lo, hi in sorted(r for r in ranges if r[1] >= low):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
 
 
 _RING = C_HEADER + SIZE
 _seen_cancels = [0]
+_ring_ranges = []  # (lo, hi) task-id ranges read from the cancel ring (compute thread only)
 
 
 def _cancelled(task_id):
-    """A cancel announced in the ring (see Core.announce_cancel): added to the stops."""
+    """True when a cancel in the ring (see Core.claim_cancel) covers ``task_id``.
+
+    Entries are read in order since the last read; a negative one takes back
+    the cancel it negates. (A worker more than RING entries behind reads the
+    whole ring: the cancels it missed reached its stop queue meanwhile, unless
+    the pool had not yet processed them.)
+    """
     count = CTRL[C_CANCELS]
-    if count == _seen_cancels[0]:
-        return False
-    mask = (1 << RING_SHIFT) - 1
-    for entry in CTRL[_RING : _RING + RING]:
-        if entry:
-            lo = entry >> RING_SHIFT
-            _stops.append((lo, lo + (entry & mask)))
-    del _stops[:-_MAX_STOPS]
-    _seen_cancels[0] = count  # (after the scan: a stop landing mid-scan rescans next time)
-    return _stopped(task_id)
+    seen = _seen_cancels[0]
+    if count != seen:
+        mask = (1 << RING_SHIFT) - 1
+        low = CTRL[C_LOW]
+        ranges = [r for r in _ring_ranges if r[1] >= low]
+        for seq in range(max(seen + 1, count - RING + 1), count + 1):
+            entry = CTRL[_RING + seq % RING]
+            span = (abs(entry) >> RING_SHIFT, (abs(entry) >> RING_SHIFT) + (abs(entry) & mask))
+            if entry > 0:
+                ranges.append(span)
+            elif entry < 0 and span in ranges:
+                ranges.remove(span)
+        _ring_ranges[:] = ranges
+        _seen_cancels[0] = count
+    return any(lo <= task_id <= hi for lo, hi in _ring_ranges)
 
 
 def _fence():
@@ -426,6 +473,7 @@ def _arg(value):
 
 def _run(message, slot):
     task_id = message[1]
+    _read_stops()  # (before the window below: it takes a lock)
     # CURRENT is published before the stop list is read: a stop that arrives in
     # between is seen by the watchdog, which then raises in the kernel.
     CTRL[_CURRENT] = task_id
@@ -441,6 +489,10 @@ def _run(message, slot):
             if not stopped:
                 _fence()
                 stopped = _stopped(task_id) or _cancelled(task_id)
+                if stopped:
+                    _skip(task_id)
+                else:
+                    CTRL[_DECIDED] = task_id
             if not stopped:
                 value, error = _call(message)
             _close_stop_window(task_id)
@@ -448,6 +500,14 @@ def _run(message, slot):
         except Cancelled:
             stopped = True
             value = error = None
+            if CTRL[_DECIDED] != task_id and CTRL[_DECIDED] != -task_id:
+                _skip(task_id)
+    # Restored first: a kernel that lowered the recursion limit must not break the
+    # code that reports its outcome (importing traceback, pickling).
+    if sys.getrecursionlimit() != _RECURSION_LIMIT:  # one kernel's setting is not the next's
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+    if sys.get_int_max_str_digits() != _INT_DIGITS:
+        sys.set_int_max_str_digits(_INT_DIGITS)
     if stopped:
         outcome = (CANCELLED, task_id, RANK)
     elif _thread._count() > 1:  # the watchdog is one; any other was started by the kernel
@@ -457,12 +517,16 @@ def _run(message, slot):
     else:
         outcome = _success(task_id, value)
     del value, error
-    if sys.getrecursionlimit() != _RECURSION_LIMIT:  # one kernel's setting is not the next's
-        sys.setrecursionlimit(_RECURSION_LIMIT)
-    if sys.get_int_max_str_digits() != _INT_DIGITS:
-        sys.set_int_max_str_digits(_INT_DIGITS)
     CTRL[_COMPLETED] += 1
     _reply(outcome, slot)
+
+
+def _skip(task_id):
+    """Publish that this task's kernel will not run (read by Core.claim_cancel)."""
+    count = CTRL[_SKIP_NEXT]
+    CTRL[_SKIPPED + count % SKIP_RING] = task_id
+    CTRL[_SKIP_NEXT] = count + 1
+    CTRL[_DECIDED] = -task_id
 
 
 def _stray_threads():
@@ -607,9 +671,7 @@ def _watchdog(compute_thread):
                 _evictions()
             if b"t" in data:
                 strays = True
-            while _count(STOPS):  # before deciding: a new range may cover the current task
-                _stops.append(_get(STOPS)[0])
-                del _stops[:-_MAX_STOPS]
+            _read_stops()  # before deciding: a new range may cover the current task
             if b"c" not in data and not busy:
                 continue
         retry = not _load_setters()
