@@ -74,6 +74,25 @@ def _raise_in(thread_id: int) -> None:
     )
 
 
+KINDS = (
+    "sum_fresh",
+    "sum_kept",
+    "map_fresh",
+    "map_chunked",
+    "reduce",
+    "cumsum",
+    "stencil",
+    "histogram",
+    "failure",
+    "timeout",
+    "cancel",
+    "interrupt",
+    "submit_burst",
+    "executor_map",
+    "fresh_kernel",
+)
+
+
 class Soak:
     def __init__(self, seconds: float, threads: int) -> None:
         self.end = time.monotonic() + seconds
@@ -91,26 +110,7 @@ class Soak:
         with self.lock:
             self.errors.append(what)
 
-    def one(self, rng: random.Random, kept: sm.SharedArray, data: np.ndarray) -> str:
-        kind = rng.choice(
-            [
-                "sum_fresh",
-                "sum_kept",
-                "map_fresh",
-                "map_chunked",
-                "reduce",
-                "cumsum",
-                "stencil",
-                "histogram",
-                "failure",
-                "timeout",
-                "cancel",
-                "interrupt",
-                "submit_burst",
-                "executor_map",
-                "fresh_kernel",
-            ]
-        )
+    def one(self, kind: str, rng: random.Random, kept: sm.SharedArray, data: np.ndarray) -> None:
         n = rng.choice([100, 2_000, 20_000])
         a = np.random.default_rng(rng.randrange(1 << 30)).random(n)
         if kind == "sum_fresh":
@@ -177,19 +177,20 @@ class Soak:
         elif kind == "fresh_kernel":
             k = rng.randrange(1 << 20)
             assert sm.submit(lambda v: v + k, 1).result(timeout=60) == k + 1
-        return kind
 
     def worker(self, seed: int) -> None:
         rng = random.Random(seed)
         data = np.random.default_rng(seed).random(50_000)
         kept = sm.asarray(data)
         while time.monotonic() < self.end:
+            kind = rng.choice(KINDS)
             try:
-                self.note(self.one(rng, kept, data))
+                self.one(kind, rng, kept, data)
+                self.note(kind)
             except KeyboardInterrupt:
                 self.note("interrupt_late")
             except BaseException as exc:  # noqa: BLE001 - recorded, the run fails
-                self.fail(f"{type(exc).__name__}: {exc}")
+                self.fail(f"{kind}: {type(exc).__name__}: {exc}")
                 return
 
     def unraisable(self, info: object) -> None:

@@ -24,6 +24,7 @@ import bench_compute  # noqa: E402
 import bench_engine  # noqa: E402
 import bench_report  # noqa: E402
 import bench_resources  # noqa: E402
+import bench_scaling  # noqa: E402
 import bench_stencil_suite  # noqa: E402
 from bench_harness import Context, Row, finish_ratios  # noqa: E402
 
@@ -59,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--plot", type=Path, help="write a PNG plot here (matplotlib)")
     p.add_argument(
+        "--workers",
+        type=_counts,
+        metavar="N,N,...",
+        help="run the scaling table instead: every workload on pools of these sizes "
+        "(e.g. 1,2,4,8,16); --plot draws speed-up and per-call costs against workers",
+    )
+    p.add_argument(
         "--only",
         nargs="+",
         metavar="NAME",
@@ -66,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
         help="run only these workloads",
     )
     return p
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give worker counts like 1,2,4,8") from None
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: worker counts are integers >= 1")
+    return counts
 
 
 def run(names: Sequence[str], *, quick: bool) -> tuple[list[Row], list[str]]:
@@ -91,6 +109,8 @@ def run(names: Sequence[str], *, quick: bool) -> tuple[list[Row], list[str]]:
 def main(argv: list[str]) -> int:
     """Run the suite with command-line ``argv``; print the table; return 0."""
     args = _parser().parse_args(argv)
+    if args.workers:
+        return _scaling_main(args)
     names = list(args.only or WORKLOADS)
     meta = bench_report.metadata(quick=args.quick, workloads=names)
     rows, notes = run(names, quick=args.quick)
@@ -100,5 +120,23 @@ def main(argv: list[str]) -> int:
         print(f"wrote {args.json}")
     if args.plot:
         bench_report.plot(args.plot, rows, meta)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _scaling_main(args: argparse.Namespace) -> int:
+    names = [f"scaling ({','.join(map(str, args.workers))} workers)"]
+    meta = bench_report.metadata(quick=args.quick, workloads=names)
+    ctx = Context(quick=args.quick, reps=3)
+    try:
+        rows = bench_scaling.scaling(ctx, args.workers)
+    finally:
+        ctx.close()
+    print(bench_report.table(rows, meta))
+    if args.json:
+        bench_report.write_json(args.json, rows, meta, [])
+        print(f"wrote {args.json}")
+    if args.plot:
+        bench_scaling.plot_scaling(args.plot, rows)
         print(f"wrote {args.plot}")
     return 0

@@ -24,6 +24,7 @@ import shardmem as sm
 
 MIB = 1 << 20
 BIG = 20_000  # 156 KiB of float64: the size that leaked whole arrays (sm.sum of NumPy data)
+BATCH = 20_000  # futures held at once by the submit scenario
 WIDE = 140_000  # tasks of one map: more than the message slots
 ELEMENTS = 2_000  # the other primitives: fresh arrays too, small so that 10k calls are quick
 
@@ -126,13 +127,13 @@ PRIMITIVES = (
 
 
 def submit_rounds(calls: int) -> Callable[[np.random.Generator], None]:
-    """``calls`` tasks through ``Pool.submit``, 50,000 futures at a time."""
+    """``calls`` tasks through ``Pool.submit``, BATCH futures at a time."""
     pool = sm.default_pool()
 
     def run(rng: np.random.Generator) -> None:
         left = calls
         while left:
-            n = min(left, 50_000)
+            n = min(left, BATCH)
             futures = [pool.submit(noop, i) for i in range(n)]
             if [f.result() for f in futures] != list(range(n)):
                 raise AssertionError("wrong results from submit")

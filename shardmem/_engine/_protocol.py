@@ -89,7 +89,7 @@ KERNEL_CACHE = 256  # kernels kept defined in each worker (least recently used d
 C_MAIN_SLEEPING = 0  # > 0 while the engine's collector thread is blocked on the main wake fd
 C_CANCELS = 1  # sequence number of the last entry written to the cancel ring
 C_LOW = 2  # every task with a lower id has reported: stops below it can be forgotten
-RING = 512  # cancel ring entries, at sequence % RING: lo << RING_SHIFT | (hi - lo), the ids of
+RING = 4096  # cancel ring entries, at sequence % RING: lo << RING_SHIFT | (hi - lo), the ids of
 # a cancelled call's tasks; a negative entry takes back the entry it negates (the cancel failed)
 RING_SHIFT = 24
 STOP_ALL = -1  # on a stop queue: stop every task (the pool broke)

@@ -131,16 +131,19 @@ def _cancelled(task_id):
     """True when a cancel in the ring (see Core.claim_cancel) covers ``task_id``.
 
     Entries are read in order since the last read; a negative one takes back
-    the cancel it negates. (A worker more than RING entries behind reads the
-    whole ring: the cancels it missed reached its stop queue meanwhile, unless
-    the pool had not yet processed them.)
+    the cancel it negates. A range is kept until the stop queue has brought
+    the same range (a cancel that succeeded puts it there before it returns).
+    A worker more than RING entries behind forgets what it kept and reads the
+    whole ring: what it missed is on its stop queue, read just before this.
     """
     count = CTRL[C_CANCELS]
     seen = _seen_cancels[0]
     if count != seen:
         mask = (1 << RING_SHIFT) - 1
         low = CTRL[C_LOW]
-        ranges = [r for r in _ring_ranges if r[1] >= low]
+        stops = _stops[0]
+        kept = [] if count - seen > RING else _ring_ranges
+        ranges = [r for r in kept if r[1] >= low and r not in stops]
         for seq in range(max(seen + 1, count - RING + 1), count + 1):
             entry = CTRL[_RING + seq % RING]
             span = (abs(entry) >> RING_SHIFT, (abs(entry) >> RING_SHIFT) + (abs(entry) & mask))
