@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import itertools
 import struct
+import threading
 import weakref
 from collections.abc import Callable
 from types import TracebackType
@@ -58,6 +59,31 @@ def remove_release_listener(fn: Callable[[int], None], /) -> None:
         _listeners.remove(fn)
 
 
+_local = threading.local()
+
+
+def release_is_a_drop() -> bool:
+    """True inside a release listener called for a buffer dropped without ``close()``.
+
+    Nobody waits for such a release: a listener may finish its work later.
+
+    Examples
+    --------
+    >>> from shardmem._buffer import release_is_a_drop
+    >>> release_is_a_drop()
+    False
+    """
+    return bool(getattr(_local, "dropped", False))
+
+
+def _notify_dropped(buffer_id: int) -> None:
+    _local.dropped = True
+    try:
+        _notify_release(buffer_id)
+    finally:
+        _local.dropped = False
+
+
 def _notify_release(buffer_id: int) -> None:
     for fn in tuple(_listeners):
         with contextlib.suppress(Exception):  # a listener must not break close()
@@ -104,7 +130,7 @@ class SharedBuffer:
         self._data = bytearray(_check_nbytes(nbytes))
         self._id = next(_ids)
         self._closed = False
-        self._finalizer = weakref.finalize(self, _notify_release, self._id)
+        self._finalizer = weakref.finalize(self, _notify_dropped, self._id)
 
     @property
     def id(self) -> int:

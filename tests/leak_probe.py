@@ -2,7 +2,8 @@
 
 Run by tests/test_leaks.py as ``python leak_probe.py SCENARIO CALLS``: a
 warm-up round, then CALLS calls in 10 rounds (``wide_map``: CALLS rounds of one
-call), with RSS read after each. Prints one JSON line: ``{"scenario", "calls",
+call), with RSS read after each; the growth is the median of the last three
+readings less the median of the first three. Prints one JSON line: ``{"scenario", "calls",
 "growth_mib", "per_10k_mib", "curve_mib", "seconds"}``.
 Every call checks its result against a sequential (NumPy or Python) reference,
 so a scenario that leaks nothing because it does nothing fails too.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -202,7 +204,9 @@ def main() -> None:
         gc.collect()
         curve.append(round((rss() - before) / MIB, 2))
     seconds = time.perf_counter() - start
-    growth = curve[-1]
+    # Growth from the first measured rounds to the last ones (medians of three: the
+    # allocator's steps of a few MiB come and go; a leak keeps climbing).
+    growth = round(statistics.median(curve[-3:]) - statistics.median(curve[:3]), 2)
     print(
         json.dumps(
             {

@@ -49,7 +49,12 @@ from concurrent.futures import InvalidStateError
 from pathlib import Path
 from typing import Any
 
-from shardmem._buffer import SharedBuffer, add_release_listener, remove_release_listener
+from shardmem._buffer import (
+    SharedBuffer,
+    add_release_listener,
+    release_is_a_drop,
+    remove_release_listener,
+)
 from shardmem._engine import _protocol as P  # noqa: N812
 from shardmem._engine._calls import COLLECTOR_NAME, Call, CallFuture, results
 from shardmem._engine._handoff import HAVE_EVENTFD, Arena, Waker, qcount, qget, qput, sched_yield
@@ -61,6 +66,9 @@ __all__ = ["STOP_GRACE", "Core"]
 SPIN = 100e-6  # seconds a worker polls its queues before it blocks
 COLLECTOR_SPIN = 50e-6  # seconds the collector polls before it blocks
 STOP_GRACE = 2.0  # seconds a running task has to stop before its worker is replaced
+EVICT_BATCH = 64  # dropped buffers evicted together at most
+EVICT_BYTES = 64 << 20  # ... or as soon as they hold this many bytes
+EVICT_DELAY = 0.005  # ... or once no call is in flight and the oldest waited this long
 _TICK = 0.05  # longest single block of the collector (timers, a missed wake-up)
 SPARE_RECORDS = 8  # retired workers alive at once beyond the pool's size
 _EXIT_NOTICE = 1.0  # seconds close() waits for a stuck kernel before saying so on stderr
@@ -174,6 +182,10 @@ class Core:
         self.stopping: dict[int, Call] = {}  # id(call) -> a call being stopped
         self.in_use: dict[int, int] = {}  # buffer id -> calls in flight that use it
         self.evict_later: set[int] = set()
+        self.nbytes: dict[int, int] = {}  # buffer id -> its size, while a worker views it
+        self.deferred: dict[int, None] = {}  # dropped buffers whose eviction is batched
+        self.deferred_bytes = 0
+        self.deferred_since = 0.0
         self.evictions: dict[int, _Eviction] = {}
         self.evicting: dict[int, _Eviction] = {}  # buffer id -> its eviction in flight
         self.next_id = 1
@@ -448,6 +460,14 @@ class Core:
         """Release listener: drop every worker's view of a closing buffer, then return."""
         if self.closed or self.finished.is_set():
             return  # the workers drop every view as they end
+        # close() frees the memory at once, so it waits until no worker views it; a
+        # buffer dropped without close() is freed by the last view that goes, and its
+        # eviction is batched with others (see _defer).
+        if release_is_a_drop():
+            # Not worth waking the collector for (the wake-up would compete with the
+            # caller for the GIL): it sees this with the next request, or within _TICK.
+            self.requests.append(("evict", buffer_id, None))
+            return
         eviction = _Eviction(1)
         self.post(("evict", buffer_id, eviction))
         if threading.current_thread() is not self.collector:
@@ -464,6 +484,8 @@ class Core:
                 if self.backlog:
                     self._pump()
                 self._advance_low()
+                if self._due_evictions():
+                    self._flush_evictions()
                 if self.stopping:
                     self._check_stopping()
                 if self.retired:
@@ -493,6 +515,9 @@ class Core:
             if qcount(qid) or self.requests:
                 return
             timeout = _TICK
+            if self.deferred:
+                left = self.deferred_since + EVICT_DELAY - time.monotonic()
+                timeout = max(0.0, min(timeout, left))
             if self.stopping:
                 soonest = min(c.grace_end for c in self.stopping.values())
                 timeout = max(0.0, min(timeout, soonest - time.monotonic()))
@@ -647,6 +672,7 @@ class Core:
         for bid, buffer in call.buffers.items():
             if bid not in w.buffers:
                 w.buffers.add(bid)
+                self.nbytes[bid] = len(buffer._data)
                 self._put_control(w, (P.BUFFER, bid, memoryview(buffer._data)))
 
     def _forget_kernels(self, w: _Worker) -> None:
@@ -945,9 +971,14 @@ class Core:
             self.evict_later.add(buffer_id)  # a call in flight uses it: after that call
             holders = []
         if not holders:
+            self.nbytes.pop(buffer_id, None)
             if eviction is not None:
                 eviction.done.set()
             return
+        if eviction is None:  # nobody waits: batched with other dropped buffers
+            self._defer(buffer_id)
+            return
+        self.nbytes.pop(buffer_id, None)
         token = self.next_id
         self.next_id += 1
         tracker = eviction or _Eviction(len(holders))
@@ -965,6 +996,50 @@ class Core:
         if tracker.left <= 0:
             self.evictions.pop(token, None)
             self._eviction_done(tracker)
+
+    def _defer(self, buffer_id: int) -> None:
+        """Evict a dropped buffer later, with others: one message per worker per batch.
+
+        A loop of calls that each allocate an output would otherwise pay a wake-up
+        of every worker's watchdog per call. The batch goes when it holds
+        EVICT_BATCH buffers or EVICT_BYTES bytes, or once no call is in flight and
+        the oldest waited EVICT_DELAY seconds.
+        """
+        if not self.deferred:
+            self.deferred_since = time.monotonic()
+        self.deferred[buffer_id] = None
+        self.deferred_bytes += self.nbytes.get(buffer_id, 0)
+        if len(self.deferred) >= EVICT_BATCH or self.deferred_bytes >= EVICT_BYTES:
+            self._flush_evictions()
+
+    def _due_evictions(self) -> bool:
+        return bool(self.deferred) and (
+            not self.owner and time.monotonic() - self.deferred_since >= EVICT_DELAY
+        )
+
+    def _flush_evictions(self) -> None:
+        ids = self.deferred
+        self.deferred, self.deferred_bytes = {}, 0
+        for bid in ids:
+            self.nbytes.pop(bid, None)
+        messaged = 0
+        token = self.next_id
+        self.next_id += 1
+        tracker = _Eviction(1)
+        for w in (*self.workers, *self.retired):
+            held = tuple(bid for bid in ids if bid in w.buffers)
+            if not held:
+                continue
+            w.buffers.difference_update(held)
+            qput(w.evicts.id, (P.EVICT, token, held))
+            try:
+                os.write(w.watch_w, b"e")
+                messaged += 1
+            except OSError:
+                pass
+        tracker.left = messaged
+        if messaged:
+            self.evictions[token] = tracker
 
     # -- closing ------------------------------------------------------------------------------
 

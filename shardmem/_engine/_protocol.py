@@ -21,8 +21,9 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
     (PATH, entries)                   on the control queue: the main interpreter's sys.path
     (FORGET, key)                     on the control queue: drop a kernel (the pool keeps at
                                       most KERNEL_CACHE kernels defined in each worker)
-    (EVICT, token, buffer_id)         on the evictions queue, served by the worker's watchdog
-                                      thread even while a task runs; ack: the int -token
+    (EVICT, token, ids)               on the evictions queue (ids: a buffer id or a tuple of
+                                      them), served by the worker's watchdog thread even while
+                                      a task runs; ack: the int -token
     (STOP,)                           ends the loop of whichever worker takes it
     lo << RING_SHIFT | (hi - lo)      on the stop queue (an int): stop or skip tasks lo..hi
                                       (STOP_ALL: every task)

@@ -276,16 +276,17 @@ def _forget(key):
 def _evictions():
     """Drop cached views of closed buffers (the pool only asks when no call uses them)."""
     while _count(EVICTS):
-        _, token, buffer_id = _get(EVICTS)[0]
-        with _views_lock:
-            view = _views.pop(buffer_id, None)
-            if view is None:
-                _evicted.add(buffer_id)  # its BUFFER message is still on CONTROL
-        if view is not None:
-            try:  # noqa: SIM105 - contextlib is not imported in workers (start-up time)
-                view.release()
-            except BufferError:
-                pass  # a kernel kept a memoryview of it: released when that dies
+        _, token, ids = _get(EVICTS)[0]
+        for buffer_id in (ids,) if type(ids) is int else ids:
+            with _views_lock:
+                view = _views.pop(buffer_id, None)
+                if view is None:
+                    _evicted.add(buffer_id)  # its BUFFER message is still on CONTROL
+            if view is not None:
+                try:  # noqa: SIM105 - contextlib is not imported in workers (start-up time)
+                    view.release()
+                except BufferError:
+                    pass  # a kernel kept a memoryview of it: released when that dies
         _put(RESULTS, -token, -1)  # an int: nothing for the pool to release here
         if CTRL[C_MAIN_SLEEPING]:
             _wake(MAIN_FD)
