@@ -50,6 +50,7 @@ from shardmem._histogram import histogram
 from shardmem._map import map, vectorize
 from shardmem._reduce import dot, max, mean, min, reduce, sum
 from shardmem._scan import cumsum, scan
+from shardmem._split import set_task_cost
 from shardmem._stencil import stencil
 
 __version__ = "0.1.0"
@@ -100,6 +101,7 @@ __all__ = (
     "reduce",
     "run",
     "scan",
+    "set_task_cost",
     "stencil",
     "submit",
     "sum",

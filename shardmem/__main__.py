@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, help="write the results as JSON here")
     bench.add_argument("--plot", type=Path, help="write a PNG plot here (needs matplotlib)")
     bench.add_argument("--only", nargs="+", metavar="NAME", help="run only these workloads")
+    bench.add_argument(
+        "--workers",
+        metavar="N,N,...",
+        help="the scaling table instead: each workload on pools of these sizes (1,2,4,8,16)",
+    )
     bench.set_defaults(run=_bench)
     return parser
 
@@ -259,6 +264,8 @@ def _bench(args: argparse.Namespace) -> int:
         argv += ["--plot", str(args.plot)]
     if args.only:
         argv += ["--only", *args.only]
+    if args.workers:
+        argv += ["--workers", args.workers]
     return int(bench_suite.main(argv))
 
 

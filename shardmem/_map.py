@@ -47,6 +47,7 @@ from shardmem._engine import Pool, Task, ViewSpec, check_params, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._runner import run_tasks
 from shardmem._sharding import check_chunks, nonempty_rows
+from shardmem._split import record, workers_for
 
 __all__ = ("Operand", "as_operand", "build_tasks", "map", "vectorize")
 
@@ -99,12 +100,17 @@ def common_shape(operands: Sequence[Operand], where: str) -> tuple[int, ...] | N
     return shapes.pop() if shapes else None
 
 
-def make_plan(shape: tuple[int, ...], chunks: int | None, pool: Pool) -> Plan:
-    """Row ranges: one static range per worker, or ``chunks`` dynamic ones (empty ones dropped)."""
+def make_plan(
+    shape: tuple[int, ...], chunks: int | None, pool: Pool, workers: int | None = None
+) -> Plan:
+    """Row ranges: one static range per worker, or ``chunks`` dynamic ones (empty ones dropped).
+
+    ``workers``: how many static ranges (default: one per worker of ``pool``).
+    """
     rows = shape[0] if shape else 1
     row_size = math.prod(shape[1:])
     if chunks is None:
-        return Plan(shape, rows, row_size, nonempty_rows(rows, pool.size), True)
+        return Plan(shape, rows, row_size, nonempty_rows(rows, workers or pool.size), True)
     return Plan(shape, rows, row_size, nonempty_rows(rows, check_chunks(chunks)), False)
 
 
@@ -247,9 +253,13 @@ def map(
         for a in operands
     ]
     run_on = resolve_pool(pool)
-    plan = make_plan(shape, chunks, run_on)
+    split = None if chunks is not None else workers_for(kernel, result.size, run_on.size)
+    plan = make_plan(shape, chunks, run_on, split)
     tasks = build_tasks(kernel, [*operands, result], plan, params)
-    run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress)
+    timing: list[float] = []
+    run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress, timing=timing)
+    if chunks is None:
+        record(kernel, result.size, timing[0])
     return result
 
 

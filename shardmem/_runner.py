@@ -18,11 +18,14 @@ def run_tasks(
     gang: bool = False,
     timeout: float | None = None,
     progress: bool = False,
+    timing: list[float] | None = None,
 ) -> list[object]:
     """Run ``tasks`` of ``kernel`` on ``pool``; a progress bar over them when asked."""
     return with_bar(
         progress,
         len(tasks),
         getattr(kernel, "__qualname__", "kernel"),
-        lambda tick: execute(pool, kernel, tasks, gang=gang, timeout=timeout, progress=tick),
+        lambda tick: execute(
+            pool, kernel, tasks, gang=gang, timeout=timeout, progress=tick, timing=timing
+        ),
     )

@@ -183,3 +183,79 @@ def test_kernel_error_is_reraised() -> None:
 
 def test_default_pool_is_used() -> None:
     assert sm.map(copy_kernel, [1, 2, 3]).tolist() == [1, 2, 3]
+
+
+# -- the cost model: how many workers a call without chunks= uses ---------------------------------
+
+
+def _mark_shard(x, out, *, start):  # type: ignore[no-untyped-def]
+    out[0] = start  # O(1): as cheap as a kernel gets
+
+
+def _shards(pool: sm.Pool, x: sm.SharedArray, **kw: Any) -> int:
+    """How many shards a call of the cheap kernel ran as."""
+    out = sm.full(x.shape, -1, dtype="int64")
+    sm.map(_mark_shard, x, out=out, pool=pool, **kw)
+    return int((np.asarray(out) >= 0).sum())
+
+
+def _slow_square(x, out):  # type: ignore[no-untyped-def]
+    for i in range(len(x)):
+        v = x[i]
+        for _ in range(200):
+            v = (v * v) % 1000003
+        out[i] = v
+
+
+def test_a_cheap_kernel_over_a_small_array_runs_on_one_worker_after_its_first_call() -> None:
+    with sm.Pool(4) as pool:
+        x = sm.arange(4000, dtype="int64")
+        assert _shards(pool, x) == 4  # its first call measures, on every worker
+        assert _shards(pool, x) == 1  # not worth waking three more workers
+
+
+def test_an_expensive_kernel_keeps_every_worker() -> None:
+    with sm.Pool(2) as pool:
+        x = sm.arange(20_000, dtype="int64")
+        for _ in range(3):
+            out = sm.map(_slow_square, x, pool=pool)
+        for _ in range(2):
+            sm.map(_slow_square, x, pool=pool)
+        ref = np.arange(20_000, dtype=np.int64)
+        for _ in range(200):
+            ref = (ref * ref) % 1000003
+        np.testing.assert_array_equal(np.asarray(out), ref)
+
+
+def test_explicit_chunks_are_never_changed_by_the_cost_model() -> None:
+    with sm.Pool(4) as pool:
+        x = sm.arange(4000, dtype="int64")
+        assert [_shards(pool, x, chunks=8) for _ in range(3)] == [8, 8, 8]
+
+
+def test_set_task_cost_zero_turns_the_model_off_and_bad_values_are_refused() -> None:
+    with sm.Pool(4) as pool:
+        x = sm.arange(4000, dtype="int64")
+        _shards(pool, x)
+        old = sm.set_task_cost(0)
+        try:
+            assert _shards(pool, x) == 4
+        finally:
+            sm.set_task_cost(old)
+    with pytest.raises(sm.InvalidArgumentError, match="seconds >= 0"):
+        sm.set_task_cost(-1)
+    with pytest.raises(sm.InvalidArgumentError, match="seconds >= 0"):
+        sm.set_task_cost(float("nan"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3000), workers=st.integers(1, 4), calls=st.integers(1, 3))
+def test_results_do_not_depend_on_how_the_model_splits(n: int, workers: int, calls: int) -> None:
+    pool = get_pool(workers)
+    x = sm.arange(n, dtype="int64")
+    for _ in range(calls):
+        got = sm.map(_slow_square, x, pool=pool)
+    ref = np.arange(n, dtype=np.int64)
+    for _ in range(200):
+        ref = (ref * ref) % 1000003
+    np.testing.assert_array_equal(np.asarray(got), ref)

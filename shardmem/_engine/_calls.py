@@ -169,6 +169,12 @@ def results(call: Call) -> list[object]:
     return values
 
 
+def kernel_seconds(call: Call) -> float:
+    """Seconds the call's kernels ran, summed over its tasks that succeeded."""
+    done = [o for o in call.outcomes if o is not None and o[0] == P.DONE and len(o) > 4]
+    return float(sum(o[4] for o in done))
+
+
 def decode(value: object) -> object:
     if type(value) is tuple and len(value) == 2 and value[0] == P.PICKLED:
         return pickle.loads(value[1])

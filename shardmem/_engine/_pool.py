@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from shardmem._engine._calls import Call, CallFuture
+from shardmem._engine._calls import Call, CallFuture, kernel_seconds
 from shardmem._engine._core import STOP_GRACE, Core
 from shardmem._engine._handoff import sched_yield
 from shardmem._engine._shipping import Kernel, kernel_name, pack
@@ -358,8 +358,11 @@ def execute(
     gang: bool = False,
     timeout: float | None = None,
     progress: Callable[[int], None] | None = None,
+    timing: list[float] | None = None,
 ) -> list[object]:
     """Run ``tasks`` of ``kernel`` on ``pool`` and return their results in order.
+
+    ``timing``: a list that gets the seconds the kernels ran, summed over tasks.
 
     The engine's one door for the library's primitives. ``gang``: tasks are
     pinned to ranks (one each) and may meet at ``barrier()``. On a timeout,
@@ -397,7 +400,10 @@ def execute(
         core.request_cancel(call, TaskCancelledError(f"{call.name}: interrupted"))
         _wait(future, call, time.monotonic() + STOP_GRACE + 1, None, quiet=True)
         raise
-    return future.result()  # type: ignore[no-any-return]
+    values = future.result()
+    if timing is not None:
+        timing.append(kernel_seconds(call))
+    return values  # type: ignore[no-any-return]
 
 
 def _parameters(kernel: Callable[..., object]) -> tuple[str, ...]:

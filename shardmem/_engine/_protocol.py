@@ -31,7 +31,7 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
 Worker -> main (the pool's results queue)::
 
     (DONE, ready_id, rank, None)      a worker's loop has started (ready_id < 0)
-    (DONE, task_id, rank, value)
+    (DONE, task_id, rank, value, seconds)   seconds: how long the kernel ran
     (FAILED, task_id, rank, exc_type, message, traceback_text, pickled_exc)
     (CANCELLED, task_id, rank)
     (BIG, record_base, message)       any message above that did not fit its slot (see below)

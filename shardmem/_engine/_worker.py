@@ -483,6 +483,7 @@ def _run(message, slot):
     CTRL[_CURRENT] = task_id
     stopped = False
     value = error = None
+    took = 0.0
     # The watchdog's exception can land on any bytecode until _close_stop_window
     # has cleared CTRL[_CURRENT] and any pending exception, so retry until then.
     # No lock is taken here: an exception landing just after an acquire would
@@ -498,7 +499,9 @@ def _run(message, slot):
                 else:
                     CTRL[_DECIDED] = task_id
             if not stopped:
+                started = perf_counter()
                 value, error = _call(message)
+                took = perf_counter() - started
             _close_stop_window(task_id)
             break
         except Cancelled:
@@ -519,7 +522,7 @@ def _run(message, slot):
     elif error is not None:
         outcome = _failure(task_id, error)
     else:
-        outcome = _success(task_id, value)
+        outcome = _success(task_id, value, took)
     del value, error
     CTRL[_COMPLETED] += 1
     _reply(outcome, slot)
@@ -583,13 +586,13 @@ def _close_stop_window(task_id):
         _clear_pending_stop()
 
 
-def _success(task_id, value):
+def _success(task_id, value, took):
     if value is not None and type(value) not in _PLAIN:
         try:
             value = _encode(value)
         except _UnsendableError as exc:
             return _failure(task_id, TypeError(str(exc)))
-    return (DONE, task_id, RANK, value)
+    return (DONE, task_id, RANK, value, took)
 
 
 def _clear_pending_stop():
