@@ -274,6 +274,8 @@ def small_calls(ctx: Context) -> list[Row]:
     n = 300 if ctx.quick else 1000
     x = sm.zeros(65536, dtype="uint8")
     out = sm.zeros(65536, dtype="uint8")
+    tiny, tiny_out = sm.arange(64, dtype="int64"), sm.zeros(64, dtype="int64")
+    tiny_img, tiny_img_out = sm.zeros((8, 8)), sm.zeros((8, 8))
     pools = {1: ctx.sm_pool(1), 2: ctx.sm_pool(2)}
     variants: dict[str, Callable[[], object]] = {}
     for w, pool in pools.items():
@@ -290,6 +292,17 @@ def small_calls(ctx: Context) -> list[Row]:
             noop_reduce, x, pool=pool
         )
         variants[f"sm.sum on Pool({w})"] = lambda pool=pool: sm.sum(x, pool=pool)
+        # Every primitive on 64 elements: its fixed cost alone.
+        variants[f"tiny sm.sum on Pool({w})"] = lambda pool=pool: sm.sum(tiny, pool=pool)
+        variants[f"tiny sm.cumsum on Pool({w})"] = lambda pool=pool: sm.cumsum(
+            tiny, out=tiny_out, pool=pool
+        )
+        variants[f"tiny sm.histogram on Pool({w})"] = lambda pool=pool: sm.histogram(
+            tiny, bins=4, range=(0, 256), pool=pool
+        )
+        variants[f"tiny sm.stencil on Pool({w})"] = lambda pool=pool: sm.stencil(
+            noop_row, tiny_img, out=tiny_img_out, pool=pool
+        )
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(n // 100):  # interleaved in blocks of 100 calls
         for name, fn in variants.items():
@@ -306,6 +319,10 @@ def small_calls(ctx: Context) -> list[Row]:
             row.ok = (row.value or 1e9) <= 2 * trip
         _log(row)
     return rows
+
+
+def noop_row(rows: object, out_row: object) -> None:
+    """A stencil row kernel that does nothing (the call's fixed cost)."""
 
 
 def noop_reduce(x: object) -> int:

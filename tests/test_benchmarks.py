@@ -116,3 +116,32 @@ def test_plot_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     path = tmp_path / "img" / "bench.png"
     plot(path, rows, metadata(quick=True, workloads=["w"]))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_scaling_table_runs_checks_its_results_and_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    path, png = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    out = tmp_path / "stdout.txt"
+    with out.open("w") as f, contextlib.redirect_stdout(f):
+        code = main(
+            ["bench", "--quick", "--workers", "1,2", "--json", str(path), "--plot", str(png)]
+        )
+    assert code == 0
+    rows = json.loads(path.read_text())["rows"]
+    workloads = {r["workload"] for r in rows}
+    for name in ("loop_small", "loop_big", "lut_loop", "box_blur", "stencil_100"):
+        assert f"scaling_{name}" in workloads
+        by_workers = {r["variant"]: r["value"] for r in rows if r["workload"] == f"scaling_{name}"}
+        assert by_workers["1 worker"] == 1.0  # speed-ups are relative to 1 worker
+        assert by_workers["2 workers"] > 0
+    for name in ("barrier", "round_trip", "noop_map", "cold_start"):
+        assert f"scaling_{name}" in workloads
+    assert "cores seen" in out.read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_bad_worker_list_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--workers", "0,two"])
+    assert "worker counts" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from leak_probe import PRIMITIVES
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(600),  # a million submits beside a busy core take 1-2 minutes
     pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc"),
 ]
 
