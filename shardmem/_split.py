@@ -32,9 +32,7 @@ __all__ = ["record", "set_task_cost", "workers_for"]
 
 _SMOOTHING = 0.5  # weight of the newest measurement in the moving average
 _task_cost = [40e-6]
-_per_element: weakref.WeakKeyDictionary[Callable[..., object], float] = (
-    weakref.WeakKeyDictionary()
-)
+_per_element: weakref.WeakKeyDictionary[Callable[..., object], float] = weakref.WeakKeyDictionary()
 
 
 def set_task_cost(seconds: float) -> float:

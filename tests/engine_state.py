@@ -28,6 +28,16 @@ def leftovers(pool: sm.Pool) -> list[str]:
         found.append(f"{len(core.evicting)} buffer eviction(s) in flight")
     if core.evictions:
         found.append(f"{len(core.evictions)} eviction(s) unacknowledged")
+    if core.backlog:
+        found.append(f"{len(core.backlog)} task(s) waiting in the backlog")
+    if core.big:
+        found.append(f"{len(core.big)} task message(s) travelling as tuples")
+    if core.deferred:
+        found.append(f"{len(core.deferred)} dropped buffer(s) not yet evicted")
+    if core.kernel_calls:
+        found.append(f"kernels held by calls: {core.kernel_calls}")
+    if core.order:
+        found.append(f"{len(core.order)} call(s) below the low-water mark")
     return found
 
 

@@ -467,7 +467,7 @@ def _fresh_call_works(pool: sm.Pool, state: dict[str, Any]) -> None:
 def _gated_tasks_left(pool: sm.Pool) -> list[str]:
     core = pool._core
     queued = [r[1] for r in list(core.requests) if r[0] == "submit"]
-    calls = [*queued, *list(core.owner.values()), *list(core.stopping)]
+    calls = [*queued, *list(core.owner.values()), *list(core.stopping.values())]
     return sorted({c.name for c in calls if c.name in GATED_KERNELS})
 
 
