@@ -253,14 +253,25 @@ def map(
         for a in operands
     ]
     run_on = resolve_pool(pool)
-    split = None if chunks is not None else workers_for(kernel, result.size, run_on.size)
+    # Only a kernel that cannot see its shard may be split by the cost model: one
+    # that names rank, size, start or shape (or takes **kw) could compute differently.
+    adaptive = chunks is None and not _sees_its_shard(kernel)
+    split = workers_for(kernel, result.size, run_on.size) if adaptive else None
     plan = make_plan(shape, chunks, run_on, split)
     tasks = build_tasks(kernel, [*operands, result], plan, params)
     timing: list[float] = []
     run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress, timing=timing)
-    if chunks is None:
+    if adaptive:
         record(kernel, result.size, timing[0])
     return result
+
+
+def _sees_its_shard(kernel: Callable[..., object]) -> bool:
+    code = getattr(kernel, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return True  # (not a Python function: assume the worst)
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return bool(code.co_flags & 0x08) or any(n in names for n in ("rank", "size", "start", "shape"))
 
 
 _VECTOR_PARTS = ("_vectorized", "_try_lut", "_store", "_table")

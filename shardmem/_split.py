@@ -14,9 +14,13 @@ worker. So a no-op or a C-speed kernel over a small array runs on one worker
 (no wake-up of the others, no outcome to wait for), while a pure-Python loop
 over the same array still uses all of them.
 
-Only the number of static shards changes: every element is computed by the
-same kernel either way, so element-wise results are identical. A call with
-``chunks=`` is never changed, nor anything seeded per chunk.
+Only the number of static shards changes, and only for a kernel that cannot
+see its shard (one that names none of ``rank``, ``size``, ``start``,
+``shape`` and takes no ``**kwargs``): every element is computed by the same
+kernel either way, so element-wise results are identical. A kernel whose
+output depends on where its shard begins or ends (a running total over its
+shard) should say so with those names, or pass ``chunks=``, which is never
+changed.
 ``set_task_cost(0)`` turns the model off (every call uses every worker).
 """
 

@@ -188,15 +188,26 @@ def test_default_pool_is_used() -> None:
 # -- the cost model: how many workers a call without chunks= uses ---------------------------------
 
 
-def _mark_shard(x, out, *, start):  # type: ignore[no-untyped-def]
-    out[0] = start  # O(1): as cheap as a kernel gets
+def _mark_shard(x, out):  # type: ignore[no-untyped-def]
+    out[0] = 1  # O(1): as cheap as a kernel gets; marks where each shard begins
 
 
-def _shards(pool: sm.Pool, x: sm.SharedArray, **kw: Any) -> int:
-    """How many shards a call of the cheap kernel ran as."""
+def _mark_start(x, out, *, start):  # type: ignore[no-untyped-def]
+    out[0] = 1
+
+
+def _shards(pool: sm.Pool, x: sm.SharedArray, kernel: Any = _mark_shard, **kw: Any) -> int:
+    """How many shards a call of a cheap kernel ran as."""
     out = sm.full(x.shape, -1, dtype="int64")
-    sm.map(_mark_shard, x, out=out, pool=pool, **kw)
+    sm.map(kernel, x, out=out, pool=pool, **kw)
     return int((np.asarray(out) >= 0).sum())
+
+
+def test_a_kernel_that_sees_its_shard_is_never_split_differently() -> None:
+    # Its output may depend on where its shard starts: the same call, the same shards.
+    with sm.Pool(4) as pool:
+        x = sm.arange(4000, dtype="int64")
+        assert [_shards(pool, x, _mark_start) for _ in range(3)] == [4, 4, 4]
 
 
 def _slow_square(x, out):  # type: ignore[no-untyped-def]

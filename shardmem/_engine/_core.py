@@ -425,11 +425,13 @@ class Core:
             slot = slot_of.get(call.first + index)
             if slot is not None:
                 try:
-                    if marshal.loads(arena.view(slot, P.SLOT_BYTES))[0] != P.TASK:
-                        return True  # an outcome, written or being written
+                    tag = marshal.loads(arena.view(slot, P.SLOT_BYTES))[0]
                 except Exception:  # noqa: BLE001 - half written, or the slot was reused
-                    return True
-            if outcomes[index] is not None:
+                    tag = P.DONE
+                if tag not in (P.TASK, P.CANCELLED):
+                    return True  # an outcome (or its BIG marker), written or being written
+            outcome = outcomes[index]
+            if outcome is not None and outcome[0] != P.CANCELLED:
                 return True
         return False
 
@@ -443,6 +445,8 @@ class Core:
         """
         ctrl = self.ctrl
         for w in workers:
+            if first <= ctrl[w.base + P.W_DECIDED] <= last:
+                return False  # running, or finished and not yet on to its next task
             tid = ctrl[w.current]
             if not first <= tid <= last:
                 continue
@@ -916,8 +920,15 @@ class Core:
             self._complete(call, type(reason)(f"{reason}{suffix}"))
 
     def _running(self, call: Call) -> list[_Worker]:
+        """Workers running a kernel of ``call`` (not ones skipping its dropped tasks)."""
         ctrl, owner = self.ctrl, self.owner
-        return [w for w in self.workers if (tid := ctrl[w.current]) and owner.get(tid) is call]
+        return [
+            w
+            for w in self.workers
+            if (tid := ctrl[w.current])
+            and owner.get(tid) is call
+            and ctrl[w.base + P.W_DECIDED] != -tid
+        ]
 
     def _retire(self, w: _Worker, what: str) -> bool:
         """Replace ``w`` by a fresh worker; ``w`` ends its loop once its task returns.
@@ -935,6 +946,14 @@ class Core:
         w.retired_at = time.monotonic()
         w.stuck = what
         self.retired.append(w)
+        for call in {id(c): c for c in self.owner.values()}.values():
+            future = call.future
+            if (
+                call.stop_error is not None
+                or id(call) in self.stopping
+                or (future is not None and future.done())
+            ):  # its queued tasks must not run on the fresh worker either
+                self._queue_stop(fresh, call.first, call.first + len(call.outcomes) - 1)
         self.workers[w.rank] = fresh
         for call in {id(c): c for c in self.owner.values()}.values():
             self._prepare(fresh, call)  # its tasks, on the shared queue or this rank's

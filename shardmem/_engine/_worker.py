@@ -305,6 +305,9 @@ def _reply(message, slot=-1):
         if len(data) <= SLOT_BYTES:
             _slot(slot, len(data))[:] = data
             message = slot << LENGTH_BITS | len(data)
+        else:  # the slot still shows that the kernel ran (Core._started reads it)
+            mark = marshal.dumps((message[0], message[1]))
+            _slot(slot, len(mark))[:] = mark
     if type(message) is not int:
         # This interpreter frees a tuple it put once the pool has taken it, through a
         # bounded list of pending calls: never more than BIG_CREDITS unacknowledged.
