@@ -25,15 +25,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from bench_kernels import rss_mib
 
 import shardmem as sm
-
-MIB = 1 << 20
-
-
-def rss_mib() -> float:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / MIB
 
 
 def double(x, out):  # type: ignore[no-untyped-def]

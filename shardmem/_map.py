@@ -120,14 +120,16 @@ def _shard_view(a: SharedArray, plan: Plan, lo: int, hi: int) -> ViewSpec:
     return ViewSpec(a._buffer, a._offset + lo * step, (hi - lo) * step, a.dtype.format, (count,))
 
 
-def wanted_injections(kernel: Callable[..., object]) -> tuple[str, ...]:
-    """Which of ``start``/``shape`` the kernel's signature names (all of them for ``**kw``)."""
+def wanted_injections(
+    kernel: Callable[..., object], among: tuple[str, ...] = INJECTED
+) -> tuple[str, ...]:
+    """Which of ``among`` (``start``/``shape``) the kernel's signature names (all for ``**kw``)."""
     code = getattr(kernel, "__code__", None)
     if not isinstance(code, types.CodeType):
         return ()
     names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
     takes_kwargs = bool(code.co_flags & 0x08)
-    return tuple(n for n in INJECTED if n in names or takes_kwargs)
+    return tuple(n for n in among if n in names or takes_kwargs)
 
 
 def build_tasks(
@@ -267,11 +269,9 @@ def map(
 
 
 def _sees_its_shard(kernel: Callable[..., object]) -> bool:
-    code = getattr(kernel, "__code__", None)
-    if not isinstance(code, types.CodeType):
+    if not isinstance(getattr(kernel, "__code__", None), types.CodeType):
         return True  # (not a Python function: assume the worst)
-    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-    return bool(code.co_flags & 0x08) or any(n in names for n in ("rank", "size", "start", "shape"))
+    return bool(wanted_injections(kernel, ("rank", "size", *INJECTED)))
 
 
 _VECTOR_PARTS = ("_vectorized", "_try_lut", "_store", "_table")

@@ -10,6 +10,7 @@ import time
 import weakref
 from concurrent import interpreters
 
+import hostile
 import numpy as np
 import pytest
 from conftest import get_pool
@@ -223,12 +224,6 @@ def test_submit_returns_a_future(pool2: sm.Pool) -> None:
     assert futures[0].exception() is None
 
 
-def spin_until(flag):  # type: ignore[no-untyped-def]
-    flag[1] = 1
-    while flag[0] == 0:
-        pass
-
-
 def test_future_carries_the_kernel_exception(pool2: sm.Pool) -> None:
     future = pool2.submit(raiser, kind="key", message="nope")
     assert isinstance(future.exception(timeout=30), KeyError)
@@ -239,7 +234,7 @@ def test_future_carries_the_kernel_exception(pool2: sm.Pool) -> None:
 def test_future_result_timeout_then_a_stopping_close() -> None:
     pool = sm.Pool(1)
     started = sm.zeros(2, dtype="int64")
-    future = pool.submit(spin_until, started)
+    future = pool.submit(hostile.spin_until, started)
     while started[1] == 0:  # until the kernel runs (polling a condition)
         time.sleep(0.001)
     with pytest.raises(TimeoutError):

@@ -865,11 +865,15 @@ class Core:
         self._send_stop(call.first, call.first + len(call.outcomes) - 1)
         self._check_stopping([call])  # (this one only: stopping many calls is linear)
 
-    def _send_stop(self, lo: int, hi: int) -> None:
+    def _send_stop(self, lo: int, hi: int | None) -> None:
+        """Stop or skip tasks ``lo``..``hi`` on every worker (``hi`` None: every task)."""
         for w in self.workers:
             if w.exited.is_set():
                 continue
-            self._queue_stop(w, lo, hi)
+            if hi is None:
+                qput(w.stops.id, P.STOP_ALL)
+            else:
+                self._queue_stop(w, lo, hi)
             try:
                 os.write(w.watch_w, b"c")
                 w.waker.wake()
@@ -887,9 +891,7 @@ class Core:
         now = time.monotonic()
         for call in list(self.stopping.values()) if calls is None else calls:
             if id(call) not in self.stopping:
-                if call.unreported == 0:
-                    self._complete(call)
-                continue
+                continue  # (finished meanwhile)
             running = self._running(call)
             if not running:
                 self._complete(call)  # its queued tasks are dropped when dequeued
@@ -1100,12 +1102,7 @@ class Core:
     def _break(self, reason: str) -> None:
         self.broken = reason
         self._fail_all(PoolBrokenError(f"this pool is broken: {reason}"))
-        for w in self.workers:
-            if not w.exited.is_set():
-                qput(w.stops.id, P.STOP_ALL)
-                with contextlib.suppress(OSError):
-                    os.write(w.watch_w, b"c")
-                    w.waker.wake()
+        self._send_stop(1, None)
 
     def _fail_all(self, error: BaseException) -> None:
         """End every call in flight with ``error`` (the pool broke or closed under it)."""

@@ -100,14 +100,16 @@ def _read_stops():
         return
     with _stops_lock:
         ranges = list(_stops[0])
-        mask = (1 << RING_SHIFT) - 1
         while _count(STOPS):
             entry = _get(STOPS)[0]
-            if entry == STOP_ALL:
-                ranges.append((1, 1 << 62))
-            else:
-                ranges.append((entry >> RING_SHIFT, (entry >> RING_SHIFT) + (entry & mask)))
+            ranges.append((1, 1 << 62) if entry == STOP_ALL else _span(entry))
         _stops[0] = _merged(ranges, CTRL[C_LOW])
+
+
+def _span(entry):
+    """The task-id range ``(lo, hi)`` of a ring or stop entry ``lo << RING_SHIFT | hi - lo``."""
+    lo = entry >> RING_SHIFT
+    return (lo, lo + (entry & ((1 << RING_SHIFT) - 1)))
 
 
 def _merged(ranges, low):
@@ -139,14 +141,13 @@ def _cancelled(task_id):
     count = CTRL[C_CANCELS]
     seen = _seen_cancels[0]
     if count != seen:
-        mask = (1 << RING_SHIFT) - 1
         low = CTRL[C_LOW]
         stops = _stops[0]
         kept = [] if count - seen > RING else _ring_ranges
         ranges = [r for r in kept if r[1] >= low and r not in stops]
         for seq in range(max(seen + 1, count - RING + 1), count + 1):
             entry = CTRL[_RING + seq % RING]
-            span = (abs(entry) >> RING_SHIFT, (abs(entry) >> RING_SHIFT) + (abs(entry) & mask))
+            span = _span(abs(entry))
             if entry > 0:
                 ranges.append(span)
             elif entry < 0 and span in ranges:
