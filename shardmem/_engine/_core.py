@@ -130,7 +130,7 @@ class _Eviction:
         self.left = count
         self.done = threading.Event()
         self.followers: list[_Eviction] = []
-        self.buffer_id = 0
+        self.buffer_ids: tuple[int, ...] = ()
         if not count:
             self.done.set()
 
@@ -977,8 +977,9 @@ class Core:
     # -- buffers ------------------------------------------------------------------------------
 
     def _eviction_done(self, tracker: _Eviction) -> None:
-        if self.evicting.get(tracker.buffer_id) is tracker:
-            del self.evicting[tracker.buffer_id]
+        for bid in tracker.buffer_ids:
+            if self.evicting.get(bid) is tracker:
+                del self.evicting[bid]
         tracker.finish()
 
     def _evict(self, buffer_id: int, eviction: _Eviction | None) -> None:
@@ -1060,6 +1061,10 @@ class Core:
                 pass
         tracker.left = messaged
         if messaged:
+            # A close() of one of these buffers must wait for this batch (see _evict).
+            tracker.buffer_ids = tuple(ids)
+            for bid in ids:
+                self.evicting[bid] = tracker
             self.evictions[token] = tracker
 
     # -- closing ------------------------------------------------------------------------------
