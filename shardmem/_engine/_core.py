@@ -1005,7 +1005,7 @@ class Core:
         self.next_id += 1
         tracker = eviction or _Eviction(len(holders))
         tracker.left = len(holders)
-        tracker.buffer_id = buffer_id
+        tracker.buffer_ids = (buffer_id,)
         self.evictions[token] = tracker
         self.evicting[buffer_id] = tracker
         for w in holders:
