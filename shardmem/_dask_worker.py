@@ -17,11 +17,14 @@ worker process, the pool reads it in place, without any copy.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin, get_worker
+from distributed.worker import _run_task_simple
 
 import shardmem as sm
 from shardmem._dask_ship import ShippedKernel, attach_remote_traceback, rebuild
@@ -36,7 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = (
     "EMPTY",
+    "EXECUTOR_NAME",
     "PLUGIN_NAME",
+    "PoolExecutor",
     "ShardmemPlugin",
     "as_shared",
     "block_offset",
@@ -48,6 +53,7 @@ __all__ = (
 )
 
 PLUGIN_NAME = "shardmem"
+EXECUTOR_NAME = "shardmem"
 
 
 class ShardmemPlugin(WorkerPlugin):
@@ -57,6 +63,11 @@ class ShardmemPlugin(WorkerPlugin):
     closed by ``teardown`` when the worker shuts down. shardmem.dask installs
     the plugin by itself on first use; register it yourself to choose the
     pool size: ``client.register_plugin(ShardmemPlugin(workers=8))``.
+
+    The plugin also gives each worker the pool as the executor named
+    ``"shardmem"``: tasks created under ``dask.annotate(executor="shardmem")``
+    run in the worker's interpreters, on every core of that machine, while
+    other tasks stay on the worker's threads.
 
     Parameters
     ----------
@@ -79,8 +90,9 @@ class ShardmemPlugin(WorkerPlugin):
         self.__init__(state["workers"])  # type: ignore[misc]
 
     def setup(self, worker: Worker) -> None:
-        """Remember the worker's thread count (the default pool size)."""
+        """Remember the worker's thread count (the default pool size); add the executor."""
         self._nthreads = worker.state.nthreads
+        worker.executors[EXECUTOR_NAME] = PoolExecutor(self)
 
     def pool(self) -> sm.Pool:
         """The worker's pool, created on first use and replaced when it broke."""
@@ -97,6 +109,67 @@ class ShardmemPlugin(WorkerPlugin):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+class PoolExecutor(Executor):
+    """The worker's pool as a Dask worker executor (replaced with the pool when it broke).
+
+    A Dask worker runs a task in a non-thread executor as
+    ``_run_task_simple(task, data, delay)``; that function lives in
+    ``distributed``, which cannot be imported in a worker interpreter, so the
+    task itself is sent (``task(data)`` runs in the interpreter) and the
+    message Dask expects is built here when it returns.
+    """
+
+    def __init__(self, plugin: ShardmemPlugin) -> None:
+        self._plugin = plugin
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` on the worker's pool."""
+        pool = self._plugin.pool()
+        if fn is not _run_task_simple:
+            return pool.submit(fn, *args, **kwargs)
+        task, data, delay = args
+        start = time.time()
+        inner = pool.submit(run_graph_node, task, data)
+        outer: Future[Any] = Future()
+        outer.set_running_or_notify_cancel()
+        inner.add_done_callback(lambda f: outer.set_result(_task_message(f, start, delay)))
+        return outer
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to do: the plugin closes the pool when the worker closes."""
+
+
+def run_graph_node(task: Callable[[dict[str, Any]], Any], data: dict[str, Any]) -> Any:
+    """One Dask task, inside a worker interpreter."""
+    return task(data)
+
+
+def _task_message(future: Future[Any], start: float, delay: float) -> dict[str, Any]:
+    """What ``distributed``'s ``_run_task_simple`` returns, for the task in ``future``."""
+    from dask.sizeof import sizeof
+    from distributed.core import error_message
+
+    msg: dict[str, Any]
+    try:
+        result = future.result()
+    except BaseException as exc:  # noqa: BLE001 - handed to Dask, which re-raises it
+        msg = dict(error_message(exc))
+        msg["op"] = "task-erred"
+        msg["actual_exception"] = exc
+    else:
+        msg = {
+            "op": "task-finished",
+            "status": "OK",
+            "result": result,
+            "nbytes": sizeof(result),
+            "type": type(result) if result is not None else None,
+        }
+    msg["start"] = start + delay
+    msg["stop"] = time.time() + delay
+    msg["thread"] = threading.get_ident()
+    return msg
 
 
 _install_lock = threading.Lock()

@@ -298,3 +298,53 @@ def test_shipped_kernels_rebuild_and_kernel_errors_pickle() -> None:
 def test_local_schedulers_use_the_default_pool() -> None:
     got = smd.map_blocks(_double, da.arange(6, chunks=4)).compute(scheduler="sync")
     assert got.tolist() == [0, 2, 4, 6, 8, 10]
+
+
+# -- the worker's pool as a named executor ---------------------------------------------------------
+
+
+def test_annotated_tasks_run_in_the_workers_pool_and_the_others_on_its_threads(
+    client: distributed.Client,
+) -> None:
+    import dask
+    from dask import delayed
+
+    def _where(tag):  # type: ignore[no-untyped-def]
+        # Defined here: a function of this module would travel by name, and a worker
+        # interpreter cannot import this module (it imports NumPy).
+        from concurrent import interpreters
+
+        return tag, interpreters.get_current().id
+
+    def words(line):  # type: ignore[no-untyped-def]
+        return len(line.split())
+
+    client.register_plugin(smd.ShardmemPlugin())
+    with dask.annotate(executor="shardmem"):
+        inside = [delayed(_where)(i) for i in range(8)]
+        counted = [delayed(words)(f"{'w ' * i}end") for i in range(20)]
+    outside = [delayed(_where)(i) for i in range(4)]
+    futures = client.compute(
+        [delayed(list)(inside), delayed(list)(counted), delayed(list)(outside)]
+    )
+    got_in, got_counted, got_out = (f.result(timeout=TIMEOUT) for f in futures)
+    assert [tag for tag, _ in got_in] == list(range(8))
+    assert all(interp != 0 for _, interp in got_in)  # a worker interpreter of the pool
+    assert got_counted == [i + 1 for i in range(20)]
+    assert [tag for tag, _ in got_out] == list(range(4))
+    assert all(interp == 0 for _, interp in got_out)  # the Dask worker's own thread
+
+
+def test_annotated_task_error_comes_back_with_its_type(client: distributed.Client) -> None:
+    import dask
+    from dask import delayed
+
+    def lookup(key):  # type: ignore[no-untyped-def]
+        return {"a": 1}[key]
+
+    client.register_plugin(smd.ShardmemPlugin())
+    with dask.annotate(executor="shardmem"):
+        bad, good = delayed(lookup)("b"), delayed(lookup)("a")
+    with pytest.raises(KeyError, match="'b'"):
+        client.compute(bad).result(timeout=TIMEOUT)
+    assert client.compute(good).result(timeout=TIMEOUT) == 1

@@ -106,6 +106,12 @@ class Pool(Executor):
         return self._core.size
 
     @property
+    def _max_workers(self) -> int:
+        # Read by ``dask.compute(..., scheduler=pool)`` (as for the standard executors)
+        # to size its batches of tasks.
+        return self._core.size
+
+    @property
     def closed(self) -> bool:
         """True once ``close()`` or ``shutdown()`` was called."""
         return self._core.closed

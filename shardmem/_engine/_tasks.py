@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import pickle
+import types
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from shardmem._buffer import SharedBuffer
 from shardmem._engine import _protocol as P  # noqa: N812
@@ -52,15 +54,69 @@ def encode_arg(value: object) -> object:
     return (P.A_PICKLED, _pickle(value))
 
 
+class _NeedsValueError(Exception):
+    """A function or class that pickle would send by a name no worker can look up."""
+
+
+class _Pickler(pickle.Pickler):
+    """Plain pickle, refusing what it would send by a name only this interpreter has.
+
+    Functions and classes of ``__main__`` (a script, ``python -c``, a notebook
+    cell) pickle by reference, and the reference fails in a worker, whose
+    ``__main__`` is its own: those go to cloudpickle, which sends them by value.
+    """
+
+    def reducer_override(self, obj: object) -> Any:
+        if isinstance(obj, types.FunctionType | type) and obj.__module__ == "__main__":
+            raise _NeedsValueError(f"{obj.__qualname__} is defined in __main__")
+        return NotImplemented
+
+
 def _pickle(value: object) -> bytes:
+    """``value`` pickled for a worker: pickle first, cloudpickle where pickle cannot.
+
+    The fallback is the one Dask's process scheduler makes: lambdas, nested
+    functions and functions of ``__main__`` travel by value through cloudpickle
+    when it is installed (it comes with Dask and joblib).
+    """
     try:
-        return pickle.dumps(value)
-    except Exception as exc:
-        raise ShippingError(
-            f"an argument of type {type(value).__name__} cannot be sent to a worker: it is not "
-            f"a shared array, a plain value or picklable ({exc}); pass arrays as SharedArrays "
-            "and other data as picklable values"
-        ) from exc
+        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - every refusal gets the fallback or the error below
+        refusal: Exception = exc
+    else:
+        if b"__main__" not in data:  # (the C pickler alone: the common case stays fast)
+            return data
+        try:  # a reference to __main__, or only the string?
+            _Pickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL).dump(value)
+        except _NeedsValueError as exc:
+            refusal = exc
+        else:
+            return data
+    cloudpickle = _cloudpickle()
+    hint = ""
+    if cloudpickle is not None:
+        try:
+            return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            refusal = exc
+    else:
+        hint = (
+            "; functions defined in __main__, a notebook cell or a lambda need cloudpickle "
+            "(pip install cloudpickle)"
+        )
+    raise ShippingError(
+        f"an argument of type {type(value).__name__} cannot be sent to a worker: it is not "
+        f"a shared array, a plain value or picklable ({refusal}){hint}; pass arrays as "
+        "SharedArrays and other data as picklable values"
+    ) from refusal
+
+
+def _cloudpickle() -> types.ModuleType | None:
+    try:
+        import cloudpickle  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return cast("types.ModuleType", cloudpickle)
 
 
 def view_of(value: object) -> object:

@@ -473,7 +473,32 @@ def _arg(value):
         return value[1]
     import pickle
 
-    return pickle.loads(value[1])
+    try:
+        return pickle.loads(value[1])
+    except ImportError as exc:  # (NumPy in a Dask task, for example): a set-up failure
+        raise KernelSetupError(
+            f"ImportError: an argument of this task needs {_importing(exc)}, which cannot be "
+            "imported in a worker interpreter"
+        ) from None
+
+
+def _importing(exc):
+    """Which import failed: ``'a'`` or ``'a' (importing 'b')`` (NumPy's ImportError has no name)."""
+    names = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        name = frame.f_globals.get("__name__", "").partition(".")[0]
+        if frame.f_code.co_name == "<module>" and name != "importlib" and name not in names:
+            names.append(name)
+        tb = tb.tb_next
+    if exc.name and exc.name.partition(".")[0] not in names:
+        names.append(exc.name)
+    if not names:
+        return "a module"
+    if len(names) == 1:
+        return repr(names[0])
+    return f"{names[0]!r} (importing {names[-1]!r})"
 
 
 # -- running tasks ------------------------------------------------------------------------
@@ -574,6 +599,15 @@ def _call(message):
     except Cancelled:
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+        if isinstance(exc, ImportError):
+            try:  # noqa: SIM105 - contextlib is not imported in workers (start-up time)
+                exc.add_note(
+                    "(in a worker interpreter, which can import the standard library and "
+                    "pure-Python modules only: NumPy and most C extensions cannot be imported "
+                    "in a subinterpreter today)"
+                )
+            except Exception:  # noqa: BLE001, S110 - a broken exception is reported as it is
+                pass
         return None, exc
 
 
