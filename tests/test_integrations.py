@@ -161,7 +161,7 @@ def test_without_cloudpickle_a_lambda_argument_is_refused_saying_what_to_install
 
 def test_joblib_backend_results_equal_sequential() -> None:
     def score(line):  # type: ignore[no-untyped-def]
-        i, name, s, tags = line.split(",")
+        _, name, s, tags = line.split(",")
         return (name, int(s) * len(tags.split()))
 
     lines = _records(3000)

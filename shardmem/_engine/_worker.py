@@ -606,7 +606,7 @@ def _call(message):
                     "pure-Python modules only: NumPy and most C extensions cannot be imported "
                     "in a subinterpreter today)"
                 )
-            except Exception:  # noqa: BLE001, S110 - a broken exception is reported as it is
+            except Exception:  # noqa: BLE001 - a broken exception is reported as it is
                 pass
         return None, exc
 
