@@ -22,6 +22,7 @@ if str(HERE) not in sys.path:  # the kernels must stay importable by name (forks
 
 import bench_compute  # noqa: E402
 import bench_engine  # noqa: E402
+import bench_integrations  # noqa: E402
 import bench_report  # noqa: E402
 import bench_resources  # noqa: E402
 import bench_scaling  # noqa: E402
@@ -51,6 +52,8 @@ WORKLOADS: dict[str, Workload] = {
     "memory": bench_resources.memory,
     "idle_cpu": bench_resources.idle_cpu,
     "handover": bench_resources.handover,
+    "dask_bag": bench_integrations.dask_bag,
+    "joblib_loop": bench_integrations.joblib_loop,
 }
 
 

@@ -145,3 +145,27 @@ def test_a_bad_worker_list_is_refused(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["bench", "--workers", "0,two"])
     assert "worker counts" in capsys.readouterr().err
+
+
+def test_dask_and_joblib_rows(tmp_path: Path) -> None:
+    """The integration rows run every alternative on the same pipeline and check each result."""
+    pytest.importorskip("dask.bag")
+    pytest.importorskip("joblib")
+    path = tmp_path / "bench.json"
+    with (tmp_path / "stdout.txt").open("w") as f, contextlib.redirect_stdout(f):
+        assert (
+            main(["bench", "--quick", "--json", str(path), "--only", "dask_bag", "joblib_loop"])
+            == 0
+        )
+    rows = json.loads(path.read_text())["rows"]
+    for workload, alternatives in {
+        "dask_bag": ("Dask sync", "Dask threads", "Dask processes"),
+        "joblib_loop": ("sequential", "joblib threading", "joblib loky"),
+    }.items():
+        mine = [r for r in rows if r["workload"] == workload]
+        (ref,) = [r for r in mine if r["reference"]]
+        assert ref["variant"].startswith("shardmem")
+        assert ref["median_s"] > 0
+        for name in alternatives:  # each one ran, and computed what the others did
+            assert any(r["variant"].startswith(name) and r["median_s"] for r in mine), name
+        assert isinstance(ref["ok"], bool)  # the >= 1.8x target is reported, not asserted
