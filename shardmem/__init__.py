@@ -36,6 +36,7 @@ from shardmem._errors import (
     DTypeError,
     ImageFormatError,
     InvalidArgumentError,
+    KernelContractError,
     KernelError,
     PoolBrokenError,
     ResourceLimitError,
@@ -47,7 +48,7 @@ from shardmem._errors import (
     ValueOverflowError,
 )
 from shardmem._histogram import histogram
-from shardmem._map import map, vectorize
+from shardmem._map import map, vectorize, whole
 from shardmem._reduce import dot, max, mean, min, reduce, sum
 from shardmem._scan import cumsum, scan
 from shardmem._split import set_task_cost
@@ -64,6 +65,7 @@ __all__ = (
     "DTypeError",
     "ImageFormatError",
     "InvalidArgumentError",
+    "KernelContractError",
     "KernelError",
     "Pool",
     "PoolBrokenError",
@@ -110,6 +112,7 @@ __all__ = (
     "uint32",
     "uint64",
     "vectorize",
+    "whole",
     "zeros",
     "zeros_like",
 )

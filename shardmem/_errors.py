@@ -12,6 +12,7 @@ __all__ = [
     "DTypeError",
     "ImageFormatError",
     "InvalidArgumentError",
+    "KernelContractError",
     "KernelError",
     "PoolBrokenError",
     "ResourceLimitError",
@@ -74,6 +75,15 @@ class ClosedError(ShardmemError, RuntimeError):
 
 class ShippingError(ShardmemError, TypeError):
     """A kernel cannot be sent to worker interpreters (refused before any work starts)."""
+
+
+class KernelContractError(ShardmemError, TypeError):
+    """A kernel did what its primitive does not allow.
+
+    A ``map`` kernel returned a value instead of writing its output views,
+    or ``reduce`` partials that the default combine cannot add (pass
+    ``combine=``).
+    """
 
 
 class KernelError(ShardmemError, RuntimeError):

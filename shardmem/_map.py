@@ -33,26 +33,43 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
 import math
+import secrets
 import types
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shardmem import _kernels_map
 from shardmem._array import SharedArray, unsafe_overlap
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import as_dtype
-from shardmem._engine import Pool, Task, ViewSpec, check_params, resolve_pool
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._engine import (
+    Pool,
+    RandomSeed,
+    Task,
+    ViewSpec,
+    check_params,
+    kernel_name,
+    resolve_pool,
+)
+from shardmem._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    KernelContractError,
+    ShapeError,
+)
 from shardmem._runner import run_tasks
 from shardmem._sharding import check_chunks, nonempty_rows
 from shardmem._split import record, workers_for
 
-__all__ = ("Operand", "as_operand", "build_tasks", "map", "vectorize")
+__all__ = ("Operand", "Whole", "as_operand", "build_tasks", "map", "vectorize", "whole")
 
 Scalar = bool | int | float
 INJECTED = ("start", "shape")
+RNG_CHUNKS = 64  # chunks of a kernel taking rng when chunks= is not given (at most one per row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +131,60 @@ def make_plan(
     return Plan(shape, rows, row_size, nonempty_rows(rows, check_chunks(chunks)), False)
 
 
-def _shard_view(a: SharedArray, plan: Plan, lo: int, hi: int) -> ViewSpec:
-    step = plan.row_size * a.dtype.itemsize
-    count = (hi - lo) * plan.row_size
-    return ViewSpec(a._buffer, a._offset + lo * step, (hi - lo) * step, a.dtype.format, (count,))
+def _shard_view(a: SharedArray, plan: Plan, lo: int, hi: int, nd: bool = False) -> ViewSpec:
+    """Rows ``lo:hi`` of ``a`` (its own trailing shape), flat or with their N-d shape."""
+    row_size = math.prod(a.shape[1:]) if a.ndim else 1
+    step = row_size * a.dtype.itemsize
+    count = (hi - lo) * row_size
+    shape = (hi - lo, *a.shape[1:]) if nd and a.ndim > 1 else (count,)
+    return ViewSpec(a._buffer, a._offset + lo * step, (hi - lo) * step, a.dtype.format, shape)
+
+
+def _whole_view(a: SharedArray, nd: bool) -> ViewSpec:
+    shape = a.shape if nd and a.ndim > 1 else (a.size,)
+    return ViewSpec(a._buffer, a._offset, a.nbytes, a.dtype.format, shape)
+
+
+class Whole:
+    """An array every task of a call sees whole, read-only by convention: see `whole`."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: SharedArray) -> None:
+        self.array = array
+
+    def __repr__(self) -> str:
+        return f"whole({self.array!r})"
+
+
+def whole(x: object, /) -> Whole:
+    """Give every shard of a `map` call the whole of ``x``, without a copy.
+
+    `map` splits its array arguments along their first axis; an argument
+    wrapped in ``whole`` is passed entire to every task instead: the
+    centroids of k-means, a lookup table, the positions in an N-body step.
+    It is the same shared memory in every worker (a SharedArray travels
+    without a copy; anything else is copied into shared memory once), so
+    kernels should only read it.
+
+    Examples
+    --------
+    >>> import shardmem as sm
+    >>> def nearest(points, centres, out):
+    ...     for i in range(len(out)):
+    ...         p = points[i]
+    ...         out[i] = min(range(len(centres)), key=lambda k: abs(centres[k] - p))
+    >>> sm.map(nearest, [0.1, 4.2, 9.9, 5.1], sm.whole([0.0, 5.0, 10.0]), dtype="int64").tolist()
+    [0, 1, 2, 1]
+    """
+    if isinstance(x, Whole):
+        return x
+    value = as_operand(x, "whole")
+    if not isinstance(value, SharedArray):
+        raise ArgumentTypeError(
+            f"whole(): {x!r} is a scalar; pass scalars to map() as they are, whole() is for arrays"
+        )
+    return Whole(value)
 
 
 def wanted_injections(
@@ -134,23 +201,69 @@ def wanted_injections(
 
 def build_tasks(
     kernel: Callable[..., object],
-    operands: Sequence[Operand],
+    operands: Sequence[Operand | Whole],
     plan: Plan,
     params: dict[str, object],
+    *,
+    nd: bool = False,
+    seed: int | None = None,
+    first_out: SharedArray | None = None,
+    overlap: int = 0,
 ) -> list[Task]:
-    """One Task per row range, with shard views, scalars, params and injected names."""
+    """One Task per row range, with shard views, scalars, params and injected names.
+
+    ``start``/``shape`` describe the shard of ``first_out`` (default: the last
+    array operand); a kernel naming ``rng`` gets a stream keyed on (``seed``,
+    chunk index). With ``overlap``, each shard also sees up to that many rows
+    past its end, and ``own`` is the number of its own elements.
+    """
     base = check_params(params)
-    wanted = [n for n in wanted_injections(kernel) if n not in params]
+    names = (*INJECTED, "rng", "own")
+    wanted = [n for n in wanted_injections(kernel, names) if n not in params]
+    ref = first_out
+    if ref is None:
+        ref = next((a for a in reversed(operands) if isinstance(a, SharedArray)), None)
+    ref_shape = ref.shape if ref is not None else plan.shape
+    ref_row = math.prod(ref_shape[1:])
+    wholes = {id(a): _whole_view(a.array, nd) for a in operands if isinstance(a, Whole)}
     tasks = []
     for index, (lo, hi) in enumerate(plan.ranges):
+        end = min(hi + overlap, plan.rows)
         views = tuple(
-            _shard_view(a, plan, lo, hi) if isinstance(a, SharedArray) else a for a in operands
+            _shard_view(a, plan, lo, end, nd)
+            if isinstance(a, SharedArray)
+            else wholes[id(a)]
+            if isinstance(a, Whole)
+            else a
+            for a in operands
         )
-        extra = {"start": lo * plan.row_size, "shape": (hi - lo, *plan.shape[1:])}
+        extra: dict[str, object] = {
+            "start": lo * ref_row,
+            "shape": (hi - lo, *ref_shape[1:]),
+            "own": (hi - lo) * ref_row,
+        }
+        if "rng" in wanted:
+            extra["rng"] = RandomSeed(stream_seed(seed, index))
         kwargs = base + tuple((n, extra[n]) for n in wanted)
         rank = index if plan.static else None
         tasks.append(Task(views, kwargs, rank=rank, label=f"rows {lo}:{hi}"))
     return tasks
+
+
+def stream_seed(seed: int | None, chunk: int) -> int:
+    """The seed of chunk ``chunk``'s ``random.Random``: SHA-256 of (``seed``, ``chunk``)."""
+    text = f"shardmem.rng:{seed}:{chunk}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest(), "big")
+
+
+def _check_seed(seed: object) -> int:
+    if seed is None:
+        return secrets.randbits(128)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidArgumentError(
+            f"map(): seed={seed!r} must be an int (or None for fresh, unrepeatable streams)"
+        )
+    return seed
 
 
 def _output(
@@ -165,13 +278,8 @@ def _output(
         return empty(shape, dtype=kind)
     if not isinstance(out, SharedArray):
         raise ArgumentTypeError(
-            f"map(): out= must be a SharedArray, not {type(out).__name__}; "
+            f"map(): out= must be a SharedArray or a tuple of them, not {type(out).__name__}; "
             "allocate it with sm.empty(shape, dtype=...)"
-        )
-    if out.shape != shape:
-        raise ShapeError(
-            f"map(): out has shape {out.shape} but the inputs have shape {shape}; "
-            "pass an out of the inputs' shape"
         )
     if not out._is_c_contiguous():
         raise InvalidArgumentError(
@@ -181,39 +289,69 @@ def _output(
     return out
 
 
+def _rows_of(named: list[tuple[str, SharedArray]]) -> int:
+    """The first-axis length every sharded array shares (a 0-d array is one row)."""
+    lengths = {(a.shape[0] if a.ndim else 1) for _, a in named}
+    if len(lengths) > 1:
+        listed = ", ".join(f"{name} has shape {a.shape}" for name, a in named)
+        raise ShapeError(
+            f"map(): arrays are split along their first axis, so they must agree on its "
+            f"length: {listed}; wrap an array every shard needs entire in sm.whole(...)"
+        )
+    return lengths.pop()
+
+
 def map(
     kernel: Callable[..., object],
     /,
     *inputs: object,
-    out: SharedArray | None = None,
+    out: SharedArray | tuple[SharedArray, ...] | None = None,
     dtype: DTypeLike | None = None,
     chunks: int | None = None,
+    nd: bool = False,
+    seed: int | None = None,
     pool: Pool | None = None,
     timeout: float | None = None,
     progress: bool = False,
     **params: object,
-) -> SharedArray:
-    """Run ``kernel`` blockwise over same-shaped arrays, writing ``out`` in place.
+) -> Any:
+    """Run ``kernel`` on row shards of arrays that share their first axis, writing ``out``.
 
     See the module docstring of ``shardmem._map`` for the exact kernel
-    contract: ``kernel(*input_shard_views, out_shard_view, **params)`` with
-    flat C-order typed memoryviews of each shard, plus ``start``/``shape``/
-    ``rank``/``size`` when the kernel names them.
+    contract: ``kernel(*input_shard_views, *out_shard_views, **params)``
+    with typed memoryviews of each shard (flat, or N-d with ``nd=True``),
+    plus ``start``/``shape``/``rng``/``rank``/``size`` when the kernel names
+    them.
 
     Parameters
     ----------
     kernel : function
         A plain Python function (def or lambda) that can be shipped to workers.
-    *inputs : SharedArray, array-like or scalar
-        Arrays of one shape (anything ``sm.asarray`` accepts is copied into
-        shared memory once; non-contiguous views are copied) and Python
-        scalars, passed to the kernel as plain values.
-    out : SharedArray, optional
-        C-contiguous output of the inputs' shape; allocated when omitted.
+        It writes its results into the output views and returns None.
+    *inputs : SharedArray, array-like, whole(array) or scalar
+        Arrays with the same first-axis length (their trailing shapes and
+        dtypes may differ: ``(N, 3)`` points with ``(N,)`` masses), split
+        into the same rows; arrays wrapped in `whole`, passed entire to
+        every shard; Python or NumPy scalars, passed as plain numbers.
+        Anything ``sm.asarray`` accepts is copied into shared memory once.
+    out : SharedArray or tuple of SharedArray, optional
+        C-contiguous output(s) with the inputs' first-axis length, each seen
+        by the kernel after the inputs. Default: one array allocated like
+        the first array input (its shape, and its dtype unless ``dtype=``).
     dtype : dtype, optional
-        Dtype of the allocated ``out`` (default: the first array input's).
+        Dtype of the allocated ``out``.
     chunks : int, optional
-        Number of dynamically scheduled chunks; default one static shard per worker.
+        Number of dynamically scheduled chunks; default one static shard per
+        worker (fewer for a call too small to gain from them).
+    nd : bool
+        Give the kernel N-d views (``x[i, j]``, ``x[i, j, c]``) of arrays
+        with more than one axis, instead of flat ones (``x[i * w + j]``).
+        N-d views index element by element only; flat ones also slice (see the kernel contract).
+    seed : int, optional
+        Seed of the random streams of a kernel that names ``rng``: each chunk
+        gets its own ``random.Random``, keyed on (``seed``, chunk index).
+        The same ``seed`` and ``chunks`` give the same result on any number
+        of workers. Default: fresh streams each call.
     pool : Pool, optional
         Pool to run on; default ``sm.default_pool()``.
     timeout : float, optional
@@ -221,12 +359,13 @@ def map(
     progress : bool
         Show a progress bar over tasks.
     **params
-        Keyword parameters for the kernel.
+        Keyword parameters for the kernel (numbers, strings, bytes, None and
+        containers of them).
 
     Returns
     -------
-    SharedArray
-        ``out``.
+    SharedArray or tuple of SharedArray
+        ``out`` (a tuple when ``out`` was a tuple).
 
     Examples
     --------
@@ -237,35 +376,89 @@ def map(
     >>> with sm.Pool(2) as pool:
     ...     sm.map(add, sm.arange(5), [10, 20, 30, 40, 50], bias=1, pool=pool).tolist()
     [11, 22, 33, 44, 55]
+
+    Rows of a 2-D array in, one value per row out, with N-d views:
+
+    >>> def row_norm1(m, out):
+    ...     for i in range(len(out)):
+    ...         out[i] = sum(abs(m[i, j]) for j in range(m.shape[1]))
+    >>> m = sm.asarray([[1.0, -2.0], [3.0, 4.0], [-5.0, 0.5]])
+    >>> sm.map(row_norm1, m, out=sm.empty(3), nd=True).tolist()
+    [3.0, 7.0, 5.5]
     """
-    operands = [as_operand(x, "map") for x in inputs]
-    first = next((a for a in operands if isinstance(a, SharedArray)), None)
-    shape = common_shape(operands, "map")
-    if shape is None:
-        if out is None:
-            raise ArgumentTypeError("map(): no array among the inputs; pass at least one or out=")
-        shape = out.shape
-    result = _output(out, shape, dtype, first)
-    if result.size == 0:
+    if not isinstance(nd, bool):
+        raise ArgumentTypeError(f"map(): nd={nd!r} must be True or False")
+    operands: list[Operand | Whole] = [
+        x if isinstance(x, Whole) else as_operand(x, "map") for x in inputs
+    ]
+    sharded = [(f"input {i}", a) for i, a in enumerate(operands) if isinstance(a, SharedArray)]
+    first = sharded[0][1] if sharded else None
+    several = isinstance(out, tuple | list)
+    if several:
+        if not out:
+            raise ArgumentTypeError("map(): out=() names no output; pass one SharedArray or more")
+        if dtype is not None:
+            raise ArgumentTypeError(
+                "map(): dtype= allocates one output; it cannot go with out=(...)"
+            )
+        outs = [_output(o, (), None, None) for o in out]
+    elif out is None:
+        if first is None:
+            raise ArgumentTypeError(
+                "map(): no array among the inputs (sm.whole arrays do not count); "
+                "pass at least one, or out="
+            )
+        outs = [_output(None, first.shape, dtype, first)]
+    else:
+        outs = [_output(out, (), None, None)]
+    named = [*sharded, *((f"out {k}" if several else "out", o) for k, o in enumerate(outs))]
+    rows = _rows_of(named)
+    result = tuple(outs) if several else outs[0]
+    if rows == 0 or any(o.size == 0 for o in outs):
         return result
-    # An input that overlaps out other than element for element would be read after
-    # another task wrote it: it is copied first, as NumPy does.
+    # An input that overlaps an output other than element for element would be read
+    # after another task wrote it: it is copied first, as NumPy does.
     operands = [
-        a.copy() if isinstance(a, SharedArray) and unsafe_overlap(a, result) else a
+        a.copy() if isinstance(a, SharedArray) and any(unsafe_overlap(a, o) for o in outs) else a
         for a in operands
     ]
     run_on = resolve_pool(pool)
+    takes_rng = "rng" in wanted_injections(kernel, ("rng",))
+    if takes_rng:
+        seed = _check_seed(seed)
+        if chunks is None:  # streams keyed on chunks that do not depend on the pool size
+            chunks = min(rows, RNG_CHUNKS)
+    elif seed is not None:
+        raise InvalidArgumentError(
+            f"map(): seed= is for kernels that take rng, and {kernel_label(kernel)} does not; "
+            "add an rng parameter to the kernel, or drop seed="
+        )
     # Only a kernel that cannot see its shard may be split by the cost model: one
     # that names rank, size, start or shape (or takes **kw) could compute differently.
     adaptive = chunks is None and not _sees_its_shard(kernel)
-    split = workers_for(kernel, result.size, run_on.size) if adaptive else None
-    plan = make_plan(shape, chunks, run_on, split)
-    tasks = build_tasks(kernel, [*operands, result], plan, params)
+    size = outs[0].size
+    split = workers_for(kernel, size, run_on.size) if adaptive else None
+    plan = make_plan((rows,), chunks, run_on, split)
+    tasks = build_tasks(
+        kernel, [*operands, *outs], plan, params, nd=nd, seed=seed, first_out=outs[0]
+    )
     timing: list[float] = []
-    run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress, timing=timing)
+    returned = run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress, timing=timing)
+    for task, value in zip(tasks, returned, strict=True):
+        if value is not None:
+            raise KernelContractError(
+                f"map(): {kernel_label(kernel)} returned a {type(value).__name__} for "
+                f"{task.label}; map kernels write into their output views (out[i] = ...) and "
+                "return None. To combine values returned by each shard, use sm.reduce"
+            )
     if adaptive:
-        record(kernel, result.size, timing[0])
+        record(kernel, size, timing[0])
     return result
+
+
+def kernel_label(kernel: object) -> str:
+    """``kernel 'name'`` for messages."""
+    return f"kernel {kernel_name(kernel)!r}"
 
 
 def _sees_its_shard(kernel: Callable[..., object]) -> bool:

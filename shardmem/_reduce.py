@@ -21,6 +21,7 @@ few ulps.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import reprlib
 from collections.abc import Callable
@@ -28,10 +29,22 @@ from typing import cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray
-from shardmem._engine import Pool, resolve_pool
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._engine import Pool, kernel_name, resolve_pool
+from shardmem._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    KernelContractError,
+    ShapeError,
+)
 from shardmem._kernels_reduce import dot_partial, max_partial, min_partial, sum_partial
-from shardmem._map import Operand, as_operand, build_tasks, common_shape, make_plan
+from shardmem._map import (
+    Operand,
+    as_operand,
+    build_tasks,
+    common_shape,
+    make_plan,
+    wanted_injections,
+)
 from shardmem._runner import run_tasks
 from shardmem._sharding import default_chunks
 
@@ -71,6 +84,7 @@ def _partials(
     timeout: float | None,
     progress: bool,
     params: dict[str, object],
+    overlap: int = 0,
 ) -> list[object]:
     shape = common_shape(operands, "reduce")
     if shape is None:
@@ -80,7 +94,7 @@ def _partials(
     size = math.prod(shape)
     run_on = resolve_pool(pool)
     plan = make_plan(shape, default_chunks(size) if chunks is None else chunks, run_on)
-    tasks = build_tasks(kernel, operands, plan, params)
+    tasks = build_tasks(kernel, operands, plan, params, overlap=overlap)
     return run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress)
 
 
@@ -88,9 +102,10 @@ def reduce(
     kernel: Callable[..., object],
     /,
     *inputs: object,
-    combine: Callable[[object, object], object] = operator.add,
+    combine: Callable[[object, object], object] | None = None,
     initial: object = NO_INITIAL,
     chunks: int | None = None,
+    overlap: int = 0,
     pool: Pool | None = None,
     timeout: float | None = None,
     progress: bool = False,
@@ -100,7 +115,7 @@ def reduce(
 
     ``kernel(*chunk_views, **params)`` returns one partial per chunk (views
     are flat C-order memoryviews as in :func:`shardmem.map`, and ``start``/
-    ``shape``/``rank``/``size`` are injected when named). ``combine(a, b)``
+    ``shape``/``own``/``rank``/``size`` are injected when named). ``combine(a, b)``
     runs in the main interpreter over a pairwise tree of chunk index, and
     ``initial`` (when given) is combined first: ``combine(initial, tree)``.
 
@@ -111,14 +126,22 @@ def reduce(
         a picklable stdlib object).
     *inputs : SharedArray, array-like or scalar
         Arrays of one shape; non-contiguous ones are copied once.
-    combine : callable
-        Associative combination of two partials; default ``operator.add``.
+    combine : callable, optional
+        Associative combination of two partials. Default: addition of
+        numbers; partials of any other type (lists, strings, Counters) need
+        an explicit ``combine`` (``KernelContractError`` otherwise), so that
+        a list is never concatenated where a sum was meant.
     initial : object, optional
         Start value; returned for empty inputs (which raise without it). Any
         value ``combine`` accepts together with a partial.
     chunks : int, optional
         Number of chunks; default ``ceil(size / 65536)`` clamped to ``[1, 64]``,
         independent of the pool size.
+    overlap : int
+        Rows past its end that each chunk also sees (fewer at the array's
+        end), read-only by convention, for records that cross a chunk border
+        (words, lines). The kernel must take ``own``: the number of elements
+        of its views that are its own (the rest is the overlap).
     pool, timeout, progress
         As for :func:`shardmem.map`.
 
@@ -140,7 +163,30 @@ def reduce(
     5
     >>> sm.reduce(count_odd, sm.arange(0), initial=0)
     0
+
+    Words of a text cut into chunks: each chunk counts the words that end in
+    its own part, looking past its end to see where its last word ends.
+
+    >>> def words_ending_here(text, *, own):
+    ...     ends = 0
+    ...     for i in range(own):
+    ...         last = i + 1 == len(text) or text[i + 1] == 32   # 32: a space
+    ...         ends += text[i] != 32 and last
+    ...     return ends
+    >>> text = sm.asarray(list(b"to be or not to be"), dtype="uint8")
+    >>> sm.reduce(words_ending_here, text, chunks=4, overlap=1)
+    6
     """
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise InvalidArgumentError(
+            f"reduce(): overlap={overlap!r} must be an int >= 0 (rows each chunk sees past its end)"
+        )
+    if overlap and "own" not in wanted_injections(kernel, ("own",)):
+        raise InvalidArgumentError(
+            f"reduce(): with overlap={overlap}, every chunk sees elements of the next one, so "
+            f"kernel {kernel_name(kernel)!r} must take own= (how many elements are its own) "
+            "to count each record once; add an own parameter, or drop overlap="
+        )
     operands = [as_operand(x, "reduce") for x in inputs]
     parts = _partials(
         kernel,
@@ -150,7 +196,10 @@ def reduce(
         timeout=timeout,
         progress=progress,
         params=params,
+        overlap=overlap,
     )
+    if combine is None:
+        combine = _add_numbers(kernel, parts)
     if not parts:
         if initial is NO_INITIAL:
             raise InvalidArgumentError(
@@ -169,6 +218,21 @@ def reduce(
             f"initial={reprlib.repr(initial)} and a result of type {type(total).__name__}; "
             "pass an initial that combine accepts, e.g. initial=0 for sums"
         ) from exc
+
+
+def _add_numbers(
+    kernel: Callable[..., object], parts: list[object]
+) -> Callable[[object, object], object]:
+    """``operator.add``, once every partial is a number (the default combine)."""
+    for index, part in enumerate(parts):
+        if not isinstance(part, numbers.Number):
+            raise KernelContractError(
+                f"reduce(): kernel {kernel_name(kernel)!r} returned a {type(part).__name__} "
+                f"partial (chunk {index}); the default combine adds numbers only, so pass "
+                "combine= to say how two partials merge (e.g. combine=operator.add to "
+                "concatenate lists, or combine=lambda a, b: a + b for Counters)"
+            )
+    return operator.add
 
 
 def _flat(x: object, where: str) -> SharedArray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import math
+import operator
 import threading
 import time
 import weakref
@@ -507,6 +508,7 @@ def test_barrier_tokens_of_very_late_calls_travel_as_tuples() -> None:
 
 
 def add_k(a, o, *, k, fail_at):  # type: ignore[no-untyped-def]
+    """A reduce kernel that also writes its second input."""
     for i in range(len(a)):
         if a[i] == fail_at:
             raise ValueError(f"element {fail_at}")
@@ -538,6 +540,9 @@ def test_slots_stay_consistent_under_calls_from_four_threads(
     x = sm.arange(300, dtype="int64")
     errors: list[BaseException] = []
 
+    def kw(chunks: int | None, k: int, fail_at: int) -> dict[str, object]:
+        return {"chunks": chunks, "pool": pool, "k": k, "fail_at": fail_at}
+
     def worker(plan: list[tuple[int | None, int, bool]]) -> None:
         try:
             for chunks, k, fail in plan:
@@ -545,10 +550,11 @@ def test_slots_stay_consistent_under_calls_from_four_threads(
                 fail_at = 150 if fail else -1
                 if fail:
                     with pytest.raises(ValueError, match="element 150"):
-                        sm.map(add_k, x, out=out, chunks=chunks, pool=pool, k=k, fail_at=fail_at)
+                        sm.reduce(add_k, x, out, combine=operator.add, **kw(chunks, k, fail_at))
                     continue
                 futures = [pool.submit(echo, value=k) for _ in range(3)]
-                sm.map(add_k, x, out=out, chunks=chunks, pool=pool, k=k, fail_at=fail_at)
+                got = sm.reduce(add_k, x, out, combine=operator.add, **kw(chunks, k, fail_at))
+                assert got == "x" * k * (chunks or 1)
                 np.testing.assert_array_equal(np.asarray(out), np.arange(300) + k)
                 assert [f.result(timeout=30) for f in futures] == [k] * 3
         except BaseException as exc:  # noqa: BLE001 - re-raised below in the main thread

@@ -114,7 +114,9 @@ def test_generic_reduce_with_injected_start(
     def starts(x: Any, *, start: int) -> tuple[int, ...]:
         return (start,) if len(x) else ()
 
-    got = sm.reduce(starts, np.zeros(shape), initial=(), chunks=chunks, pool=get_pool(w))
+    got = sm.reduce(
+        starts, np.zeros(shape), combine=operator.add, initial=(), chunks=chunks, pool=get_pool(w)
+    )
     assert list(got) == sorted(got)
     assert all(s % max(1, math.prod(shape[1:])) == 0 for s in got)  # type: ignore[attr-defined]
     count = sm.reduce(length, np.zeros(shape), initial=0, chunks=chunks, pool=get_pool(w))
@@ -188,6 +190,8 @@ def as_tuple(x: Any) -> tuple[int]:
 def test_initial_may_be_any_value_combine_takes() -> None:
     pool = get_pool(2)
     assert sm.reduce(length, np.zeros(10), initial=0.5, pool=pool) == 10.5
-    got = sm.reduce(as_tuple, np.zeros(10), initial=("start",), chunks=2, pool=pool)
+    got = sm.reduce(
+        as_tuple, np.zeros(10), combine=operator.add, initial=("start",), chunks=2, pool=pool
+    )
     assert got == ("start", 5, 5)
     assert sm.reduce(length, np.zeros(0), initial=None, pool=pool) is None  # nothing to combine

@@ -236,9 +236,14 @@ def test_map_with_overlapping_views_matches_numpy(shift: int, chunks: int | None
     np.testing.assert_array_equal(np.asarray(s), ref)
 
 
+def add_one_in_place(x, out):  # type: ignore[no-untyped-def]
+    for i in range(len(x)):
+        out[i] = x[i] + 1
+
+
 def test_map_in_place_on_the_same_view_is_not_copied_and_is_right() -> None:
     s = sm.arange(1000, dtype="float64")
-    sm.map(lambda x, out: [out.__setitem__(i, x[i] + 1) for i in range(len(x))], s, out=s)
+    sm.map(add_one_in_place, s, out=s)
     np.testing.assert_array_equal(np.asarray(s), np.arange(1000) + 1.0)
 
 

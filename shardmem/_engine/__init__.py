@@ -7,11 +7,12 @@ use only the names below, never the private modules behind them.
 from shardmem._engine._bind import bind
 from shardmem._engine._pool import Pool, default_pool, execute, resolve_pool, run, submit
 from shardmem._engine._shipping import Kernel, _is_plain, kernel_name, pack
-from shardmem._engine._tasks import Task, ViewSpec, as_view, check_params
+from shardmem._engine._tasks import RandomSeed, Task, ViewSpec, as_view, check_params
 
 __all__ = (
     "Kernel",
     "Pool",
+    "RandomSeed",
     "Task",
     "ViewSpec",
     "_is_plain",

@@ -121,6 +121,7 @@ PICKLED = "\x00shardmem-pickled"
 A_VIEW = 1  # (A_VIEW, buffer_id, offset, nbytes, format, shape): a typed view of a buffer
 A_VALUE = 2  # (A_VALUE, value): a tuple, list or dict of plain values, marshalled as it is
 A_PICKLED = 3  # (A_PICKLED, bytes): any other value, pickled
+A_RANDOM = 4  # (A_RANDOM, seed): a random.Random(seed), made in the worker
 
 # exc_type of a failure to set a kernel up in a worker (raised as ShippingError by the pool)
 SETUP_FAILED = "KernelSetupError"

@@ -20,12 +20,14 @@ import hashlib
 import linecache
 import marshal
 import os
+import re
 import sys
 import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import import_module
+from typing import cast
 
 from shardmem._errors import ShippingError
 
@@ -189,11 +191,15 @@ class _Packer:
         where = _importable_location(value)
         if where is not None:
             return (name, "a", where)
+        value = as_plain(value)
         if _is_plain(value):
             return (name, "v", value)
+        if isinstance(value, re.Pattern):  # compiled again in the worker
+            return (name, "r", (value.pattern, value.flags))
         raise ShippingError(self._refusal(fn, f"global {name!r}", value))
 
     def _values(self, fn: types.FunctionType, what: str, values: object) -> object:
+        values = as_plain(values)
         if values is None or _is_plain(values):
             return values
         raise ShippingError(self._refusal(fn, f"a {what}", values))
@@ -210,6 +216,7 @@ class _Packer:
                     f"kernel {self.root!r}: {kernel_name(fn)!r} closes over {name!r}, which is "
                     "not bound yet; define it before using the kernel"
                 ) from None
+            value = as_plain(value)
             if not _is_plain(value):
                 raise ShippingError(self._refusal(fn, f"closure variable {name!r}", value))
             values.append(value)
@@ -241,6 +248,33 @@ def _describe(value: object) -> str:
 def _short_repr(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_plain(value: object, depth: int = 0) -> object:
+    """``value`` with NumPy scalars made Python numbers (inside containers too).
+
+    ``np.float64(0.5)`` is a plain number to the user (notebooks are full of
+    them); a worker cannot import NumPy, so it receives ``0.5``. Anything
+    else, and a container with nothing to change, is returned as it is.
+    """
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return value
+    if kind.__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        item = value.item()  # type: ignore[attr-defined]
+        return item if type(item) in _PLAIN_SCALARS else value
+    if depth > 20 or kind not in _PLAIN_CONTAINERS:
+        return value
+    if isinstance(value, dict):
+        pairs = [(as_plain(k, depth + 1), as_plain(v, depth + 1)) for k, v in value.items()]
+        if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    members = cast("Iterable[object]", value)
+    items = [as_plain(v, depth + 1) for v in members]
+    if all(a is b for a, b in zip(items, members, strict=True)):
+        return value
+    return cast("Callable[[list[object]], object]", kind)(items)
 
 
 def _is_plain(value: object, depth: int = 0) -> bool:

@@ -10,10 +10,10 @@ from typing import Any, NamedTuple, cast
 
 from shardmem._buffer import SharedBuffer
 from shardmem._engine import _protocol as P  # noqa: N812
-from shardmem._engine._shipping import _is_plain
+from shardmem._engine._shipping import _is_plain, as_plain
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShippingError
 
-__all__ = ["Task", "ViewSpec", "as_view", "check_params", "encode_arg", "view_of"]
+__all__ = ["RandomSeed", "Task", "ViewSpec", "as_view", "check_params", "encode_arg", "view_of"]
 
 _SCALARS = (int, float, str, bytes, bool, type(None))
 
@@ -43,12 +43,23 @@ class Task:
     label: str = ""
 
 
+class RandomSeed(int):
+    """An argument that arrives in the worker as ``random.Random(seed)``: a stream per task."""
+
+    __slots__ = ()
+
+
 def encode_arg(value: object) -> object:
     """An argument as it travels: plain scalars as they are, anything else tagged."""
     if type(value) in _SCALARS:
         return value
+    if type(value) is RandomSeed:
+        return (P.A_RANDOM, int(value))
     if isinstance(value, ViewSpec):
         return (P.A_VIEW, value.buffer.id, value.offset, value.nbytes, value.format, value.shape)
+    value = as_plain(value)  # (NumPy scalars: a worker cannot unpickle them)
+    if type(value) in _SCALARS:
+        return value
     if _is_plain(value):
         return (P.A_VALUE, value)
     return (P.A_PICKLED, _pickle(value))
@@ -153,7 +164,11 @@ def as_view(value: object, where: str) -> ViewSpec:
 
 
 def check_params(params: dict[str, object]) -> tuple[tuple[str, object], ...]:
-    """Keyword parameters as a shareable tuple, refusing values a worker cannot receive."""
+    """Keyword parameters as a shareable tuple, refusing values a worker cannot receive.
+
+    NumPy scalars become Python numbers (see ``as_plain``).
+    """
+    params = {name: as_plain(value) for name, value in params.items()}
     for name, value in params.items():
         if not _is_plain(value):
             raise ShippingError(

@@ -447,6 +447,10 @@ def _fill_globals(fn, entries, functions):
             ns[name] = functions[payload]
         elif kind == "i":
             importlib.import_module(payload)  # checked now, imported again by the kernel
+        elif kind == "r":
+            import re
+
+            ns[name] = re.compile(*payload)
 
 
 def _view(spec):
@@ -469,6 +473,10 @@ def _arg(value):
     tag = value[0]
     if tag == A_VIEW:
         return _view(value)
+    if tag == A_RANDOM:
+        import random
+
+        return random.Random(value[1])
     if tag == A_VALUE:
         return value[1]
     import pickle
