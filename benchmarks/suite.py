@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the kernels must stay importable by name (forkserver, IPE)
     sys.path.insert(0, str(HERE))
 
+import bench_algorithms  # noqa: E402
 import bench_compute  # noqa: E402
 import bench_engine  # noqa: E402
 import bench_integrations  # noqa: E402
@@ -54,6 +55,7 @@ WORKLOADS: dict[str, Workload] = {
     "handover": bench_resources.handover,
     "dask_bag": bench_integrations.dask_bag,
     "joblib_loop": bench_integrations.joblib_loop,
+    "algorithms": bench_algorithms.algorithms,
 }
 
 

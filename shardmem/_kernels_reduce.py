@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Any
 
-__all__ = ("dot_partial", "max_partial", "min_partial", "sum_partial")
+__all__ = ("axis_partial", "divide_by", "dot_partial", "max_partial", "min_partial", "sum_partial")
 
 
 def sum_partial(x: memoryview) -> int | float:
@@ -36,3 +37,28 @@ def max_partial(x: memoryview) -> object:
 def dot_partial(a: memoryview, b: memoryview) -> int | float:
     """``sum(a[i] * b[i])``: exact for ints, compensated sum of exact products for floats."""
     return sum(map(operator.mul, a, b, strict=True))  # type: ignore[no-any-return]
+
+
+def axis_partial(x: memoryview, out: Any, *, op: str, n: int, inner: int, start: int) -> None:
+    """Reduce along one axis: ``x`` is the whole input, seen as ``(outer, n, inner)``.
+
+    Output element ``k`` (this shard's first is ``start``) reduces the ``n``
+    elements ``x[a, :, b]`` with ``a, b = divmod(k, inner)``: one strided
+    slice, summed or searched at C speed.
+    """
+    step = n * inner
+    for i in range(len(out)):
+        a, b = divmod(start + i, inner)
+        line = x[a * step + b : (a + 1) * step : inner]
+        if op == "sum":
+            out[i] = sum(line)
+        elif _nan_in(line):
+            out[i] = math.nan
+        else:
+            out[i] = min(line) if op == "min" else max(line)
+
+
+def divide_by(x: memoryview, out: Any, *, n: float) -> None:
+    """``out[i] = x[i] / n`` (the mean from the sum, in place)."""
+    for i in range(len(out)):
+        out[i] = x[i] / n

@@ -105,14 +105,15 @@ def as_operand(value: object, where: str) -> SharedArray | Scalar:
 Operand = SharedArray | Scalar
 
 
-def common_shape(operands: Sequence[Operand], where: str) -> tuple[int, ...] | None:
+def common_shape(operands: Sequence[Operand | Whole], where: str) -> tuple[int, ...] | None:
     """The one shape shared by all array operands (None when there are none)."""
     shapes = {a.shape for a in operands if isinstance(a, SharedArray)}
     if len(shapes) > 1:
         listed = ", ".join(str(s) for s in sorted(shapes))
         raise ShapeError(
             f"{where}(): array inputs have different shapes ({listed}); "
-            "map works blockwise on arrays of one shape, so reshape or slice them to match"
+            f"{where} works chunkwise on arrays of one shape, so reshape or slice them to "
+            "match, or wrap an array every chunk needs entire in sm.whole(...)"
         )
     return shapes.pop() if shapes else None
 

@@ -25,10 +25,10 @@ import numbers
 import operator
 import reprlib
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from shardmem._array import SharedArray
-from shardmem._creation import asarray
+from shardmem._creation import asarray, empty
 from shardmem._engine import Pool, kernel_name, resolve_pool
 from shardmem._errors import (
     ArgumentTypeError,
@@ -36,15 +36,25 @@ from shardmem._errors import (
     KernelContractError,
     ShapeError,
 )
-from shardmem._kernels_reduce import dot_partial, max_partial, min_partial, sum_partial
+from shardmem._kernels_reduce import (
+    axis_partial,
+    divide_by,
+    dot_partial,
+    max_partial,
+    min_partial,
+    sum_partial,
+)
 from shardmem._map import (
     Operand,
+    Whole,
     as_operand,
     build_tasks,
     common_shape,
     make_plan,
     wanted_injections,
+    whole,
 )
+from shardmem._map import map as map_
 from shardmem._runner import run_tasks
 from shardmem._sharding import default_chunks
 
@@ -77,7 +87,7 @@ def tree_combine[T](parts: list[T], combine: Callable[[T, T], T]) -> T:
 
 def _partials(
     kernel: Callable[..., object],
-    operands: list[Operand],
+    operands: list[Operand | Whole],
     *,
     chunks: int | None,
     pool: Pool | None,
@@ -124,8 +134,10 @@ def reduce(
     kernel : function
         Shippable function returning a partial (number, str, bytes, tuple, or
         a picklable stdlib object).
-    *inputs : SharedArray, array-like or scalar
-        Arrays of one shape; non-contiguous ones are copied once.
+    *inputs : SharedArray, array-like, whole(array) or scalar
+        Arrays of one shape, split into the same chunks (non-contiguous ones
+        are copied once); arrays wrapped in `shardmem.whole`, seen entire by
+        every chunk.
     combine : callable, optional
         Associative combination of two partials. Default: addition of
         numbers; partials of any other type (lists, strings, Counters) need
@@ -187,7 +199,7 @@ def reduce(
             f"kernel {kernel_name(kernel)!r} must take own= (how many elements are its own) "
             "to count each record once; add an own parameter, or drop overlap="
         )
-    operands = [as_operand(x, "reduce") for x in inputs]
+    operands = [x if isinstance(x, Whole) else as_operand(x, "reduce") for x in inputs]
     parts = _partials(
         kernel,
         operands,
@@ -245,15 +257,21 @@ def sum(
     x: object,
     /,
     *,
+    axis: int | None = None,
     chunks: int | None = None,
     pool: Pool | None = None,
     timeout: float | None = None,
-) -> int | float:
-    """Sum of all elements (flattened); 0 for an empty array.
+) -> Any:
+    """Sum of all elements (flattened), or along ``axis``; 0 for an empty array.
 
     Integers and bools give exact Python ints; floats a Python float, bitwise
     reproducible for a given ``chunks`` whatever the pool size (see the
     module docstring of ``shardmem._reduce`` for the tolerance vs NumPy).
+
+    With ``axis=k``, a SharedArray of the other axes (NumPy's shape), each
+    element the sum of one line along ``k``: int64 for signed integers and
+    bools, uint64 for unsigned ones, the input's dtype for floats (summed in
+    double precision). A 1-D input gives the plain sum.
 
     Examples
     --------
@@ -262,16 +280,81 @@ def sum(
     5050
     >>> sm.sum([0.5, 0.25]), sm.sum(sm.zeros(0))
     (0.75, 0.0)
+    >>> m = sm.arange(6).reshape((2, 3))
+    >>> sm.sum(m, axis=0).tolist(), sm.sum(m, axis=-1).tolist()
+    ([3, 5, 7], [3, 12])
     """
+    if axis is not None:
+        return _along("sum", x, axis, pool, timeout)
     flat = _flat(x, "sum")
     if flat.size == 0:
         return 0.0 if flat.dtype.kind == "f" else 0
     return cast("int | float", reduce(sum_partial, flat, chunks=chunks, pool=pool, timeout=timeout))
 
 
-def _extreme(
-    which: str, x: object, chunks: int | None, pool: Pool | None, timeout: float | None
-) -> Number:
+def _along(which: str, x: object, axis: object, pool: Pool | None, timeout: float | None) -> Any:
+    """``which`` (sum, min, max, mean) along one axis, as a SharedArray of the other axes."""
+    value = as_operand(x, which)
+    array = value if isinstance(value, SharedArray) else asarray(value)
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ArgumentTypeError(
+            f"{which}(): axis={axis!r} must be an int or None (one axis at a time; "
+            "reduce twice for two axes)"
+        )
+    ndim = array.ndim
+    if not -ndim <= axis < ndim:
+        raise InvalidArgumentError(
+            f"{which}(): axis {axis} is out of bounds for an array of {ndim} dimension(s) "
+            f"(shape {array.shape}); pass an axis in [{-ndim}, {ndim - 1}] or None"
+        )
+    axis %= ndim
+    if ndim == 1:
+        whole_result = {"sum": sum, "min": min, "max": max, "mean": mean}[which]
+        return whole_result(array, pool=pool, timeout=timeout)
+    shape = array.shape
+    n = shape[axis]
+    rest = shape[:axis] + shape[axis + 1 :]
+    if n == 0 and which != "sum" and 0 not in rest:
+        raise InvalidArgumentError(
+            f"{which}(): zero-size array to reduction operation along axis {axis} "
+            f"(shape {shape}); there is nothing to take the {which} of"
+        )
+    if which == "mean" and n == 0:
+        raise InvalidArgumentError(
+            f"mean(): the mean along axis {axis} of shape {shape} is of zero elements; "
+            "check the array is not empty along that axis"
+        )
+    kind = array.dtype.kind
+    if which == "mean":
+        dtype = "float64"
+    elif which == "sum" and kind != "f":
+        dtype = "uint64" if kind == "u" else "int64"
+    else:
+        dtype = array.dtype.name
+    out = empty(rest, dtype=dtype)
+    if out.size == 0:
+        return out
+    source = array if array._is_c_contiguous() else array.copy()
+    line = out.reshape((out.size,))
+    op = "sum" if which == "mean" else which
+    inner = math.prod(shape[axis + 1 :])
+    everything = whole(source.reshape((source.size,)))
+    map_(axis_partial, everything, out=line, op=op, n=n, inner=inner, pool=pool, timeout=timeout)
+    if which == "mean":
+        map_(divide_by, line, out=line, n=float(n), pool=pool, timeout=timeout)
+    return out
+
+
+def _extreme(  # noqa: PLR0917 - private: the public functions spell these out
+    which: str,
+    x: object,
+    chunks: int | None,
+    pool: Pool | None,
+    timeout: float | None,
+    axis: int | None = None,
+) -> Any:
+    if axis is not None:
+        return _along(which, x, axis, pool, timeout)
     flat = _flat(x, which)
     if flat.size == 0:
         raise InvalidArgumentError(
@@ -300,11 +383,14 @@ def min(
     x: object,
     /,
     *,
+    axis: int | None = None,
     chunks: int | None = None,
     pool: Pool | None = None,
     timeout: float | None = None,
-) -> Number:
-    """Smallest element (flattened); NaN if any element is NaN, like NumPy.
+) -> Any:
+    """Smallest element (flattened), or along ``axis``; NaN if any element is NaN, like NumPy.
+
+    With ``axis=k``: a SharedArray of the other axes, of the input's dtype.
 
     Raises
     ------
@@ -317,18 +403,21 @@ def min(
     >>> sm.min([3, -1, 2])
     -1
     """
-    return _extreme("min", x, chunks, pool, timeout)
+    return _extreme("min", x, chunks, pool, timeout, axis)
 
 
 def max(
     x: object,
     /,
     *,
+    axis: int | None = None,
     chunks: int | None = None,
     pool: Pool | None = None,
     timeout: float | None = None,
-) -> Number:
-    """Largest element (flattened); NaN if any element is NaN, like NumPy.
+) -> Any:
+    """Largest element (flattened), or along ``axis``; NaN if any element is NaN, like NumPy.
+
+    With ``axis=k``: a SharedArray of the other axes, of the input's dtype.
 
     Raises
     ------
@@ -341,18 +430,21 @@ def max(
     >>> sm.max([3, -1, 2.5])
     3.0
     """
-    return _extreme("max", x, chunks, pool, timeout)
+    return _extreme("max", x, chunks, pool, timeout, axis)
 
 
 def mean(
     x: object,
     /,
     *,
+    axis: int | None = None,
     chunks: int | None = None,
     pool: Pool | None = None,
     timeout: float | None = None,
-) -> float:
-    """Arithmetic mean (flattened) as a float: ``sm.sum(x) / x.size``.
+) -> Any:
+    """Arithmetic mean (flattened) as a float: ``sm.sum(x) / x.size``; or along ``axis``.
+
+    With ``axis=k``: a float64 SharedArray of the other axes.
 
     Raises
     ------
@@ -365,6 +457,8 @@ def mean(
     >>> sm.mean(sm.arange(4))
     1.5
     """
+    if axis is not None:
+        return _along("mean", x, axis, pool, timeout)
     flat = _flat(x, "mean")
     if flat.size == 0:
         raise InvalidArgumentError(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import shardmem as sm
 from shardmem.__main__ import main
 
 ROW_KEYS = {
@@ -169,3 +170,19 @@ def test_dask_and_joblib_rows(tmp_path: Path) -> None:
         for name in alternatives:  # each one ran, and computed what the others did
             assert any(r["variant"].startswith(name) and r["median_s"] for r in mine), name
         assert isinstance(ref["ok"], bool)  # the >= 1.8x target is reported, not asserted
+
+
+def test_algorithm_rows_time_the_notebooks_own_programs() -> None:
+    """bench_algorithms runs the kernels the notebook shows (its '# program' cells)."""
+    import sys
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench_algorithms
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    space = bench_algorithms.programs()
+    for name in ("kmeans", "nbody", "estimate_pi", "count_words", "sepia"):
+        assert callable(space[name]), name
+    with sm.Pool(2) as pool:
+        assert abs(space["estimate_pi"](16, 500, 1, pool) - 3.14) < 0.2

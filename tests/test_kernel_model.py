@@ -411,3 +411,57 @@ def test_numpy_scalars_ship_as_python_numbers() -> None:
 def test_compiled_regex_global_ships_as_pattern_and_flags() -> None:
     text = np.frombuffer(b"One two THREE four", dtype=np.uint8)
     assert sm.reduce(count_words, text, chunks=1, pool=get_pool(2)) == 4
+
+
+# -- reductions along one axis ------------------------------------------------------------
+
+
+@SETTINGS
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=2, max_size=4).map(tuple),
+    dtype=st.sampled_from(["float64", "float32", "int32", "uint8", "bool"]),
+    data=st.data(),
+    workers=st.integers(1, 4),
+)
+def test_sum_min_max_mean_along_an_axis_match_numpy(
+    shape: tuple[int, ...], dtype: str, data: st.DataObject, workers: int
+) -> None:
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    values = np.random.default_rng(sum(shape)).standard_normal(shape) * 50
+    x = values.astype(dtype)
+    pool = get_pool(workers)
+    got = sm.sum(x, axis=axis, pool=pool)
+    want = x.sum(axis=axis)
+    assert got.shape == want.shape
+    assert np.dtype(got.dtype.name) == (want.dtype if dtype != "float32" else np.float32)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6 if dtype == "float32" else 1e-12)
+    if x.shape[axis % len(shape)] == 0:
+        if 0 not in want.shape:
+            with pytest.raises(sm.InvalidArgumentError, match="zero-size"):
+                sm.min(x, axis=axis, pool=pool)
+        return
+    np.testing.assert_array_equal(np.asarray(sm.min(x, axis=axis, pool=pool)), x.min(axis=axis))
+    np.testing.assert_array_equal(np.asarray(sm.max(x, axis=axis, pool=pool)), x.max(axis=axis))
+    np.testing.assert_allclose(
+        np.asarray(sm.mean(x, axis=axis, pool=pool)), x.mean(axis=axis, dtype="float64")
+    )
+
+
+def test_min_max_along_an_axis_propagate_nan() -> None:
+    x = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]])
+    np.testing.assert_array_equal(np.asarray(sm.max(x, axis=1)), np.array([np.nan, 6.0]))
+    np.testing.assert_array_equal(np.asarray(sm.min(x, axis=0)), np.array([1.0, np.nan, 3.0]))
+
+
+@pytest.mark.parametrize(
+    ("axis", "error", "match"),
+    [
+        (2, sm.InvalidArgumentError, r"axis 2 is out of bounds .* \[-2, 1\]"),
+        (-3, sm.InvalidArgumentError, "out of bounds"),
+        ((0, 1), sm.ArgumentTypeError, "one axis at a time"),
+        (True, sm.ArgumentTypeError, "must be an int or None"),
+    ],
+)
+def test_bad_axis_is_refused(axis: object, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        sm.sum(np.zeros((2, 3)), axis=axis)  # type: ignore[arg-type]
