@@ -194,12 +194,16 @@ def stencil_task(
     fmt: str,
     kernel_params: dict[str, object],
     barrier: Callable[[], None],
+    steps: memoryview | None = None,
+    slot: int = 0,
 ) -> None:
     """Run ``iterations`` steps on rows ``lo:hi`` (gang kernel: one task per rank).
 
     Step ``s`` reads the previous step's output (``src`` for the first) and
     writes ``out`` or ``scratch`` so that the last step lands in ``out``; a
     barrier separates steps, as each step reads rows other ranks wrote.
+    With ``steps`` (a progress bar is shown), ``steps[slot]`` counts the
+    steps this task finished.
     """
     kernel = _USER_KERNEL
     if kernel is None:
@@ -214,3 +218,5 @@ def stencil_task(
         if hi > lo:
             step(kernel, current, dest, job)
         current = dest
+        if steps is not None:
+            steps[slot] = s + 1

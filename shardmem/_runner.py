@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
+from typing import cast
 
+from shardmem._array import SharedArray
 from shardmem._engine import Pool, Task, execute
 from shardmem._progress import with_bar
 
@@ -19,13 +22,34 @@ def run_tasks(
     timeout: float | None = None,
     progress: bool = False,
     timing: list[float] | None = None,
+    steps: tuple[int, SharedArray] | None = None,
 ) -> list[object]:
-    """Run ``tasks`` of ``kernel`` on ``pool``; a progress bar over them when asked."""
-    return with_bar(
-        progress,
-        len(tasks),
-        getattr(kernel, "__qualname__", "kernel"),
-        lambda tick: execute(
-            pool, kernel, tasks, gang=gang, timeout=timeout, progress=tick, timing=timing
-        ),
-    )
+    """Run ``tasks`` of ``kernel`` on ``pool``; a progress bar over them when asked.
+
+    ``steps``: (total, counter) for a gang call whose tasks loop over steps
+    and store how many each finished in ``counter[slot]``: the bar then
+    counts steps (the least any task finished), not tasks.
+    """
+    name = getattr(kernel, "__qualname__", "kernel")
+
+    def run(tick: Callable[[int], None] | None) -> list[object]:
+        relay = tick if tick is None or steps is None else _step_relay(tick, steps[1])
+        return execute(
+            pool, kernel, tasks, gang=gang, timeout=timeout, progress=relay, timing=timing
+        )
+
+    if steps is None:
+        return with_bar(progress, len(tasks), name, run)
+    return with_bar(progress, steps[0], name, run, unit="step")
+
+
+def _step_relay(tick: Callable[[int], None], counter: SharedArray) -> Callable[[int], None]:
+    shown = 0
+
+    def relay(_tasks_done: int) -> None:
+        nonlocal shown
+        done = int(builtins.min(cast("list[int]", counter.tolist())))
+        tick(done - shown if done > shown else 0)
+        shown = done if done > shown else shown
+
+    return relay

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from shardmem import _kernels_stencil as kernels
 from shardmem._array import SharedArray
-from shardmem._creation import asarray, empty
+from shardmem._creation import asarray, empty, zeros
 from shardmem._dtypes import check_real
 from shardmem._engine import (
     Pool,
@@ -34,6 +34,7 @@ from shardmem._engine import (
     resolve_pool,
 )
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._progress import progress_wanted
 from shardmem._runner import run_tasks
 from shardmem._sharding import split_rows
 
@@ -209,7 +210,22 @@ def stencil(
         return result
     target = resolve_pool(pool)
     tasks = _tasks(source, result, checked, params, target.size)
-    run_tasks(target, _bind(kernel), tasks, gang=True, timeout=timeout, progress=progress)
+    steps = None
+    if progress_wanted(progress):  # each task counts its finished steps; the bar shows the least
+        counter = zeros(len(tasks), dtype="int64")
+        tasks = [
+            Task(
+                t.views,
+                (*t.kwargs, ("steps", as_view(counter, "stencil")), ("slot", i)),
+                t.rank,
+                t.label,
+            )
+            for i, t in enumerate(tasks)
+        ]
+        steps = (checked[3], counter)
+    run_tasks(
+        target, _bind(kernel), tasks, gang=True, timeout=timeout, progress=progress, steps=steps
+    )
     return result
 
 

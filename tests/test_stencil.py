@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import array
+import sys
 import time
 from itertools import islice, repeat
 from operator import add, mul
@@ -441,6 +442,19 @@ def test_kernel_must_be_a_function() -> None:
 def test_progress_bar() -> None:
     got = sm.stencil(centre, np.ones((6, 5)), pool=get_pool(2), progress=True, iterations=2, r=1)
     assert got.tolist() == np.ones((6, 5)).tolist()
+
+
+def test_progress_of_a_multi_step_stencil_counts_steps(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the text bar, which capsys can read
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    got = sm.stencil(centre, np.ones((40, 8)), pool=get_pool(2), progress=True, iterations=7, r=1)
+    assert got.tolist() == np.ones((40, 8)).tolist()
+    shown = capsys.readouterr().err.replace("\r", "\n").split()
+    assert "7/7" in shown
+    assert "steps" in shown
+    assert "tasks" not in shown
 
 
 FACTOR = 2
