@@ -14,6 +14,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 __all__ = ("main",)
@@ -211,14 +212,47 @@ def _image(args: argparse.Namespace) -> int:
     if op is None:
         raise _usage(f"unknown operation {args.operation!r}; choose one of {', '.join(ops)}")
     params = _params(args.param, op)
+    _check_call(args.operation, op, params)
     picture = image.read_image(args.input)
     with sm.Pool(args.workers) as pool, progress_default(sys.stderr.isatty()):
         start = time.perf_counter()
-        result = op(picture, pool=pool, **params)
+        result = _apply(op, picture, pool, params)
         took = time.perf_counter() - start
     image.write_image(args.output, result)
     print(f"{args.operation}: {args.input} -> {args.output} in {took * 1e3:.1f} ms")
     return 0
+
+
+_EXAMPLES = {"output_shape": "256,256", "weights": "1,2,1;2,4,2;1,2,1", "thresh": "0.5"}
+
+
+def _apply(
+    op: Callable[..., object], picture: object, pool: object, params: dict[str, object]
+) -> Any:
+    """``op(picture, *positional-only params, pool=pool, **the others)``."""
+    given = dict(params)
+    positional = [
+        given.pop(p.name)
+        for p in list(inspect.signature(op).parameters.values())[1:]
+        if p.kind is inspect.Parameter.POSITIONAL_ONLY and p.name in given
+    ]
+    return op(picture, *positional, pool=pool, **given)
+
+
+def _check_call(name: str, op: Callable[..., object], params: dict[str, object]) -> None:
+    """Refuse, before reading any image, a call that lacks a required parameter."""
+    sig = inspect.signature(op)
+    missing = [
+        p.name
+        for p in sig.parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.name not in {"image", "out", "pool"}
+        and p.name not in params
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    if missing:
+        needed = " ".join(f"-p {m}={_EXAMPLES.get(m, 'VALUE')}" for m in missing)
+        raise _usage(f"{name} needs {', '.join(missing)}: for example {needed}")
 
 
 def _params(items: list[str], op: Callable[..., object]) -> dict[str, object]:
@@ -235,6 +269,9 @@ def _params(items: list[str], op: Callable[..., object]) -> dict[str, object]:
 
 
 def _value(text: str) -> object:
+    """A number, ``a,b,...`` (a tuple), ``a,b;c,d`` (rows of a 2-D weight table) or a string."""
+    if ";" in text:
+        return tuple(_value(row) if "," in row else (_value(row),) for row in text.split(";"))
     for convert in (int, float):
         try:
             return convert(text)

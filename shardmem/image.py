@@ -265,17 +265,21 @@ def adjust_gamma(
 def threshold(
     image: object, /, *, thresh: float, out: SharedArray | None = None, pool: Pool | None = None
 ) -> SharedArray:
-    """Binary image (uint8 0 / 255) of ``image > thresh`` (``thresh`` in the image's units).
+    """Binary image (uint8 0 / 255) of ``image > thresh``, ``thresh`` in the filters' scale.
+
+    As for every filter, a uint8 image is taken in [0, 1] (value / 255, as
+    ``skimage.img_as_float``), so ``thresh=0.5`` means mid-grey for uint8 and
+    float images alike.
 
     Examples
     --------
     >>> import shardmem as sm
     >>> from shardmem import image
-    >>> image.threshold(sm.asarray([[10, 128, 200]], dtype="uint8"), thresh=128).tolist()
-    [[0, 0, 255]]
+    >>> image.threshold(sm.asarray([[10, 128, 200]], dtype="uint8"), thresh=0.5).tolist()
+    [[0, 255, 255]]
     """
     t = check_real(thresh, "thresh", "threshold")
-    table = bytes(255 if i > t else 0 for i in range(256))
+    table = bytes(255 if i / 255 > t else 0 for i in range(256))
     return _point(image, "threshold", out, pool, table, "threshold", t, to8=True)
 
 

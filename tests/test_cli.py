@@ -52,9 +52,49 @@ def test_image_command_writes_the_result(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got, 255 - np.asarray(image.read_image(src)))
 
 
+# The parameters each listed operation needs (others run with their defaults).
+NEEDS = {
+    "adjust_gamma": ["gamma=0.5"],
+    "convolve": ["weights=1,2,1;2,4,2;1,2,1"],
+    "correlate": ["weights=0,1,0;1,-4,1;0,1,0"],
+    "resize": ["output_shape=20,30"],
+    "threshold": ["thresh=0.5"],
+    "rescale_intensity": ["in_range=10,200"],
+}
+
+
+def _operation_names() -> list[str]:
+    from shardmem.__main__ import _operations
+
+    return list(_operations())
+
+
+@pytest.mark.parametrize("operation", _operation_names())
+def test_every_listed_operation_runs_on_an_rgb_and_a_grey_image(
+    operation: str, tmp_path: Path
+) -> None:
+    """Each operation the CLI lists runs in-process (main()) on a colour and a grey file."""
+    rng = np.random.default_rng(3)
+    for name, picture in (
+        ("rgb.png", rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)),
+        ("grey.png", rng.integers(0, 256, (24, 32), dtype=np.uint8)),
+    ):
+        if operation == "rgb2gray" and picture.ndim == 2:
+            continue
+        src, out = tmp_path / name, tmp_path / f"out-{name}"
+        image.write_image(src, picture)
+        args = ["image", operation, str(src), str(out), "--workers", "2"]
+        for p in NEEDS.get(operation, []):
+            args += ["-p", p]
+        assert main(args) == 0
+        assert image.read_image(out).shape[:2] == ((20, 30) if operation == "resize" else (24, 32))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["image", "resize", "a.png", "b.png"], "resize needs output_shape: for example"),
+        (["image", "convolve", "a.png", "b.png"], "-p weights=1,2,1;2,4,2;1,2,1"),
         (["image", "sobel", "/no/such/file.png", "/tmp/x.png"], "/no/such/file.png"),
         (["image", "nope", "a.png", "b.png"], "unknown operation 'nope'"),
         (["image", "gaussian", "a.png", "b.png", "-p", "bogus"], "NAME=VALUE"),

@@ -147,7 +147,7 @@ def test_point_ops_match_skimage() -> None:
         1,
     )
     assert np.array_equal(
-        np.asarray(image.threshold(CAM, thresh=100, pool=pool)), (CAM > 100) * 255
+        np.asarray(image.threshold(CAM, thresh=100 / 255, pool=pool)), (CAM > 100) * 255
     )
     f = util.img_as_float32(CAM)
     close(image.invert(f, pool=pool), util.invert(f), 1e-6)
@@ -166,7 +166,8 @@ def test_lut_ops_hypothesis(img: np.ndarray, workers: int, gamma: float, t: int)
     assert np.array_equal(np.asarray(image.invert(img, pool=pool)), 255 - img)
     g = np.minimum(np.rint(255 * (np.arange(256) / 255) ** gamma), 255).astype(np.uint8)
     assert np.array_equal(np.asarray(image.adjust_gamma(img, gamma=gamma, pool=pool)), g[img])
-    assert np.array_equal(np.asarray(image.threshold(img, thresh=t, pool=pool)), (img > t) * 255)
+    got = image.threshold(img, thresh=t / 255, pool=pool)  # uint8 in the filters' [0, 1] scale
+    assert np.array_equal(np.asarray(got), (img > t) * 255)
 
 
 @settings(deadline=None, max_examples=25)
@@ -315,7 +316,8 @@ def test_numeric_options_take_numpy_scalars_nan_and_inf() -> None:
     close(image.box_blur(IMG8, mode="constant", cval=np.float32(0.25), pool=pool), want, 1e-6)
     assert np.all(np.asarray(image.threshold(IMG8, thresh=float("nan"), pool=pool)) == 0)
     assert np.array_equal(
-        np.asarray(image.threshold(IMG8, thresh=np.int64(20), pool=pool)), (IMG8 > 20) * 255
+        np.asarray(image.threshold(IMG8, thresh=np.float64(20 / 255), pool=pool)),
+        (IMG8 > 20) * 255,
     )
     edge = image.dilation(IMG8, mode="constant", cval=float("inf"), pool=pool)  # clipped to 255
     assert np.array_equal(np.asarray(edge), ndi.grey_dilation(IMG8, 3, mode="constant", cval=255))
