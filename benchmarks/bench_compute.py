@@ -262,7 +262,7 @@ def box_blur(ctx: Context) -> list[Row]:
     """3x3 box blur of a 2048x2048 uint8 image, float32 result (vs ``uniform_filter``)."""
     from scipy import ndimage
 
-    from shardmem import _kernels_image
+    from shardmem.image import _kernels as _kernels_image
 
     side = 1024 if ctx.quick else 2048
     img = np.random.default_rng(8).integers(0, 256, (side, side), dtype=np.uint8)

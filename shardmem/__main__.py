@@ -14,8 +14,8 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 __all__ = ("main",)
 

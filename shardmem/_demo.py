@@ -14,10 +14,11 @@ from shardmem import image
 from shardmem._array import SharedArray
 from shardmem._engine import Pool
 from shardmem._progress import Bar, progress_bar
+from shardmem.image import data
 
 __all__ = ("SAMPLE", "format_table", "run_demo")
 
-SAMPLE = Path(__file__).parent / "data" / "astronaut.png"
+SAMPLE = data.ASTRONAUT  # the bundled photograph (shardmem.image.data)
 """The bundled sample photograph (512 x 512 RGB, public domain; see data/README.md)."""
 
 type Step = tuple[str, str, Callable[[dict[str, SharedArray], Pool, int], SharedArray]]

@@ -93,7 +93,6 @@ def test_errors(tmp_path: Path) -> None:
 def test_sample_photo() -> None:
     from skimage import data
 
-    from shardmem._demo import SAMPLE
-
-    got = image.read_image(SAMPLE, plugin="stdlib")
+    got = image.read_image(image.data.ASTRONAUT, plugin="stdlib")
     assert np.array_equal(np.asarray(got), data.astronaut())
+    assert np.array_equal(np.asarray(image.data.astronaut()), data.astronaut())

@@ -52,15 +52,15 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TypeGuard, cast
 
-from shardmem import _kernels_image as kern
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, empty
 from shardmem._dtypes import check_real, uint8
 from shardmem._engine import Pool, Task, as_view, check_params, resolve_pool
 from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
-from shardmem._imageio import read_image, write_image
 from shardmem._runner import run_tasks
 from shardmem._sharding import nonempty_rows
+from shardmem.image import _kernels as kern
+from shardmem.image._codec import read_image, write_image
 
 __all__ = (
     "adjust_gamma",
@@ -862,3 +862,6 @@ def _axis(n: int, m: int, order: int) -> list[tuple[int, int, float]]:
         i = int(x)
         res.append((i, min(i + 1, n - 1), x - i))
     return res
+
+
+from shardmem.image import data as data  # noqa: E402 - the sample images, after the operations
