@@ -6,7 +6,7 @@ interpreter: as marshalled code plus the globals it names (see
 ``python -c`` or a module the workers cannot import runs remotely, and a
 kernel that cannot be shipped is refused on the client before any graph is
 built. The Dask worker rebuilds a plain function from the blob (the same
-steps as ``_worker._define``) and hands it to its local pool, which packs it
+steps as a worker interpreter: ``_engine._rebuild``) and hands it to its local pool, which packs it
 again. The source lines of every file the kernel's code comes from travel
 too, so tracebacks from remote workers show code.
 
@@ -16,8 +16,6 @@ which Dask requires anyway.
 
 from __future__ import annotations
 
-import builtins
-import importlib
 import linecache
 import marshal
 import os
@@ -27,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from shardmem._engine import pack
+from shardmem._engine import pack, rebuild_functions
 from shardmem._errors import KernelError
 
 __all__ = ("ShippedKernel", "attach_remote_traceback", "rebuild", "ship")
@@ -77,39 +75,7 @@ def _rebuild(shipped: ShippedKernel) -> types.FunctionType:
     for filename, lines in sources:
         if filename not in linecache.cache:
             linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
-    functions = [_make_function(spec) for spec in table]
-    for made, spec in zip(functions, table, strict=True):
-        _fill_globals(made, spec[3], functions)
-    return cast("types.FunctionType", functions[entry])
-
-
-def _make_function(spec: tuple[object, ...]) -> types.FunctionType:
-    name, code, defaults, _globals, kwdefaults, closure = spec
-    assert isinstance(code, types.CodeType)
-    cells = None if closure is None else tuple(types.CellType(v) for v in closure)  # type: ignore[attr-defined]
-    space = {"__builtins__": builtins, "__name__": "__shardmem_kernel__"}
-    fn = types.FunctionType(code, space, str(name), defaults, cells)  # type: ignore[arg-type]
-    if kwdefaults:
-        fn.__kwdefaults__ = dict(kwdefaults)  # type: ignore[call-overload]
-    return fn
-
-
-def _fill_globals(
-    fn: types.FunctionType, entries: object, functions: list[types.FunctionType]
-) -> None:
-    ns = fn.__globals__
-    for name, kind, payload in entries:  # type: ignore[attr-defined]
-        if kind == "v":
-            ns[name] = payload
-        elif kind == "m":
-            ns[name] = importlib.import_module(payload)
-        elif kind == "a":
-            obj: object = importlib.import_module(payload[0])
-            for part in payload[1].split("."):
-                obj = getattr(obj, part)
-            ns[name] = obj
-        elif kind == "f":
-            ns[name] = functions[payload]
+    return cast("types.FunctionType", rebuild_functions(table)[entry])
 
 
 # -- errors ------------------------------------------------------------------------------------

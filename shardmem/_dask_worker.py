@@ -28,9 +28,8 @@ from distributed.worker import _run_task_simple
 
 import shardmem as sm
 from shardmem._dask_ship import ShippedKernel, attach_remote_traceback, rebuild
-from shardmem._map import as_operand, build_tasks, make_plan
+from shardmem._map import as_operand, run_blockwise
 from shardmem._reduce import tree_combine
-from shardmem._runner import run_tasks
 from shardmem._sharding import default_chunks
 
 if TYPE_CHECKING:
@@ -277,16 +276,16 @@ def _run_blockwise(
     kernel = rebuild(shipped)
     pool = worker_pool()
     shape = next(a.shape for a in operands if isinstance(a, sm.SharedArray))
-    plan = make_plan(shape, chunks, pool)
-    tasks = build_tasks(kernel, operands, plan, params)  # type: ignore[arg-type]
-    if offset:
-        for task in tasks:
-            task.kwargs = tuple(
-                (k, v + offset if k == "start" else v)  # type: ignore[operator]
-                for k, v in task.kwargs
-            )
     try:
-        return run_tasks(pool, kernel, tasks)
+        return run_blockwise(
+            kernel,
+            operands,  # type: ignore[arg-type]
+            shape,
+            pool,
+            chunks=chunks,
+            params=params,
+            start_offset=offset,
+        )[0]
     except BaseException as exc:
         attach_remote_traceback(exc)
         raise

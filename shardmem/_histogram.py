@@ -31,9 +31,8 @@ from shardmem._dtypes import as_index, check_real
 from shardmem._engine import Pool, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernels_histogram import bin_counts, minmax, value_counts
-from shardmem._map import as_operand, build_tasks, make_plan
+from shardmem._map import as_operand, run_blockwise
 from shardmem._reduce import tree_combine
-from shardmem._runner import run_tasks
 
 __all__ = ("histogram",)
 
@@ -56,9 +55,16 @@ def _run(
     **params: object,
 ) -> list[object]:
     run_on = resolve_pool(pool)
-    plan = make_plan(flat.shape, chunks, run_on)
-    tasks = build_tasks(kernel, [flat], plan, params)  # type: ignore[arg-type]
-    return run_tasks(run_on, kernel, tasks, timeout=timeout)  # type: ignore[arg-type]
+    results, _ = run_blockwise(
+        kernel,  # type: ignore[arg-type]
+        [flat],
+        flat.shape,
+        run_on,
+        chunks=chunks,
+        params=params,
+        timeout=timeout,
+    )
+    return results
 
 
 def _check_range(range_: object) -> tuple[Number, Number]:

@@ -19,51 +19,21 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shardmem._borders import source_index
+
 __all__ = (
-    "MODES",
     "edge_indices",
     "pad",
-    "source_index",
     "stencil_task",
     "store",
 )
 
-MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
 _PACK_MAX = 1 << 16  # longest row stored with struct.pack_into (one argument per value)
 
 _USER_KERNEL: Callable[..., object] | None = None  # bound per call in a copy of the globals
 
 type Line = list[Any]
 type Kernel = Callable[..., object]
-
-
-def source_index(k: int, n: int, mode: str) -> int:
-    """The index in ``range(n)`` that position ``k`` reads under ``mode``; -1 for ``cval``.
-
-    Same rules as ``scipy.ndimage``: reflect ``dcba|abcd|dcba``, mirror
-    ``dcb|abcd|cba``, nearest ``aaa|abcd|ddd``, wrap ``bcd|abcd|abc``,
-    constant ``kkk|abcd|kkk``.
-
-    >>> [source_index(k, 3, "reflect") for k in range(-4, 7)]
-    [2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0]
-    >>> [source_index(k, 3, "mirror") for k in range(-2, 5)]
-    [2, 1, 0, 1, 2, 1, 0]
-    """
-    if 0 <= k < n:
-        return k
-    if mode == "constant":
-        return -1
-    if mode == "nearest":
-        return 0 if k < 0 else n - 1
-    if mode == "wrap":
-        return k % n
-    if mode == "mirror":
-        if n == 1:
-            return 0
-        k %= 2 * n - 2
-        return k if k < n else 2 * n - 2 - k
-    k %= 2 * n  # reflect
-    return k if k < n else 2 * n - 1 - k
 
 
 def edge_indices(n: int, radius: int, mode: str) -> tuple[list[int], list[int]]:

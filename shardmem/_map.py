@@ -210,13 +210,15 @@ def build_tasks(
     seed: int | None = None,
     first_out: SharedArray | None = None,
     overlap: int = 0,
+    bounds: tuple[str, str] | None = None,
 ) -> list[Task]:
     """One Task per row range, with shard views, scalars, params and injected names.
 
     ``start``/``shape`` describe the shard of ``first_out`` (default: the last
     array operand); a kernel naming ``rng`` gets a stream keyed on (``seed``,
     chunk index). With ``overlap``, each shard also sees up to that many rows
-    past its end, and ``own`` is the number of its own elements.
+    past its end, and ``own`` is the number of its own elements. ``bounds``
+    names two keywords that receive each task's row range (``lo``, ``hi``).
     """
     base = check_params(params)
     names = (*INJECTED, "rng", "own")
@@ -246,9 +248,46 @@ def build_tasks(
         if "rng" in wanted:
             extra["rng"] = RandomSeed(stream_seed(seed, index))
         kwargs = base + tuple((n, extra[n]) for n in wanted)
+        if bounds is not None:
+            kwargs += ((bounds[0], lo), (bounds[1], hi))
         rank = index if plan.static else None
         tasks.append(Task(views, kwargs, rank=rank, label=f"rows {lo}:{hi}"))
     return tasks
+
+
+def run_blockwise(
+    kernel: Callable[..., object],
+    operands: Sequence[Operand | Whole],
+    shape: tuple[int, ...],
+    pool: Pool,
+    *,
+    chunks: int | None,
+    params: dict[str, object],
+    workers: int | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+    timing: list[float] | None = None,
+    start_offset: int = 0,
+    **options: Any,
+) -> tuple[list[object], list[Task]]:
+    """The one blockwise runner: plan rows of ``shape``, build the tasks, run them.
+
+    ``map``, ``reduce``, ``histogram`` and the Dask blocks all run through
+    here; ``options`` go to `build_tasks` (``nd``, ``seed``, ``first_out``,
+    ``overlap``). ``start_offset`` shifts the injected ``start`` (a Dask
+    block's place in the whole array). Returns the tasks' results and the
+    tasks (for their labels).
+    """
+    plan = make_plan(shape, chunks, pool, workers)
+    tasks = build_tasks(kernel, operands, plan, params, **options)
+    if start_offset:
+        for task in tasks:
+            task.kwargs = tuple(
+                (k, v + start_offset if k == "start" else v)  # type: ignore[operator]
+                for k, v in task.kwargs
+            )
+    results = run_tasks(pool, kernel, tasks, timeout=timeout, progress=progress, timing=timing)
+    return results, tasks
 
 
 def stream_seed(seed: int | None, chunk: int) -> int:
@@ -439,12 +478,22 @@ def map(
     adaptive = chunks is None and not _sees_its_shard(kernel)
     size = outs[0].size
     split = workers_for(kernel, size, run_on.size) if adaptive else None
-    plan = make_plan((rows,), chunks, run_on, split)
-    tasks = build_tasks(
-        kernel, [*operands, *outs], plan, params, nd=nd, seed=seed, first_out=outs[0]
-    )
     timing: list[float] = []
-    returned = run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress, timing=timing)
+    returned, tasks = run_blockwise(
+        kernel,
+        [*operands, *outs],
+        (rows,),
+        run_on,
+        chunks=chunks,
+        params=params,
+        workers=split,
+        timeout=timeout,
+        progress=progress,
+        timing=timing,
+        nd=nd,
+        seed=seed,
+        first_out=outs[0],
+    )
     for task, value in zip(tasks, returned, strict=True):
         if value is not None:
             raise KernelContractError(

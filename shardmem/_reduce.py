@@ -48,14 +48,12 @@ from shardmem._map import (
     Operand,
     Whole,
     as_operand,
-    build_tasks,
     common_shape,
-    make_plan,
+    run_blockwise,
     wanted_injections,
     whole,
 )
 from shardmem._map import map as map_
-from shardmem._runner import run_tasks
 from shardmem._sharding import default_chunks
 
 __all__ = ("dot", "max", "mean", "min", "reduce", "sum", "tree_combine")
@@ -103,9 +101,19 @@ def _partials(
         return []
     size = math.prod(shape)
     run_on = resolve_pool(pool)
-    plan = make_plan(shape, default_chunks(size) if chunks is None else chunks, run_on)
-    tasks = build_tasks(kernel, operands, plan, params, overlap=overlap)
-    return run_tasks(run_on, kernel, tasks, timeout=timeout, progress=progress)
+    count = default_chunks(size) if chunks is None else chunks
+    results, _ = run_blockwise(
+        kernel,
+        operands,
+        shape,
+        run_on,
+        chunks=count,
+        params=params,
+        timeout=timeout,
+        progress=progress,
+        overlap=overlap,
+    )
+    return results
 
 
 def reduce(

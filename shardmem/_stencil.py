@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from shardmem import _kernels_stencil as kernels
 from shardmem._array import SharedArray
+from shardmem._borders import MODES
 from shardmem._creation import asarray, empty, zeros
 from shardmem._dtypes import check_real
 from shardmem._engine import (
@@ -254,10 +255,8 @@ def _check_options(
             f"radius={radius} is larger than stencil() supports ({MAX_RADIUS}): a kernel "
             "receives 2*radius + 1 padded rows around each output row; use a smaller radius"
         )
-    if not isinstance(mode, str) or mode not in kernels.MODES:
-        raise InvalidArgumentError(
-            f"mode={mode!r} is not a border mode; use one of {kernels.MODES}"
-        )
+    if not isinstance(mode, str) or mode not in MODES:
+        raise InvalidArgumentError(f"mode={mode!r} is not a border mode; use one of {MODES}")
     number = check_real(cval, "cval", "stencil")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise InvalidArgumentError(

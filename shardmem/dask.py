@@ -48,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"shardmem.dask needs Dask ({exc}); install it with: pip install 'shardmem[dask]'"
     ) from exc
 
+from shardmem._borders import MODES
 from shardmem._dask_ship import ShippedKernel, ship
 from shardmem._dask_worker import (
     EMPTY,
@@ -69,7 +70,8 @@ if TYPE_CHECKING:
 
 __all__ = ("ShardmemPlugin", "map_blocks", "map_overlap", "reduction", "worker_pool")
 
-_MODES = {"reflect": "reflect", "nearest": "nearest", "wrap": "periodic", "mirror": None}
+# Dask's names for the border modes it pads itself ("mirror" has none: see _overlap_step).
+_DASK_BOUNDARY = {"reflect": "reflect", "nearest": "nearest", "wrap": "periodic", "mirror": None}
 
 
 def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array]:
@@ -358,10 +360,9 @@ def map_overlap(
         raise InvalidArgumentError(
             f"depth={depth!r} is not allowed; pass an int >= 0 (1 for a 3x3 neighbourhood)"
         )
-    if boundary not in (*_MODES, "constant"):
+    if boundary not in MODES:
         raise InvalidArgumentError(
-            f"boundary={boundary!r} is not a border mode; use one of "
-            "('reflect', 'mirror', 'nearest', 'wrap', 'constant')"
+            f"boundary={boundary!r} is not a border mode; use one of {MODES}"
         )
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise InvalidArgumentError(
@@ -405,7 +406,7 @@ def _overlap_step(
             run_stencil, padded, depth=depth, boundary="none", dtype=kind, meta=meta, **run
         )
         return cast("Array", out[(slice(depth, -depth),) * x.ndim].rechunk(x.chunks))
-    rule: object = cval if boundary == "constant" else _MODES[boundary]
+    rule: object = cval if boundary == "constant" else _DASK_BOUNDARY[boundary]
     made = da.map_overlap(  # type: ignore[no-untyped-call]
         run_stencil, x, depth=depth, boundary=rule, dtype=kind, meta=meta, **run
     )

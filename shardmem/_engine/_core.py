@@ -78,7 +78,7 @@ def _boot_code() -> bytes:
     here = Path(__file__).parent
     codes = [
         compile((here / name).read_text(), str(here / name), "exec")
-        for name in ("_protocol.py", "_worker.py")
+        for name in ("_protocol.py", "_rebuild.py", "_worker.py")
     ]
     return marshal.dumps(tuple(codes))
 

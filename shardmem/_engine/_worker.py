@@ -34,13 +34,10 @@ cost matters (it is paid per worker): queues are used through the low-level
 
 import _interpqueues
 import _thread
-import builtins
-import importlib
 import linecache
 import marshal
 import os
 import sys
-import types
 from time import perf_counter
 
 _yield = getattr(os, "sched_yield", lambda: None)
@@ -406,51 +403,13 @@ def _define(key, blob):
         _file_users[filename] = _file_users.get(filename, 0) + 1
         files.append(filename)
     _kernel_files[key] = files
-    functions = [None] * len(table)
-    for i, fspec in enumerate(table):
-        functions[i] = _make_function(fspec)
-    for fn, fspec in zip(functions, table, strict=True):
-        _fill_globals(fn, fspec[3], functions)
-    fn = functions[entry]
+    fn = rebuild_functions(table)[entry]  # (from _rebuild.py, executed before this file)
     code = fn.__code__
     nargs = code.co_argcount + code.co_kwonlyargcount
     names = code.co_varnames[:nargs]
     takes_kwargs = bool(code.co_flags & 0x08)
     wanted = tuple(n for n in INJECTED if n in names or takes_kwargs)
     _kernels[key] = (fn, wanted)
-
-
-def _make_function(spec):
-    name, code, defaults, _globals, kwdefaults, closure = spec
-    cells = None if closure is None else tuple(types.CellType(v) for v in closure)
-    fn = types.FunctionType(
-        code, {"__builtins__": builtins, "__name__": "__shardmem_kernel__"}, name, defaults, cells
-    )
-    if kwdefaults:
-        fn.__kwdefaults__ = dict(kwdefaults)
-    return fn
-
-
-def _fill_globals(fn, entries, functions):
-    ns = fn.__globals__
-    for name, kind, payload in entries:
-        if kind == "v":
-            ns[name] = payload
-        elif kind == "m":
-            ns[name] = importlib.import_module(payload)
-        elif kind == "a":
-            obj = importlib.import_module(payload[0])
-            for part in payload[1].split("."):
-                obj = getattr(obj, part)
-            ns[name] = obj
-        elif kind == "f":
-            ns[name] = functions[payload]
-        elif kind == "i":
-            importlib.import_module(payload)  # checked now, imported again by the kernel
-        elif kind == "r":
-            import re
-
-            ns[name] = re.compile(*payload)
 
 
 def _view(spec):

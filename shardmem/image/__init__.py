@@ -53,12 +53,12 @@ from collections.abc import Callable, Sequence
 from typing import TypeGuard, cast
 
 from shardmem._array import SharedArray
+from shardmem._borders import MODES
 from shardmem._creation import asarray, empty
 from shardmem._dtypes import check_real, uint8
-from shardmem._engine import Pool, Task, as_view, check_params, resolve_pool
+from shardmem._engine import Pool, resolve_pool
 from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
-from shardmem._runner import run_tasks
-from shardmem._sharding import nonempty_rows
+from shardmem._map import run_blockwise, whole
 from shardmem.image import _kernels as kern
 from shardmem.image._codec import read_image, write_image
 
@@ -84,7 +84,6 @@ __all__ = (
     "write_image",
 )
 
-MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
 _DTYPES = ("uint8", "float32", "float64")
 MAX_WINDOW = 65535  # widest filter window (size, Gaussian kernel) in pixels
 
@@ -152,13 +151,11 @@ def _bands(
 ) -> list[object]:
     """Run ``kernel`` over row bands ``r0:r1`` (or flat ranges ``a:b``) of ``rows``."""
     p = resolve_pool(pool)
-    views = tuple(as_view(a, where) for a in arrays)
     keys = ("a", "b") if params.pop("flat", False) else ("r0", "r1")
-    tasks = [
-        Task(views, check_params({keys[0]: lo, keys[1]: hi, **params}), label=f"rows {lo}:{hi}")
-        for lo, hi in nonempty_rows(rows, p.size * 4)
-    ]
-    return run_tasks(p, kernel, tasks)
+    everything = [whole(a) for a in arrays]  # kernels read neighbouring rows: whole views
+    return run_blockwise(
+        kernel, everything, (rows,), p, chunks=p.size * 4, params=params, bounds=keys
+    )[0]
 
 
 def _filter(

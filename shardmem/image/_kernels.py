@@ -22,6 +22,8 @@ from itertools import accumulate, repeat
 from operator import add, itemgetter, mul, sub
 from typing import Any
 
+from shardmem._borders import source_index
+
 __all__ = (
     "box",
     "correlate",
@@ -47,32 +49,15 @@ DEPTH = 256
 # -- borders ---------------------------------------------------------------------------
 
 
-def border_index(i: int, n: int, mode: str) -> int:
-    """Index in ``range(n)`` that position ``i`` reads under ``mode`` (-1: the constant)."""
-    if 0 <= i < n:
-        return i
-    if mode == "constant":
-        return -1
-    if mode == "nearest" or n == 1:
-        return 0 if i < 0 else n - 1
-    if mode == "wrap":
-        return i % n
-    if mode == "reflect":
-        i %= 2 * n
-        return i if i < n else 2 * n - 1 - i
-    i %= 2 * n - 2  # mirror
-    return i if i < n else 2 * n - 2 - i
-
-
 def hpad(v: Row, w: int, c: int, left: int, right: int, mode: str, fill: Any) -> Row:  # noqa: PLR0917 - hot helper, positional calls
     """Row ``v`` (``w`` pixels of ``c`` channels) padded by whole pixels on both sides."""
     parts: Row = []
     for j in range(-left, 0):
-        k = border_index(j, w, mode)
+        k = source_index(j, w, mode)
         parts += [fill] * c if k < 0 else v[k * c : k * c + c]
     parts += v
     for j in range(w, w + right):
-        k = border_index(j, w, mode)
+        k = source_index(j, w, mode)
         parts += [fill] * c if k < 0 else v[k * c : k * c + c]
     return parts
 
@@ -91,7 +76,7 @@ def windows(  # noqa: PLR0917 - hot helper, positional calls
     """For each row ``y`` of ``r0:r1`` yield rows ``y-above .. y+below`` as lists."""
     cache: dict[int, Row] = {}
     for y in range(r0, r1):
-        keys = [border_index(y + d, h, mode) for d in range(-above, below + 1)]
+        keys = [source_index(y + d, h, mode) for d in range(-above, below + 1)]
         rows = [cache.get(k) or _fetch(src, k, wc, cval) for k in keys]
         cache = dict(zip(keys, rows, strict=True))
         yield rows
