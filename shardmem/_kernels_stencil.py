@@ -64,7 +64,12 @@ def store(out_row: memoryview, result: object, fmt: str) -> None:
     """Write a kernel's returned row into ``out_row`` (nothing when it returned None)."""
     if result is None:
         return
-    if fmt == "d" and type(result) is list and len(result) == len(out_row) <= _PACK_MAX:
+    if (
+        fmt == "d"
+        and type(result) is list
+        and len(result) == len(out_row) <= _PACK_MAX
+        and out_row.c_contiguous  # (a channel's row is strided)
+    ):
         try:  # struct packs a list of floats about twice as fast as array('d', list)
             struct.pack_into(f"{len(result)}d", out_row, 0, *result)
             return
@@ -120,6 +125,32 @@ def _step_2d(kernel: Kernel, src: memoryview, dst: memoryview, job: tuple[Any, .
         del window[0]
 
 
+def _step_channels(kernel: Kernel, src: memoryview, dst: memoryview, job: tuple[Any, ...]) -> None:
+    """A 2-D step on each channel of an H x W x C array (channels last, interleaved).
+
+    A channel's row is a strided slice of the image row: read with
+    ``tolist()``, written through a strided view, so no plane is copied.
+    """
+    (n0, n1, nc), lo, hi, r, mode, cval, fmt, params = job
+    left, right = edge_indices(n1, r, mode)
+    blank = [cval] * (n1 + 2 * r)
+    span = n1 * nc
+
+    def padded(k: int, c: int) -> Line:
+        s = source_index(k, n0, mode)
+        if s < 0:
+            return blank
+        return pad(src[s * span + c : (s + 1) * span : nc].tolist(), left, right, cval)
+
+    windows = [[padded(k, c) for k in range(lo - r, lo + r)] for c in range(nc)]
+    for i in range(lo, hi):
+        for c, window in enumerate(windows):
+            window.append(padded(i + r, c))
+            out_row = dst[i * span + c : (i + 1) * span : nc]
+            store(out_row, kernel(tuple(window), out_row, **params), fmt)
+            del window[0]
+
+
 def _step_3d(kernel: Kernel, src: memoryview, dst: memoryview, job: tuple[Any, ...]) -> None:
     (n0, n1, n2), lo, hi, r, mode, cval, fmt, params = job
     left, right = edge_indices(n2, r, mode)
@@ -166,6 +197,7 @@ def stencil_task(
     barrier: Callable[[], None],
     steps: memoryview | None = None,
     slot: int = 0,
+    channels: bool = False,
 ) -> None:
     """Run ``iterations`` steps on rows ``lo:hi`` (gang kernel: one task per rank).
 
@@ -178,7 +210,10 @@ def stencil_task(
     kernel = _USER_KERNEL
     if kernel is None:
         raise RuntimeError("stencil_task was called without a bound user kernel")
-    step = _step_1d if len(shape) == 1 else _step_2d if len(shape) == 2 else _step_3d
+    if channels:
+        step = _step_channels
+    else:
+        step = _step_1d if len(shape) == 1 else _step_2d if len(shape) == 2 else _step_3d
     job = (tuple(shape), lo, hi, radius, mode, cval, fmt, kernel_params)
     current = src
     for s in range(iterations):

@@ -52,6 +52,7 @@ def stencil(
     mode: str = "reflect",
     cval: float = 0,
     iterations: int = 1,
+    channel_axis: int | None = None,
     pool: Pool | None = None,
     timeout: float | None = None,
     progress: bool = False,
@@ -73,6 +74,11 @@ def stencil(
     out : SharedArray, optional
         C-contiguous destination of ``src``'s shape, any dtype; a new array of
         ``src``'s dtype when omitted. May be ``src`` itself.
+    channel_axis : int, optional
+        For an ``H x W x C`` image: ``-1`` (or 2) runs the 2-D ``kernel`` on
+        each channel separately, as scikit-image's ``channel_axis``, instead
+        of treating the image as a 3-D volume. Channels must be the last axis
+        (move them there with ``np.moveaxis``).
     radius : int
         Neighbours on each side along every axis (``0 <= radius <= 4096``).
     mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}
@@ -203,6 +209,7 @@ def stencil(
     100.0
     """
     source = _as_source(src)
+    channels = _check_channel_axis(channel_axis, source)
     checked = _check_options(radius, mode, cval, iterations)
     result = _check_out(out, source)
     if _overlaps(source, result):
@@ -211,6 +218,8 @@ def stencil(
         return result
     target = resolve_pool(pool)
     tasks = _tasks(source, result, checked, params, target.size)
+    if channels:
+        tasks = [Task(t.views, (*t.kwargs, ("channels", True)), t.rank, t.label) for t in tasks]
     steps = None
     if progress_wanted(progress):  # each task counts its finished steps; the bar shows the least
         counter = zeros(len(tasks), dtype="int64")
@@ -224,9 +233,17 @@ def stencil(
             for i, t in enumerate(tasks)
         ]
         steps = (checked[3], counter)
-    run_tasks(
-        target, _bind(kernel), tasks, gang=True, timeout=timeout, progress=progress, steps=steps
-    )
+    try:
+        run_tasks(
+            target, _bind(kernel), tasks, gang=True, timeout=timeout, progress=progress, steps=steps
+        )
+    except Exception as exc:
+        if source.ndim == 3 and not channels and source.shape[-1] <= 4:
+            exc.add_note(
+                f"src has shape {source.shape}, so the kernel saw 3-D windows (rows[a][b] is a "
+                "line): for a 2-D kernel run on each colour channel, pass channel_axis=-1"
+            )
+        raise
     return result
 
 
@@ -241,6 +258,27 @@ def _as_source(src: object) -> SharedArray:
 
 
 MAX_RADIUS = 4096
+
+
+def _check_channel_axis(channel_axis: object, source: SharedArray) -> bool:
+    """True for a per-channel stencil; refuses what it cannot do before any work."""
+    if channel_axis is None:
+        return False
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, int):
+        raise ArgumentTypeError(
+            f"stencil(): channel_axis={channel_axis!r} must be an int (-1: channels last) or None"
+        )
+    if source.ndim != 3:
+        raise ShapeError(
+            f"stencil(): channel_axis= is for H x W x C images, and src has shape "
+            f"{source.shape}; drop channel_axis for a {source.ndim}-D array"
+        )
+    if channel_axis not in (-1, 2):
+        raise InvalidArgumentError(
+            f"stencil(): channel_axis={channel_axis} is not supported: channels must be the "
+            "last axis (channel_axis=-1); move them there first, e.g. np.moveaxis(img, 0, -1)"
+        )
+    return True
 
 
 def _check_options(

@@ -465,3 +465,70 @@ def test_min_max_along_an_axis_propagate_nan() -> None:
 def test_bad_axis_is_refused(axis: object, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         sm.sum(np.zeros((2, 3)), axis=axis)  # type: ignore[arg-type]
+
+
+# -- stencil on colour images, channel by channel --------------------------------------------------
+
+
+def box3(rows, out_row):  # type: ignore[no-untyped-def]
+    up, mid, down = rows
+    for x in range(len(out_row)):
+        out_row[x] = (sum(up[x : x + 3]) + sum(mid[x : x + 3]) + sum(down[x : x + 3])) / 9
+
+
+def box3_returning(rows, out_row):  # type: ignore[no-untyped-def]
+    up, mid, down = rows
+    return [
+        (sum(up[x : x + 3]) + sum(mid[x : x + 3]) + sum(down[x : x + 3])) / 9
+        for x in range(len(out_row))
+    ]
+
+
+@SETTINGS
+@given(
+    h=st.integers(1, 16),
+    w=st.integers(1, 16),
+    c=st.integers(1, 4),
+    iterations=st.integers(1, 3),
+    mode=st.sampled_from(["reflect", "mirror", "nearest", "wrap"]),
+    workers=st.integers(1, 4),
+    returning=st.booleans(),
+)
+def test_stencil_per_channel_matches_scipy(  # noqa: PLR0917
+    h: int, w: int, c: int, iterations: int, mode: str, workers: int, returning: bool
+) -> None:
+    ndi = pytest.importorskip("scipy.ndimage")
+    img = np.random.default_rng(h * w * c).random((h, w, c))
+    got = sm.stencil(
+        box3_returning if returning else box3,
+        img,
+        channel_axis=-1,
+        mode=mode,
+        iterations=iterations,
+        pool=get_pool(workers),
+    )
+    want = img
+    for _ in range(iterations):
+        want = ndi.uniform_filter(want, (3, 3, 1), mode=mode)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "error", "match"),
+    [
+        ((4, 5), -1, sm.ShapeError, "channel_axis= is for H x W x C images"),
+        ((4, 5, 3), 0, sm.InvalidArgumentError, r"channels must be the last axis.*moveaxis"),
+        ((4, 5, 3), "last", sm.ArgumentTypeError, "must be an int"),
+    ],
+)
+def test_stencil_channel_axis_refusals(
+    shape: tuple[int, ...], axis: object, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        sm.stencil(box3, np.zeros(shape), channel_axis=axis, pool=get_pool(2))  # type: ignore[arg-type]
+
+
+def test_a_2d_kernel_on_an_rgb_volume_points_at_channel_axis() -> None:
+    with pytest.raises(TypeError) as info:
+        sm.stencil(box3, np.zeros((6, 5, 3)), pool=get_pool(2))
+    assert "pass channel_axis=-1" in " ".join(info.value.__notes__)
