@@ -391,7 +391,8 @@ def map(
         Seed of the random streams of a kernel that names ``rng``: each chunk
         gets its own ``random.Random``, keyed on (``seed``, chunk index).
         The same ``seed`` and ``chunks`` give the same result on any number
-        of workers. Default: fresh streams each call.
+        of workers. Default: fresh streams each call. A kernel with a
+        ``seed`` parameter of its own receives the value too.
     pool : Pool, optional
         Pool to run on; default ``sm.default_pool()``.
     timeout : float, optional
@@ -464,11 +465,13 @@ def map(
     ]
     run_on = resolve_pool(pool)
     takes_rng = "rng" in wanted_injections(kernel, ("rng",))
+    if seed is not None and "seed" in wanted_injections(kernel, ("seed",)):
+        params = {**params, "seed": seed}  # a kernel parameter of that name gets it too
     if takes_rng:
         seed = _check_seed(seed)
         if chunks is None:  # streams keyed on chunks that do not depend on the pool size
             chunks = min(rows, RNG_CHUNKS)
-    elif seed is not None:
+    elif seed is not None and "seed" not in params:
         raise InvalidArgumentError(
             f"map(): seed= is for kernels that take rng, and {kernel_label(kernel)} does not; "
             "add an rng parameter to the kernel, or drop seed="

@@ -532,3 +532,13 @@ def test_a_2d_kernel_on_an_rgb_volume_points_at_channel_axis() -> None:
     with pytest.raises(TypeError) as info:
         sm.stencil(box3, np.zeros((6, 5, 3)), pool=get_pool(2))
     assert "pass channel_axis=-1" in " ".join(info.value.__notes__)
+
+
+def own_seed(x, out, *, seed):  # type: ignore[no-untyped-def]
+    for i in range(len(out)):
+        out[i] = seed
+
+
+def test_a_kernel_with_its_own_seed_parameter_still_receives_it() -> None:
+    got = sm.map(own_seed, sm.arange(3), seed=42, pool=get_pool(2))
+    assert got.tolist() == [42, 42, 42]
