@@ -133,7 +133,7 @@ class PoolExecutor(Executor):
         inner = pool.submit(run_graph_node, task, data)
         outer: Future[Any] = Future()
         outer.set_running_or_notify_cancel()
-        inner.add_done_callback(lambda f: outer.set_result(_task_message(f, start, delay)))
+        inner.add_done_callback(lambda f: _resolve(outer, f, start, delay))
         return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -141,8 +141,19 @@ class PoolExecutor(Executor):
 
 
 def run_graph_node(task: Callable[[dict[str, Any]], Any], data: dict[str, Any]) -> Any:
-    """One Dask task, inside a worker interpreter."""
-    return task(data)
+    """One Dask task, inside a worker interpreter (a ``compute()`` inside it runs right there)."""
+    import dask
+
+    with dask.config.set(scheduler="sync"):
+        return task(data)
+
+
+def _resolve(outer: Future[Any], inner: Future[Any], start: float, delay: float) -> None:
+    """Complete the future Dask waits on, whatever building its message raises."""
+    try:
+        outer.set_result(_task_message(inner, start, delay))
+    except BaseException as exc:  # noqa: BLE001 - handed to Dask, never lost in a callback
+        outer.set_exception(exc)
 
 
 def _task_message(future: Future[Any], start: float, delay: float) -> dict[str, Any]:

@@ -53,7 +53,6 @@ try:
     from joblib._parallel_backends import (  # type: ignore[import-untyped]
         AutoBatchingMixin,
         ParallelBackendBase,
-        SequentialBackend,
     )
     from joblib.parallel import BatchedCalls  # type: ignore[import-untyped]
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -61,7 +60,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"shardmem.joblib needs joblib ({exc}); install it with: pip install 'shardmem[joblib]'"
     ) from exc
 
-from shardmem._engine import Pool, default_pool
+from shardmem._engine import Pool, default_pool, stop
 
 __all__ = ("BACKEND_NAME", "ShardmemBackend")
 
@@ -90,6 +89,7 @@ class ShardmemBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         core, replaced if it broke).
     """
 
+    default_n_jobs = -1  # what Parallel() without n_jobs gets: every worker
     supports_retrieve_callback = True
     supports_timeout = True
     supports_return_generator = True
@@ -150,15 +150,16 @@ class ShardmemBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         return out.result()
 
     def abort_everything(self, ensure_ready: bool = True) -> None:
-        """Cancel the batches that have not started (joblib calls this after an error)."""
+        """Stop every batch still in the pool, queued or running (after an error or a timeout).
+
+        As loky's backend does by ending its processes: a timed-out batch
+        must not keep a worker busy for the calls that follow.
+        """
         with self._lock:
             pending = list(self._futures)
         for future in pending:
-            future.cancel()
-
-    def get_nested_backend(self) -> tuple[Any, int | None]:
-        """A ``Parallel`` inside a worker runs sequentially there."""
-        return SequentialBackend(nesting_level=(self.nesting_level or 0) + 1), None
+            if not future.cancel():
+                stop(future, "joblib abandoned this batch (an error or a timeout in Parallel)")
 
 
 joblib.register_parallel_backend(BACKEND_NAME, ShardmemBackend)

@@ -348,3 +348,26 @@ def test_annotated_task_error_comes_back_with_its_type(client: distributed.Clien
     with pytest.raises(KeyError, match="'b'"):
         client.compute(bad).result(timeout=TIMEOUT)
     assert client.compute(good).result(timeout=TIMEOUT) == 1
+
+
+def test_an_annotated_task_whose_message_cannot_be_built_fails_instead_of_hanging(
+    client: distributed.Client,
+) -> None:
+    import dask
+    from dask import delayed
+
+    def unsizable():  # type: ignore[no-untyped-def]
+        class Odd:
+            def __sizeof__(self):  # type: ignore[no-untyped-def]
+                raise RuntimeError("no size")
+
+        return Odd()
+
+    client.register_plugin(smd.ShardmemPlugin())
+    with dask.annotate(executor="shardmem"):
+        odd = delayed(unsizable)()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any error, as long as it comes back
+        client.compute(odd).result(timeout=TIMEOUT)
+    with dask.annotate(executor="shardmem"):
+        fine = delayed(abs)(-3)
+    assert client.compute(fine).result(timeout=TIMEOUT) == 3

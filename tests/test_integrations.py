@@ -244,3 +244,125 @@ def test_joblib_numpy_function_is_refused_clearly() -> None:
     ):
         joblib.Parallel()(joblib.delayed(uses_numpy)(i) for i in range(4))
     assert "cannot be imported in a subinterpreter" in " ".join(info.value.__notes__)
+
+
+# -- found by review: nested computes, classes of __main__, abandoned batches, n_jobs ----------
+
+
+def test_a_task_that_calls_compute_runs_it_in_place_and_leaves_the_pool_healthy(
+    pool: sm.Pool,
+) -> None:
+    from dask import delayed
+
+    def inner_delayed(n):  # type: ignore[no-untyped-def]
+        import dask
+        from dask import delayed
+
+        return sum(dask.compute(*[delayed(abs)(-i) for i in range(n)]))  # Dask's default
+
+    def inner_bag(n):  # type: ignore[no-untyped-def]
+        import dask.bag as db
+
+        return db.from_sequence(range(n), npartitions=2).map(lambda v: v * 2).sum().compute()
+
+    got = dask.compute([delayed(inner_delayed)(5) for _ in range(3)], scheduler=pool)
+    assert got == ([10, 10, 10],)
+    got = dask.compute([delayed(inner_bag)(10) for _ in range(3)], scheduler=pool)
+    assert got == ([90, 90, 90],)
+    for _ in range(10):  # nothing left behind in the workers
+        assert db.from_sequence(range(100), npartitions=4).sum().compute(scheduler=pool) == 4950
+
+
+def test_threads_a_kernel_leaves_in_an_executor_are_ended_and_later_tasks_succeed(
+    pool: sm.Pool,
+) -> None:
+    def leaves_a_thread_pool():  # type: ignore[no-untyped-def]
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(2)
+        list(executor.map(abs, [-1, -2, -3]))
+        sys.modules["__main__"].__dict__["kept"] = executor  # never shut down
+
+    with pytest.raises(RuntimeError, match="thread"):
+        pool.submit(leaves_a_thread_pool).result(timeout=TIMEOUT)
+    results = [pool.submit(abs, -i).result(timeout=TIMEOUT) for i in range(40)]
+    assert results == list(range(40))
+    assert not pool.broken
+
+
+CODE_MAIN_CLASSES = textwrap.dedent(
+    """
+    import dask, joblib
+    from dask import delayed
+    import shardmem as sm, shardmem.joblib
+
+    class AppError(Exception):
+        pass
+
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    def fail(i):
+        raise AppError(f"bad {i}")
+
+    def make(i):
+        return Point(i)
+
+    with sm.Pool(2) as pool:
+        caught = []
+        for run in (
+            lambda: dask.compute(delayed(fail)(1), scheduler=pool),
+            lambda: joblib.Parallel(backend=shardmem.joblib.ShardmemBackend(pool=pool))(
+                joblib.delayed(fail)(i) for i in range(4)
+            ),
+            lambda: pool.submit(fail, 1).result(),
+        ):
+            try:
+                run()
+            except AppError:
+                caught.append("AppError")
+        points = dask.compute([delayed(make)(i) for i in range(3)], scheduler=pool)[0]
+        print(caught, [type(p) is Point and p.x for p in points])
+    """
+)
+
+
+def test_classes_and_exceptions_of_main_come_back_as_themselves() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", CODE_MAIN_CLASSES],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['AppError', 'AppError', 'AppError'] [0, 1, 2]"
+
+
+def test_joblib_timeout_stops_the_abandoned_batches() -> None:
+    def forever(_):  # type: ignore[no-untyped-def]
+        while True:
+            pass
+
+    with sm.Pool(2) as own, joblib.parallel_config(backend=smj.ShardmemBackend(pool=own)):
+        with pytest.raises(multiprocessing.TimeoutError):
+            joblib.Parallel(n_jobs=2, timeout=0.3)(joblib.delayed(forever)(i) for i in range(2))
+        assert_idle(own, timeout=30)  # the spinning kernels were stopped
+        assert joblib.Parallel(n_jobs=2)(joblib.delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
+
+
+def test_joblib_without_n_jobs_uses_every_worker() -> None:
+    def where(_):  # type: ignore[no-untyped-def]
+        import time
+        from concurrent import interpreters
+
+        end = time.monotonic() + 0.02  # long enough that one worker cannot take every batch
+        while time.monotonic() < end:
+            pass
+        return interpreters.get_current().id
+
+    with sm.Pool(2) as own, joblib.parallel_config(backend=smj.ShardmemBackend(pool=own)):
+        ids = joblib.Parallel(batch_size=1)(joblib.delayed(where)(i) for i in range(20))
+    assert len(set(ids)) == 2

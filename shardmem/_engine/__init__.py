@@ -5,7 +5,15 @@ use only the names below, never the private modules behind them.
 """
 
 from shardmem._engine._bind import bind
-from shardmem._engine._pool import Pool, default_pool, execute, resolve_pool, run, submit
+from shardmem._engine._pool import (
+    Pool,
+    default_pool,
+    execute,
+    resolve_pool,
+    run,
+    stop,
+    submit,
+)
 from shardmem._engine._rebuild import rebuild_functions
 from shardmem._engine._shipping import Kernel, _is_plain, kernel_name, pack
 from shardmem._engine._tasks import RandomSeed, Task, ViewSpec, as_view, check_params
@@ -27,5 +35,6 @@ __all__ = (
     "rebuild_functions",
     "resolve_pool",
     "run",
+    "stop",
     "submit",
 )

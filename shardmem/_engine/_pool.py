@@ -31,7 +31,7 @@ from shardmem._errors import (
     TaskTimeoutError,
 )
 
-__all__ = ["Pool", "default_pool", "execute", "resolve_pool", "run", "submit"]
+__all__ = ["Pool", "default_pool", "execute", "resolve_pool", "run", "stop", "submit"]
 
 MAX_WORKERS = 4096  # barrier tokens carry the round (log2 of the size) in 6 bits
 _TICK = 0.05  # longest single wait of a caller (progress bars refresh this often)
@@ -181,6 +181,8 @@ class Pool(Executor):
         ...     pool.submit(total, a, start=1).result(timeout=10)
         5051
         """
+        if getattr(fn, "__module__", None) == "dask.local":  # dask.compute(scheduler=pool)
+            fn, args = _dask_tasks, (fn, *args)
         task = Task(
             tuple(map(view_of, args)),
             tuple((k, view_of(v)) for k, v in kwargs.items()) if kwargs else (),
@@ -495,6 +497,34 @@ def _worker_count(workers: int | None) -> int:
 _default: Pool | None = None
 _default_lock = threading.Lock()
 _shutting_down = False
+
+
+def stop(future: Future[Any], reason: str) -> bool:
+    """Stop the call behind a future of a pool, running or not; False if it already finished.
+
+    Unlike ``future.cancel()`` (which, as for every executor, leaves a
+    running call alone), its queued tasks are dropped and its running
+    kernels stopped; the future then raises ``TaskCancelledError(reason)``.
+    For integrations that abandon work (joblib's ``abort_everything``).
+    """
+    call = getattr(future, "_call", None) if isinstance(future, CallFuture) else None
+    if call is None or future.done():
+        return False
+    call.engine.request_cancel(call, TaskCancelledError(reason))
+    return True
+
+
+def _dask_tasks(run: Callable[..., Any], /, *args: Any) -> Any:
+    """A batch of Dask tasks in a worker; a ``compute()`` inside one runs right there.
+
+    Dask's default schedulers would start threads or processes inside the
+    worker interpreter (which a kernel must not leave running, and which a
+    subinterpreter cannot fork); the worker already is one of the pool's cores.
+    """
+    import dask
+
+    with dask.config.set(scheduler="sync"):
+        return run(*args)
 
 
 def default_pool() -> Pool:

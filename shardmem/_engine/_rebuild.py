@@ -57,6 +57,10 @@ def _fill_globals(
             ns[name] = functions[payload]
         elif kind == "i":  # a module the code imports itself: checked now
             importlib.import_module(payload)
+        elif kind == "c":  # a class of the caller's __main__, by value (cloudpickle)
+            import pickle
+
+            ns[name] = pickle.loads(payload)
         elif kind == "r":  # a compiled regular expression: pattern and flags
             import re
 

@@ -191,6 +191,10 @@ class _Packer:
         where = _importable_location(value)
         if where is not None:
             return (name, "a", where)
+        if isinstance(value, type) and value.__module__ == "__main__":
+            cloudpickle = cloudpickle_module()
+            if cloudpickle is not None:  # a class of a script or notebook: sent by value
+                return (name, "c", bytes(cloudpickle.dumps(value)))
         value = as_plain(value)
         if _is_plain(value):
             return (name, "v", value)
@@ -238,6 +242,15 @@ class _Packer:
         lines = linecache.getlines(filename)
         if lines:
             self.sources[filename] = tuple(lines)
+
+
+def cloudpickle_module() -> types.ModuleType | None:
+    """cloudpickle when it is installed (it comes with Dask and joblib), else None."""
+    try:
+        import cloudpickle  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return cast("types.ModuleType", cloudpickle)
 
 
 def _describe(value: object) -> str:

@@ -6,11 +6,11 @@ import io
 import pickle
 import types
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from shardmem._buffer import SharedBuffer
 from shardmem._engine import _protocol as P  # noqa: N812
-from shardmem._engine._shipping import _is_plain, as_plain
+from shardmem._engine._shipping import _is_plain, as_plain, cloudpickle_module
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShippingError
 
 __all__ = ["RandomSeed", "Task", "ViewSpec", "as_view", "check_params", "encode_arg", "view_of"]
@@ -103,7 +103,7 @@ def _pickle(value: object) -> bytes:
             refusal = exc
         else:
             return data
-    cloudpickle = _cloudpickle()
+    cloudpickle = cloudpickle_module()
     hint = ""
     if cloudpickle is not None:
         try:
@@ -120,14 +120,6 @@ def _pickle(value: object) -> bytes:
         f"a shared array, a plain value or picklable ({refusal}){hint}; pass arrays as "
         "SharedArrays and other data as picklable values"
     ) from refusal
-
-
-def _cloudpickle() -> types.ModuleType | None:
-    try:
-        import cloudpickle  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    return cast("types.ModuleType", cloudpickle)
 
 
 def view_of(value: object) -> object:

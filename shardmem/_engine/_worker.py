@@ -38,7 +38,7 @@ import linecache
 import marshal
 import os
 import sys
-from time import perf_counter
+from time import perf_counter, sleep
 
 _yield = getattr(os, "sched_yield", lambda: None)
 _get = _interpqueues.get
@@ -473,6 +473,9 @@ def _importing(exc):
 
 def _run(message, slot):
     task_id = message[1]
+    if _strays_pending[0] and _stray_calls[1] != _stray_calls[0]:
+        _await_strays()  # an earlier kernel's threads are being stopped: let them end
+    threads_before = _thread._count()  # the watchdog, and any thread nothing could stop
     _read_stops()  # (before the window below: it takes a lock)
     # CURRENT is published before the stop list is read: a stop that arrives in
     # between is seen by the watchdog, which then raises in the kernel.
@@ -513,7 +516,7 @@ def _run(message, slot):
         sys.set_int_max_str_digits(_INT_DIGITS)
     if stopped:
         outcome = (CANCELLED, task_id, RANK)
-    elif _thread._count() > 1:  # the watchdog is one; any other was started by the kernel
+    elif _thread._count() > threads_before:  # this kernel started threads it left running
         outcome = _failure(task_id, _stray_threads())
     elif error is not None:
         outcome = _failure(task_id, error)
@@ -532,8 +535,28 @@ def _skip(task_id):
     CTRL[_DECIDED] = -task_id
 
 
+_strays_pending = [False]  # the watchdog is stopping threads a kernel left running
+_stray_calls = [0, 0]  # kernels that left threads; how many of those the next task awaited
+_STRAYS_WAIT = 2.0  # seconds the next task waits for them to end (once per such kernel)
+
+
+def _await_strays():
+    """Wait (bounded) until the watchdog has stopped the threads an earlier kernel left.
+
+    Threads nothing can stop (blocked forever in a C call) are waited for
+    once; later tasks run beside them and are not blamed for them.
+    """
+    _stray_calls[1] = _stray_calls[0]
+    end = perf_counter() + _STRAYS_WAIT
+    while _strays_pending[0] and perf_counter() < end:
+        _yield()
+        sleep(0.001)
+
+
 def _stray_threads():
     """The kernel left threads running: ask the watchdog to stop them, and fail the task."""
+    _strays_pending[0] = True
+    _stray_calls[0] += 1
     os.write(WATCH_W, b"t")
     return RuntimeError(
         f"the kernel returned while {_thread._count() - 1} thread(s) it started were still "
@@ -615,13 +638,32 @@ class _UnsendableError(Exception):
     pass
 
 
-def _encode(value):
-    if type(value) is tuple and all(v is None or type(v) in _PLAIN for v in value):
-        return value
+def _dumps(value):
+    """Pickle, or cloudpickle where pickle cannot (a class the caller sent by value).
+
+    A class defined in the caller's ``__main__`` arrives here through
+    cloudpickle; pickle cannot name it on the way back, and cloudpickle hands
+    the caller its own class again.
+    """
     import pickle
 
     try:
-        return (PICKLED, pickle.dumps(value))
+        return pickle.dumps(value)
+    except Exception:
+        try:
+            import cloudpickle
+        except ImportError:
+            cloudpickle = None
+        if cloudpickle is None:
+            raise
+        return cloudpickle.dumps(value)
+
+
+def _encode(value):
+    if type(value) is tuple and all(v is None or type(v) in _PLAIN for v in value):
+        return value
+    try:
+        return (PICKLED, _dumps(value))
     except BaseException as exc:  # noqa: BLE001 - any pickling failure means the same to the caller
         raise _UnsendableError(
             f"the kernel returned a {type(value).__name__}, which cannot be sent back to the "
@@ -651,7 +693,7 @@ def _failure(task_id, exc):
     except BaseException:  # noqa: BLE001 - a broken exception still reaches the caller
         text = f"{type(exc).__name__}: {_text(exc)}\n"
     try:
-        payload = pickle.dumps(exc)
+        payload = _dumps(exc)
         pickle.loads(payload)
     except BaseException:  # noqa: BLE001 - an exception that does not round-trip is sent as text
         payload = None
@@ -691,6 +733,7 @@ def _watchdog(compute_thread):
             continue  # past its grace the pool replaces this worker
         if strays:
             strays = _stop_strays(compute_thread)
+            _strays_pending[0] = strays
         CTRL[_WD_BUSY] = 1
         _fence()
         current = CTRL[_CURRENT]
@@ -711,14 +754,35 @@ def _watchdog(compute_thread):
 
 
 def _stop_strays(compute_thread):
-    """Raise in every thread a kernel left running; True while any is left."""
+    """Stop every thread a kernel left running; True while any is left.
+
+    Idle threads of a ``ThreadPoolExecutor`` the kernel left open (a
+    library's pool) wait in a C call that no exception reaches: their
+    executor is shut down, which ends them. Other threads get ``Cancelled``.
+    """
     mine = {compute_thread, _thread.get_ident()}
     others = [t for t in sys._current_frames() if t not in mine]
+    others = [t for t in others if not _shut_executor_of(t)]
     for ident in others:
         _SET(ident, Cancelled)
     if others:
         _monitor(True)
     return _thread._count() > 1
+
+
+def _shut_executor_of(ident):
+    """Shut down the ThreadPoolExecutor whose worker thread ``ident`` is; True if it is one."""
+    pools = sys.modules.get("concurrent.futures.thread")
+    threading = sys.modules.get("threading")
+    if pools is None or threading is None:
+        return False
+    thread = threading._active.get(ident)
+    if thread is None or getattr(thread, "_target", None) is not pools._worker:
+        return False
+    executor = thread._args[0]() if thread._args else None
+    if executor is not None:
+        executor.shutdown(wait=False, cancel_futures=True)
+    return True
 
 
 _monitoring = [False]
