@@ -9,7 +9,15 @@ import math
 import operator
 from typing import Any
 
-__all__ = ("axis_partial", "divide_by", "dot_partial", "max_partial", "min_partial", "sum_partial")
+__all__ = (
+    "axis_partial",
+    "divide_by",
+    "dot_partial",
+    "fold_task",
+    "max_partial",
+    "min_partial",
+    "sum_partial",
+)
 
 
 def sum_partial(x: memoryview) -> int | float:
@@ -62,3 +70,46 @@ def divide_by(x: memoryview, out: Any, *, n: float) -> None:
     """``out[i] = x[i] / n`` (the mean from the sum, in place)."""
     for i in range(len(out)):
         out[i] = x[i] / n
+
+
+_USER_KERNEL: Any = None  # bound per call in a copy of fold_task's globals
+_USER_COMBINE: Any = None
+
+
+def fold_task(
+    *args: Any,
+    ranges: list[tuple[int, int]],
+    rows: int,
+    row_sizes: tuple[int, ...],
+    ref_shape: tuple[int, ...],
+    overlap: int,
+    wanted: tuple[str, ...],
+    params: dict[str, Any],
+) -> tuple[Any, ...]:
+    """One rank's share of a ``reduce(..., in_workers=True)``: its chunks, folded here.
+
+    ``args`` are whole flat views (``row_sizes[i] > 0``) or values passed as
+    they are (0). Each chunk sees its rows plus ``overlap`` more, as in a
+    plain reduce; its partial is combined with the previous ones in this
+    interpreter, so one partial per rank travels back. Returns ``()`` for a
+    rank without chunks, else ``(partial,)``.
+    """
+    kernel, combine = _USER_KERNEL, _USER_COMBINE
+    ref_row = 1
+    for n in ref_shape[1:]:
+        ref_row *= n
+    folded: tuple[Any, ...] = ()
+    for lo, hi in ranges:
+        end = min(hi + overlap, rows)
+        views = [a[lo * rs : end * rs] if rs else a for a, rs in zip(args, row_sizes, strict=True)]
+        extra = {
+            "start": lo * ref_row,
+            "shape": (hi - lo, *ref_shape[1:]),
+            "own": (hi - lo) * ref_row,
+        }
+        kw = dict(params)
+        for name in wanted:
+            kw[name] = extra[name]
+        part = kernel(*views, **kw)
+        folded = (combine(folded[0], part),) if folded else (part,)
+    return folded

@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, empty
-from shardmem._engine import Pool, kernel_name, resolve_pool
+from shardmem._engine import Pool, Task, as_view, bind, check_params, kernel_name, resolve_pool
 from shardmem._errors import (
     ArgumentTypeError,
     InvalidArgumentError,
@@ -40,6 +40,7 @@ from shardmem._kernels_reduce import (
     axis_partial,
     divide_by,
     dot_partial,
+    fold_task,
     max_partial,
     min_partial,
     sum_partial,
@@ -54,7 +55,8 @@ from shardmem._map import (
     whole,
 )
 from shardmem._map import map as map_
-from shardmem._sharding import default_chunks
+from shardmem._runner import run_tasks
+from shardmem._sharding import check_chunks, default_chunks, nonempty_rows
 
 __all__ = ("dot", "max", "mean", "min", "reduce", "sum", "tree_combine")
 
@@ -93,6 +95,7 @@ def _partials(
     progress: bool,
     params: dict[str, object],
     overlap: int = 0,
+    combine: object = None,
 ) -> list[object]:
     shape = common_shape(operands, "reduce")
     if shape is None:
@@ -116,6 +119,65 @@ def _partials(
     return results
 
 
+def _folded_partials(
+    kernel: Callable[..., object],
+    operands: list[Operand | Whole],
+    *,
+    chunks: int | None,
+    pool: Pool | None,
+    timeout: float | None,
+    progress: bool,
+    params: dict[str, object],
+    overlap: int,
+    combine: object,
+) -> list[object]:
+    """One partial per worker: each folds the partials of its chunks with ``combine``."""
+    shape = common_shape(operands, "reduce")
+    if shape is None:
+        raise InvalidArgumentError("reduce(): no array among the inputs; pass at least one array")
+    size = math.prod(shape)
+    if size == 0:
+        return []
+    run_on = resolve_pool(pool)
+    rows = shape[0] if shape else 1
+    count = default_chunks(size) if chunks is None else check_chunks(chunks)
+    ranges = nonempty_rows(rows, count)
+    args = tuple(
+        as_view(a.reshape((a.size,)), "reduce")
+        if isinstance(a, SharedArray)
+        else as_view(a.array.reshape((a.array.size,)), "reduce")
+        if isinstance(a, Whole)
+        else a
+        for a in operands
+    )
+    row_sizes = tuple(
+        (math.prod(a.shape[1:]) if a.ndim else 1) if isinstance(a, SharedArray) else 0
+        for a in operands
+    )
+    common = {
+        "rows": rows,
+        "row_sizes": row_sizes,
+        "ref_shape": shape,
+        "overlap": overlap,
+        "wanted": wanted_injections(kernel, ("start", "shape", "own")),
+        "params": dict(check_params(params)),
+    }
+    tasks = [
+        Task(
+            args,
+            tuple({**common, "ranges": ranges[r :: run_on.size]}.items()),
+            rank=r,
+            label=f"chunks {r}::{run_on.size}",
+        )
+        for r in range(run_on.size)
+    ]
+    label = f"reduce[{kernel_name(kernel)}]"
+    merge = cast("Callable[..., object]", combine)
+    folder = bind(bind(fold_task, "_USER_KERNEL", kernel, label), "_USER_COMBINE", merge, label)
+    results = run_tasks(run_on, folder, tasks, gang=True, timeout=timeout, progress=progress)
+    return [r[0] for r in results if r]  # type: ignore[index]
+
+
 def reduce(
     kernel: Callable[..., object],
     /,
@@ -124,6 +186,7 @@ def reduce(
     initial: object = NO_INITIAL,
     chunks: int | None = None,
     overlap: int = 0,
+    in_workers: bool = False,
     pool: Pool | None = None,
     timeout: float | None = None,
     progress: bool = False,
@@ -162,6 +225,14 @@ def reduce(
         end), read-only by convention, for records that cross a chunk border
         (words, lines). The kernel must take ``own``: the number of elements
         of its views that are its own (the rest is the overlap).
+    in_workers : bool
+        Combine partials inside the workers: worker ``r`` runs chunks ``r,
+        r + p, r + 2p, ...`` (``p`` workers) and folds their partials with
+        ``combine`` as it goes, so one partial per worker travels back to be
+        combined here. For large container partials (a ``Counter`` per
+        chunk), whose pickling and merging would otherwise run in the caller.
+        Needs an explicit ``combine``, associative and commutative (the
+        grouping depends on the number of workers).
     pool, timeout, progress
         As for :func:`shardmem.map`.
 
@@ -207,8 +278,16 @@ def reduce(
             f"kernel {kernel_name(kernel)!r} must take own= (how many elements are its own) "
             "to count each record once; add an own parameter, or drop overlap="
         )
+    if not isinstance(in_workers, bool):
+        raise ArgumentTypeError(f"reduce(): in_workers={in_workers!r} must be True or False")
+    if in_workers and combine is None:
+        raise InvalidArgumentError(
+            "reduce(): in_workers=True folds partials inside the workers with combine=, so "
+            "pass it (e.g. combine=operator.add)"
+        )
     operands = [x if isinstance(x, Whole) else as_operand(x, "reduce") for x in inputs]
-    parts = _partials(
+    gather = _folded_partials if in_workers else _partials
+    parts = gather(
         kernel,
         operands,
         chunks=chunks,
@@ -217,6 +296,7 @@ def reduce(
         progress=progress,
         params=params,
         overlap=overlap,
+        combine=combine,
     )
     if combine is None:
         combine = _add_numbers(kernel, parts)

@@ -542,3 +542,48 @@ def own_seed(x, out, *, seed):  # type: ignore[no-untyped-def]
 def test_a_kernel_with_its_own_seed_parameter_still_receives_it() -> None:
     got = sm.map(own_seed, sm.arange(3), seed=42, pool=get_pool(2))
     assert got.tolist() == [42, 42, 42]
+
+
+# -- partials folded inside the workers --------------------------------------------------
+
+
+@SETTINGS
+@given(
+    words=st.lists(st.sampled_from(["a", "to", "be", "or", "not", "lorem", "ipsum"]), max_size=80),
+    chunks=st.one_of(st.none(), st.integers(1, 30)),
+    workers=st.integers(1, 4),
+)
+def test_in_workers_word_count_equals_sequential(
+    words: list[str], chunks: int | None, workers: int
+) -> None:
+    from collections import Counter
+
+    text = " ".join(words).encode() or b" "
+    got = sm.reduce(
+        words_in,
+        np.frombuffer(text, dtype=np.uint8),
+        combine=operator.add,
+        chunks=chunks,
+        overlap=8,
+        in_workers=True,
+        pool=get_pool(workers),
+    )
+    assert got == Counter(words)
+
+
+def test_in_workers_folds_each_workers_chunks_and_sees_whole_inputs() -> None:
+    def seen(x, scale, *, start):  # type: ignore[no-untyped-def]
+        return [(start, len(x), len(scale))]
+
+    got = sm.reduce(
+        seen, sm.arange(10), sm.whole([1, 2, 3]), combine=operator.add, chunks=5, in_workers=True,
+        pool=get_pool(2),
+    )  # fmt: skip
+    assert got == [(0, 2, 3), (4, 2, 3), (8, 2, 3), (2, 2, 3), (6, 2, 3)]  # worker 0, then 1
+
+
+def test_in_workers_needs_a_combine() -> None:
+    with pytest.raises(sm.InvalidArgumentError, match="in_workers=True folds partials"):
+        sm.reduce(positions, sm.arange(4), in_workers=True, pool=get_pool(2))
+    with pytest.raises(sm.ArgumentTypeError, match="in_workers=1 must be True or False"):
+        sm.reduce(positions, sm.arange(4), combine=operator.add, in_workers=1)  # type: ignore[arg-type]
