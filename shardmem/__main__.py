@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ShardmemError, OSError) as exc:
         print(f"shardmem {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"shardmem {args.command}: error: not enough memory for this", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"shardmem {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -261,6 +264,8 @@ def _params(items: list[str], op: Callable[..., object]) -> dict[str, object]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or name not in accepted:
+            if not accepted:
+                raise _usage(f"-p {item!r}: this operation takes no options")
             raise _usage(
                 f"-p {item!r}: give NAME=VALUE with NAME one of {', '.join(sorted(accepted))}"
             )

@@ -539,17 +539,22 @@ def unsafe_overlap(source: SharedArray, result: SharedArray) -> bool:
     in-place call) is safe, because each element is read by the task that
     writes it; any other overlap in the same buffer is not.
     """
-    if source._buffer is not result._buffer:
+    if not shares_memory(source, result):
         return False
     same = (
         source._offset == result._offset
         and source.dtype.itemsize == result.dtype.itemsize
         and source.strides == result.strides
     )
-    if same:
+    return not same
+
+
+def shares_memory(a: SharedArray, b: SharedArray) -> bool:
+    """True when ``a`` and ``b`` may share bytes (the same buffer, intersecting spans)."""
+    if a._buffer is not b._buffer:
         return False
-    a, b = _span(source), _span(result)
-    return a[0] < b[1] and b[0] < a[1]
+    x, y = _span(a), _span(b)
+    return x[0] < y[1] and y[0] < x[1]
 
 
 def cast_view(view: memoryview, fmt: str, shape: tuple[int, ...] | None = None) -> memoryview:

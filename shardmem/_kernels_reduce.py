@@ -55,11 +55,17 @@ def axis_partial(x: memoryview, out: Any, *, op: str, n: int, inner: int, start:
     slice, summed or searched at C speed.
     """
     step = n * inner
+    wrap = out.format in ("q", "Q")  # integer sums wrap around at 64 bits, as NumPy's do
     for i in range(len(out)):
         a, b = divmod(start + i, inner)
         line = x[a * step + b : (a + 1) * step : inner]
         if op == "sum":
-            out[i] = sum(line)
+            total = sum(line)
+            if wrap:
+                total &= 0xFFFF_FFFF_FFFF_FFFF
+                if out.format == "q" and total >= 1 << 63:
+                    total -= 1 << 64
+            out[i] = total
         elif _nan_in(line):
             out[i] = math.nan
         else:

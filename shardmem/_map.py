@@ -35,6 +35,7 @@ import builtins
 import contextlib
 import hashlib
 import math
+import operator
 import secrets
 import types
 import weakref
@@ -43,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shardmem import _kernels_map
-from shardmem._array import SharedArray, unsafe_overlap
+from shardmem._array import SharedArray, shares_memory, unsafe_overlap
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import as_dtype
 from shardmem._engine import (
@@ -296,14 +297,32 @@ def stream_seed(seed: int | None, chunk: int) -> int:
     return int.from_bytes(hashlib.sha256(text).digest(), "big")
 
 
-def _check_seed(seed: object) -> int:
-    if seed is None:
-        return secrets.randbits(128)
-    if isinstance(seed, bool) or not isinstance(seed, int):
+def rng_options(
+    kernel: Callable[..., object], seed: object, params: dict[str, object], where: str
+) -> tuple[dict[str, object], int | None, bool]:
+    """(params, seed, takes rng) for a call with ``seed=``: checked before any work.
+
+    A kernel naming ``rng`` gets streams keyed on ``seed`` (fresh random bits
+    when None); a kernel with a ``seed`` parameter of its own also receives
+    the value; ``seed=`` for a kernel that uses neither is refused.
+    """
+    if seed is not None:
+        if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+            raise InvalidArgumentError(
+                f"{where}(): seed={seed!r} must be an int (or None for fresh, unrepeatable streams)"
+            )
+        seed = operator.index(seed)  # (NumPy integers too)
+        if "seed" in wanted_injections(kernel, ("seed",)):
+            params = {**params, "seed": seed}
+    takes_rng = "rng" in wanted_injections(kernel, ("rng",))
+    if takes_rng:
+        return params, secrets.randbits(128) if seed is None else seed, True
+    if seed is not None and "seed" not in params:
         raise InvalidArgumentError(
-            f"map(): seed={seed!r} must be an int (or None for fresh, unrepeatable streams)"
+            f"{where}(): seed= is for kernels that take rng, and {kernel_label(kernel)} does "
+            "not; add an rng parameter to the kernel, or drop seed="
         )
-    return seed
+    return params, None, False
 
 
 def _output(
@@ -451,31 +470,35 @@ def map(
             )
         outs = [_output(None, first.shape, dtype, first)]
     else:
+        if dtype is not None:
+            raise ArgumentTypeError(
+                "map(): dtype= is the dtype of an allocated output; with out= given, drop it"
+            )
         outs = [_output(out, (), None, None)]
     named = [*sharded, *((f"out {k}" if several else "out", o) for k, o in enumerate(outs))]
     rows = _rows_of(named)
     result = tuple(outs) if several else outs[0]
+    # Checked before the empty case returns, so that a bad call fails on any data.
+    check_params(params)
+    if chunks is not None:
+        check_chunks(chunks)
+    params, seed, takes_rng = rng_options(kernel, seed, params, "map")
     if rows == 0 or any(o.size == 0 for o in outs):
         return result
     # An input that overlaps an output other than element for element would be read
     # after another task wrote it: it is copied first, as NumPy does.
+    # A whole input is read by every task, so any overlap with an output is unsafe.
     operands = [
-        a.copy() if isinstance(a, SharedArray) and any(unsafe_overlap(a, o) for o in outs) else a
+        a.copy()
+        if isinstance(a, SharedArray) and any(unsafe_overlap(a, o) for o in outs)
+        else Whole(a.array.copy())
+        if isinstance(a, Whole) and any(shares_memory(a.array, o) for o in outs)
+        else a
         for a in operands
     ]
     run_on = resolve_pool(pool)
-    takes_rng = "rng" in wanted_injections(kernel, ("rng",))
-    if seed is not None and "seed" in wanted_injections(kernel, ("seed",)):
-        params = {**params, "seed": seed}  # a kernel parameter of that name gets it too
-    if takes_rng:
-        seed = _check_seed(seed)
-        if chunks is None:  # streams keyed on chunks that do not depend on the pool size
-            chunks = min(rows, RNG_CHUNKS)
-    elif seed is not None and "seed" not in params:
-        raise InvalidArgumentError(
-            f"map(): seed= is for kernels that take rng, and {kernel_label(kernel)} does not; "
-            "add an rng parameter to the kernel, or drop seed="
-        )
+    if takes_rng and chunks is None:  # streams keyed on chunks independent of the pool size
+        chunks = min(rows, RNG_CHUNKS)
     # Only a kernel that cannot see its shard may be split by the cost model: one
     # that names rank, size, start or shape (or takes **kw) could compute differently.
     adaptive = chunks is None and not _sees_its_shard(kernel)

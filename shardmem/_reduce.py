@@ -50,6 +50,7 @@ from shardmem._map import (
     Whole,
     as_operand,
     common_shape,
+    rng_options,
     run_blockwise,
     wanted_injections,
     whole,
@@ -96,6 +97,7 @@ def _partials(
     params: dict[str, object],
     overlap: int = 0,
     combine: object = None,
+    seed: int | None = None,
 ) -> list[object]:
     shape = common_shape(operands, "reduce")
     if shape is None:
@@ -115,6 +117,7 @@ def _partials(
         timeout=timeout,
         progress=progress,
         overlap=overlap,
+        seed=seed,
     )
     return results
 
@@ -130,6 +133,7 @@ def _folded_partials(
     params: dict[str, object],
     overlap: int,
     combine: object,
+    seed: int | None,
 ) -> list[object]:
     """One partial per worker: each folds the partials of its chunks with ``combine``."""
     shape = common_shape(operands, "reduce")
@@ -187,6 +191,7 @@ def reduce(
     chunks: int | None = None,
     overlap: int = 0,
     in_workers: bool = False,
+    seed: int | None = None,
     pool: Pool | None = None,
     timeout: float | None = None,
     progress: bool = False,
@@ -233,6 +238,9 @@ def reduce(
         chunk), whose pickling and merging would otherwise run in the caller.
         Needs an explicit ``combine``, associative and commutative (the
         grouping depends on the number of workers).
+    seed : int, optional
+        As for :func:`shardmem.map`: a kernel naming ``rng`` gets one stream
+        per chunk, keyed on (``seed``, chunk index); fresh ones when None.
     pool, timeout, progress
         As for :func:`shardmem.map`.
 
@@ -285,6 +293,12 @@ def reduce(
             "reduce(): in_workers=True folds partials inside the workers with combine=, so "
             "pass it (e.g. combine=operator.add)"
         )
+    params, seed, takes_rng = rng_options(kernel, seed, params, "reduce")
+    if takes_rng and in_workers:
+        raise InvalidArgumentError(
+            "reduce(): a kernel taking rng gets one stream per chunk, which in_workers=True "
+            "does not provide; drop in_workers (or rng)"
+        )
     operands = [x if isinstance(x, Whole) else as_operand(x, "reduce") for x in inputs]
     gather = _folded_partials if in_workers else _partials
     parts = gather(
@@ -297,6 +311,7 @@ def reduce(
         params=params,
         overlap=overlap,
         combine=combine,
+        seed=seed,
     )
     if combine is None:
         combine = _add_numbers(kernel, parts)
@@ -358,7 +373,8 @@ def sum(
 
     With ``axis=k``, a SharedArray of the other axes (NumPy's shape), each
     element the sum of one line along ``k``: int64 for signed integers and
-    bools, uint64 for unsigned ones, the input's dtype for floats (summed in
+    bools, uint64 for unsigned ones (wrapping around at 64 bits, as NumPy
+    does; the flat sum is exact), the input's dtype for floats (summed in
     double precision). A 1-D input gives the plain sum.
 
     Examples
@@ -384,12 +400,15 @@ def _along(which: str, x: object, axis: object, pool: Pool | None, timeout: floa
     """``which`` (sum, min, max, mean) along one axis, as a SharedArray of the other axes."""
     value = as_operand(x, which)
     array = value if isinstance(value, SharedArray) else asarray(value)
-    if isinstance(axis, bool) or not isinstance(axis, int):
+    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
         raise ArgumentTypeError(
             f"{which}(): axis={axis!r} must be an int or None (one axis at a time; "
             "reduce twice for two axes)"
         )
+    axis = operator.index(axis)  # (NumPy integers too)
     ndim = array.ndim
+    if ndim == 0:
+        raise InvalidArgumentError(f"{which}(): a 0-d array has no axis {axis}; pass axis=None")
     if not -ndim <= axis < ndim:
         raise InvalidArgumentError(
             f"{which}(): axis {axis} is out of bounds for an array of {ndim} dimension(s) "

@@ -16,11 +16,12 @@ the standard library (``map(operator.add, ...)``, ``bytes.translate``, ...).
 
 from __future__ import annotations
 
+import operator
 import types
 from collections.abc import Callable
 
 from shardmem import _kernels_stencil as kernels
-from shardmem._array import SharedArray
+from shardmem._array import SharedArray, shares_memory
 from shardmem._borders import MODES
 from shardmem._creation import asarray, empty, zeros
 from shardmem._dtypes import check_real
@@ -212,7 +213,7 @@ def stencil(
     channels = _check_channel_axis(channel_axis, source)
     checked = _check_options(radius, mode, cval, iterations)
     result = _check_out(out, source)
-    if _overlaps(source, result):
+    if shares_memory(source, result):
         source = source.copy()
     if result.size == 0:
         return result
@@ -264,7 +265,7 @@ def _check_channel_axis(channel_axis: object, source: SharedArray) -> bool:
     """True for a per-channel stencil; refuses what it cannot do before any work."""
     if channel_axis is None:
         return False
-    if isinstance(channel_axis, bool) or not isinstance(channel_axis, int):
+    if isinstance(channel_axis, bool) or not hasattr(channel_axis, "__index__"):
         raise ArgumentTypeError(
             f"stencil(): channel_axis={channel_axis!r} must be an int (-1: channels last) or None"
         )
@@ -273,7 +274,7 @@ def _check_channel_axis(channel_axis: object, source: SharedArray) -> bool:
             f"stencil(): channel_axis= is for H x W x C images, and src has shape "
             f"{source.shape}; drop channel_axis for a {source.ndim}-D array"
         )
-    if channel_axis not in (-1, 2):
+    if operator.index(channel_axis) not in (-1, 2):
         raise InvalidArgumentError(
             f"stencil(): channel_axis={channel_axis} is not supported: channels must be the "
             "last axis (channel_axis=-1); move them there first, e.g. np.moveaxis(img, 0, -1)"
@@ -322,12 +323,6 @@ def _check_out(out: SharedArray | None, source: SharedArray) -> SharedArray:
             "and copy the result into the view afterwards"
         )
     return out
-
-
-def _overlaps(a: SharedArray, b: SharedArray) -> bool:
-    if a._buffer is not b._buffer:
-        return False
-    return a._offset < b._offset + b.nbytes and b._offset < a._offset + a.nbytes
 
 
 def _tasks(

@@ -145,3 +145,30 @@ def test_image_command_shows_progress_bars_on_a_terminal_only(
     err = capsys.readouterr().err
     assert ("task" in err) is terminal  # a bar over the tasks of each call
     assert image.read_image(out).shape == (48, 64)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "weights=nan,1;1,1"], None),  # a NaN result pixel is written as 0
+        (["-p", "output_shape=100000,100000"], "not enough memory"),
+        (["-p", "thresh=128"], "pass thresh=0.502"),
+        (["-p", "nbins=0"], "this operation takes no options"),
+    ],
+)
+def test_hostile_parameters_end_in_one_line(
+    args: list[str], message: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in.png"
+    image.write_image(src, np.arange(24 * 32, dtype=np.uint8).reshape(24, 32))
+    operation = {"weights": "convolve", "output_shape": "resize", "thresh": "threshold"}.get(
+        args[1].partition("=")[0], "invert"
+    )
+    status = main(["image", operation, str(src), str(tmp_path / "out.png"), *args])
+    err = capsys.readouterr().err
+    if message is None:
+        assert status == 0, err
+    else:
+        assert status == 2
+        assert message in err
+        assert len(err.strip().splitlines()) == 1

@@ -219,13 +219,17 @@ def test_process_level_exceptions_are_reraised_in_the_caller_not_acted_on(
 
 
 def test_base_exception_subclasses_and_custom_exceptions(pool2: sm.Pool) -> None:
-    """Exceptions that do not pickle (local classes) arrive as KernelError, with the type name."""
-    with pytest.raises(sm.KernelError, match=r"raised Custom: custom payload") as info:
+    """Classes a kernel defines itself travel back by value (cloudpickle), with the traceback."""
+    with pytest.raises(Exception, match=r"custom payload") as info:
         pool2.run(raise_custom, base=False, timeout=20)
-    assert info.value.exc_type == "Custom"
-    with pytest.raises(sm.KernelError, match=r"raised CustomBase: custom payload") as info:
+    assert type(info.value).__name__ == "Custom"
+    cause = info.value.__cause__
+    assert isinstance(cause, sm.KernelError)
+    assert cause.exc_type == "Custom"
+    with pytest.raises(BaseException, match=r"custom payload") as base_info:
         pool2.run(raise_custom, base=True, timeout=20)
-    assert "in raise_custom" in info.value.remote_traceback
+    assert type(base_info.value).__name__ == "CustomBase"
+    assert "in raise_custom" in base_info.value.__cause__.remote_traceback  # type: ignore[union-attr]
     with pytest.raises(asyncio.CancelledError, match="cancelled in a kernel"):
         pool2.run(raise_cancelled, timeout=20)
     with pytest.raises(GeneratorExit):

@@ -587,3 +587,67 @@ def test_in_workers_needs_a_combine() -> None:
         sm.reduce(positions, sm.arange(4), in_workers=True, pool=get_pool(2))
     with pytest.raises(sm.ArgumentTypeError, match="in_workers=1 must be True or False"):
         sm.reduce(positions, sm.arange(4), combine=operator.add, in_workers=1)  # type: ignore[arg-type]
+
+
+# -- found by review ------------------------------------------------------------------------------
+
+
+def roll_left(x, out, *, start):  # type: ignore[no-untyped-def]
+    n = len(x)
+    for i in range(len(out)):
+        out[i] = x[(start + i + 1) % n]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_whole_input_that_is_the_output_is_copied_first(workers: int) -> None:
+    x = sm.arange(50_000, dtype="int64")
+    expected = np.roll(np.arange(50_000), -1)
+    sm.map(roll_left, sm.whole(x), out=x, chunks=16, pool=get_pool(workers))
+    np.testing.assert_array_equal(np.asarray(x), expected)
+
+
+def test_integer_sums_along_an_axis_wrap_like_numpy() -> None:
+    for a in (np.full((2, 3), 2**62, np.int64), np.full((3, 2), 2**63, np.uint64)):
+        np.testing.assert_array_equal(np.asarray(sm.sum(a, axis=0)), a.sum(axis=0))
+
+
+def reduce_draw(x, *, rng):  # type: ignore[no-untyped-def]
+    return rng.random()
+
+
+def test_reduce_rng_streams_are_seeded_and_fresh_without_a_seed() -> None:
+    pool = get_pool(2)
+    a = sm.reduce(reduce_draw, sm.arange(10), chunks=3, seed=5, pool=pool)
+    assert a == sm.reduce(reduce_draw, sm.arange(10), chunks=3, seed=np.int64(5), pool=pool)
+    assert a != sm.reduce(reduce_draw, sm.arange(10), chunks=3, pool=pool)
+    with pytest.raises(sm.InvalidArgumentError, match="in_workers=True does not provide"):
+        sm.reduce(reduce_draw, sm.arange(10), combine=operator.add, in_workers=True, pool=pool)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: sm.map(copy1, np.zeros(0), seed="x"), sm.InvalidArgumentError, "must be an int"),
+        (lambda: sm.map(copy1, np.zeros(0), chunks=0), sm.InvalidArgumentError, "chunks=0"),
+        (lambda: sm.map(copy1, np.zeros(0), p=object()), sm.ShippingError, "parameter p"),
+        (
+            lambda: sm.map(copy1, np.zeros(3), out=sm.empty(3), dtype="int8"),
+            sm.ArgumentTypeError,
+            "with out= given, drop it",
+        ),
+        (lambda: sm.sum(np.float64(2.0), axis=0), sm.InvalidArgumentError, "0-d array has no axis"),
+    ],
+)
+def test_refusals_hold_on_empty_data_and_odd_combinations(
+    call: Any, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_numpy_integers_as_axis_and_channel_axis() -> None:
+    m = np.arange(6.0).reshape(2, 3)
+    assert sm.sum(m, axis=np.int64(1)).tolist() == [3.0, 12.0]
+    img = np.random.default_rng(0).random((5, 6, 3))
+    got = sm.stencil(box3, img, channel_axis=np.int64(-1), pool=get_pool(2))
+    assert got.shape == img.shape

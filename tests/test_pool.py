@@ -269,10 +269,14 @@ def test_kernel_exceptions_keep_type_message_and_remote_traceback(
 
 def test_unpicklable_exception_becomes_kernel_error(pool2: sm.Pool) -> None:
     def raise_local(*, rank):  # type: ignore[no-untyped-def]
+        import threading
+
         class Local(Exception):  # noqa: N818 - the name is what the test checks
             pass
 
-        raise Local(f"local {rank}")
+        error = Local(f"local {rank}")
+        error.lock = threading.Lock()  # neither pickle nor cloudpickle can send it
+        raise error
 
     with pytest.raises(sm.KernelError, match=r"raised Local: local [01]") as info:
         pool2.run(raise_local)

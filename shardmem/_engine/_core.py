@@ -187,6 +187,7 @@ class Core:
         self.deferred_bytes = 0
         self.deferred_since = 0.0
         self.evictions: dict[int, _Eviction] = {}
+        self.poller: select.poll | None = None  # the collector's wait on its wake fd
         self.evicting: dict[int, _Eviction] = {}  # buffer id -> its eviction in flight
         self.next_id = 1
         self.path = tuple(sys.path)
@@ -525,7 +526,10 @@ class Core:
             if self.stopping:
                 soonest = min(c.grace_end for c in self.stopping.values())
                 timeout = max(0.0, min(timeout, soonest - time.monotonic()))
-            ready, _, _ = select.select([self.main_waker.read_fd], [], [], timeout)
+            if self.poller is None:  # (poll, not select: descriptors past 1023 in large pools)
+                self.poller = select.poll()
+                self.poller.register(self.main_waker.read_fd, select.POLLIN)
+            ready = self.poller.poll(timeout * 1000)
             if ready:
                 self.main_waker.drain()
         finally:

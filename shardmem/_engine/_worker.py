@@ -650,6 +650,8 @@ def _dumps(value):
     try:
         return pickle.dumps(value)
     except Exception:
+        if type(value) is memoryview:  # a view of a shared array: a copy is never what was meant
+            raise
         try:
             import cloudpickle
         except ImportError:
@@ -708,6 +710,8 @@ _ESCALATE_AFTER = 5  # stops swallowed by a kernel before every line of it raise
 def _watchdog(compute_thread):
     import select
 
+    poller = select.poll()  # (not select(): descriptors past 1023 in large pools)
+    poller.register(WATCH_FD, select.POLLIN)
     _WATCHDOG[0] = _thread.get_ident()
     target = None
     seen = 0  # _delivered[0] when the current target was first raised in
@@ -715,7 +719,7 @@ def _watchdog(compute_thread):
     retry = False  # ctypes could not be loaded for a stop: try again in 20 ms
     while True:
         busy = target is not None or strays or retry
-        ready, _, _ = select.select([WATCH_FD], [], [], 0.02 if busy else None)
+        ready = poller.poll(20 if busy else None)
         if ready:
             data = os.read(WATCH_FD, 4096)
             if not data or b"q" in data:

@@ -276,6 +276,11 @@ def threshold(
     [[0, 255, 255]]
     """
     t = check_real(thresh, "thresh", "threshold")
+    if t > 1 and _image(image, "threshold").dtype == uint8:
+        raise InvalidArgumentError(
+            f"threshold(): thresh={thresh!r} is above 1, and for a uint8 image thresh is in the "
+            f"filters' [0, 1] scale (value / 255): pass thresh={t / 255:.4g} for {t:g}/255"
+        )
     table = bytes(255 if i / 255 > t else 0 for i in range(256))
     return _point(image, "threshold", out, pool, table, "threshold", t, to8=True)
 
@@ -340,7 +345,9 @@ def _min_max(a: SharedArray, pool: Pool | None) -> tuple[float, float]:
 def to_uint8(
     image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None
 ) -> SharedArray:
-    """Convert a float image in [0, 1] to uint8 (``round(255 * x)``, clipped); uint8 is copied.
+    """Convert a float image in [0, 1] to uint8 (``round(255 * x)``, clipped; NaN gives 0).
+
+    A uint8 image is copied.
 
     Examples
     --------

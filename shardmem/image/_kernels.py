@@ -107,8 +107,8 @@ def point_float(
     if op == "threshold":
         out[a:b] = bytes(map(p.__lt__, vals)).translate(bytes([0, 255]) + bytes(254))
         return
-    if op == "ubyte":  # float [0, 1] -> uint8, rounded and clipped
-        res8 = map(round, map((255.0).__mul__, map(min, map(max, vals, repeat(0.0)), repeat(1.0))))
+    if op == "ubyte":  # float [0, 1] -> uint8, rounded and clipped; NaN -> 0 (max(0.0, nan) is 0.0)
+        res8 = map(round, map((255.0).__mul__, map(min, map(max, repeat(0.0), vals), repeat(1.0))))
         out[a:b] = bytes(res8)
         return
     if op == "invert":
@@ -151,7 +151,10 @@ def gray(
     else:
         terms = [map(wt.__mul__, ch) for wt, ch in zip((wr, wg, wb), chans, strict=True)]
     y = map(add, map(add, terms[0], terms[1], strict=False), terms[2], strict=False)
-    out[a:b] = bytes(map(round, y)) if to_uint8 else array(out.format, y)
+    if to_uint8:  # (NaN -> 0, and clipped, as the float path's ubyte)
+        out[a:b] = bytes(map(round, map(min, map(max, repeat(0.0), y), repeat(255.0))))
+    else:
+        out[a:b] = array(out.format, y)
 
 
 def histogram(src: memoryview, *, a: int, b: int) -> tuple[int, ...]:
