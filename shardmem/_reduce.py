@@ -98,15 +98,21 @@ def _partials(
     overlap: int = 0,
     combine: object = None,
     seed: int | None = None,
+    in_workers: bool = False,
 ) -> list[object]:
+    """The partials of ``kernel``: one per chunk, or one per worker with ``in_workers``."""
     shape = common_shape(operands, "reduce")
     if shape is None:
         raise InvalidArgumentError("reduce(): no array among the inputs; pass at least one array")
-    if math.prod(shape) == 0:
-        return []
     size = math.prod(shape)
+    if size == 0:
+        return []
     run_on = resolve_pool(pool)
-    count = default_chunks(size) if chunks is None else chunks
+    count = default_chunks(size) if chunks is None else check_chunks(chunks)
+    if in_workers:
+        return _folded(
+            kernel, operands, shape, count, run_on, timeout, progress, params, overlap, combine
+        )
     results, _ = run_blockwise(
         kernel,
         operands,
@@ -122,29 +128,20 @@ def _partials(
     return results
 
 
-def _folded_partials(
+def _folded(  # noqa: PLR0917 - private: one caller, above
     kernel: Callable[..., object],
     operands: list[Operand | Whole],
-    *,
-    chunks: int | None,
-    pool: Pool | None,
+    shape: tuple[int, ...],
+    count: int,
+    run_on: Pool,
     timeout: float | None,
     progress: bool,
     params: dict[str, object],
     overlap: int,
     combine: object,
-    seed: int | None,
 ) -> list[object]:
     """One partial per worker: each folds the partials of its chunks with ``combine``."""
-    shape = common_shape(operands, "reduce")
-    if shape is None:
-        raise InvalidArgumentError("reduce(): no array among the inputs; pass at least one array")
-    size = math.prod(shape)
-    if size == 0:
-        return []
-    run_on = resolve_pool(pool)
     rows = shape[0] if shape else 1
-    count = default_chunks(size) if chunks is None else check_chunks(chunks)
     ranges = nonempty_rows(rows, count)
     args = tuple(
         as_view(a.reshape((a.size,)), "reduce")
@@ -300,8 +297,7 @@ def reduce(
             "does not provide; drop in_workers (or rng)"
         )
     operands = [x if isinstance(x, Whole) else as_operand(x, "reduce") for x in inputs]
-    gather = _folded_partials if in_workers else _partials
-    parts = gather(
+    parts = _partials(
         kernel,
         operands,
         chunks=chunks,
@@ -312,6 +308,7 @@ def reduce(
         overlap=overlap,
         combine=combine,
         seed=seed,
+        in_workers=in_workers,
     )
     if combine is None:
         combine = _add_numbers(kernel, parts)
