@@ -135,7 +135,7 @@ def _cases() -> dict[str, tuple[Callable[..., Any], list[object], dict[str, obje
         "vectorize": (sm.vectorize, [abs], {"lut": True}),
         "run": (pool.run, [k_run], {"timeout": 30}),
         "invert": (im.invert, [_IMG], {"out": None, "pool": pool}),
-        "threshold": (im.threshold, [_IMG], {"thresh": 3, "out": None, "pool": pool}),
+        "threshold": (im.threshold, [_IMG], {"thresh": 0.5, "out": None, "pool": pool}),
         "adjust_gamma": (im.adjust_gamma, [_IMG], {"pool": pool}),
         "rescale_intensity": (im.rescale_intensity, [_IMG], {"pool": pool}),
         "to_uint8": (im.to_uint8, [_IMG], {"pool": pool}),
