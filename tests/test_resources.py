@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import hostile
@@ -460,3 +461,26 @@ def test_shutdown_cancelling_20k_queued_futures_cancels_them_all() -> None:
     pool.shutdown(wait=True)
     assert blocker.exception() is None
     assert all(f.cancelled() for f in futures)
+
+
+def spin_partial(x):  # type: ignore[no-untyped-def]
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return total
+
+
+def test_the_collector_sleeps_while_a_call_runs_after_a_buffer_was_dropped() -> None:
+    """A dropped buffer's deferred eviction must not make the collector poll without sleeping.
+
+    It did: while any call ran, the eviction was not yet due but the wait for it
+    was, so the collector's timeout was 0 and it used a whole core. The caller's
+    process then used ~2 cores of CPU for a 1-worker pool.
+    """
+    with sm.Pool(1) as pool:
+        sm.reduce(spin_partial, sm.arange(4), chunks=1, pool=pool)  # shipped, warm
+        sm.arange(16)  # a buffer dropped at once: its eviction is deferred
+        wall, cpu = time.perf_counter(), time.process_time()
+        sm.reduce(spin_partial, sm.arange(16), chunks=4, pool=pool)
+        ratio = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    assert ratio < 1.5, f"the process used {ratio:.2f} cores for one busy worker"

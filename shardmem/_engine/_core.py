@@ -520,7 +520,7 @@ class Core:
             if qcount(qid) or self.requests:
                 return
             timeout = _TICK
-            if self.deferred:
+            if self.deferred and not self.owner:  # (not due while a call runs: _due_evictions)
                 left = self.deferred_since + EVICT_DELAY - time.monotonic()
                 timeout = max(0.0, min(timeout, left))
             if self.stopping:
