@@ -10,14 +10,17 @@ and ``python -c`` included.
 Functions travel by pickle, and by cloudpickle (which comes with joblib's
 dependencies) where pickle cannot send them: lambdas, nested functions and
 functions of ``__main__``. Arguments and results travel by pickle; for large
-arrays, hand SharedArrays to `shardmem.map` instead. A function that needs
-NumPy fails with `ShippingError` (NumPy cannot be imported in a worker
-interpreter); keep such loops on joblib's threads or processes.
+arrays, hand SharedArrays to `shardmem.map` instead. NumPy cannot be imported
+in a worker interpreter: arguments that need it are refused with
+`ShippingError`, and a function that imports it raises NumPy's
+``ImportError`` (with a note saying why); keep such loops on joblib's
+threads or processes.
 
 joblib's batching, ``return_as="generator"`` / ``"generator_unordered"``,
 ``timeout=`` and error semantics hold: the first exception a call raises is
 re-raised by ``Parallel`` with its own type (the worker's traceback is its
-``__cause__``), and batches that have not started are cancelled.
+``__cause__``), and after an error or a timeout every batch still in the
+pool is dropped or stopped.
 
 Examples
 --------
