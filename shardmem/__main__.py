@@ -264,8 +264,6 @@ def _params(items: list[str], op: Callable[..., object]) -> dict[str, object]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or name not in accepted:
-            if not accepted:
-                raise _usage(f"-p {item!r}: this operation takes no options")
             raise _usage(
                 f"-p {item!r}: give NAME=VALUE with NAME one of {', '.join(sorted(accepted))}"
             )

@@ -153,7 +153,7 @@ def test_image_command_shows_progress_bars_on_a_terminal_only(
         (["-p", "weights=nan,1;1,1"], None),  # a NaN result pixel is written as 0
         (["-p", "output_shape=100000,100000"], "not enough memory"),
         (["-p", "thresh=128"], "pass thresh=0.502"),
-        (["-p", "nbins=0"], "this operation takes no options"),
+        (["-p", "nbins=0"], "with NAME one of channel_axis"),
     ],
 )
 def test_hostile_parameters_end_in_one_line(

@@ -420,3 +420,30 @@ def test_histogram_of_an_empty_image() -> None:
     counts, centers = image.histogram(x, source_range="dtype", pool=get_pool(2))
     assert counts == [0] * 256
     assert centers == list(range(256))
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda img, **kw: image.gaussian(img, sigma=1.0, **kw),
+        image.sobel,
+        image.invert,
+        lambda img, **kw: image.resize(img, (5, 6), **kw),
+    ],
+)
+def test_channel_axis_last_is_the_default_and_others_are_refused(op: Any) -> None:
+    pool = get_pool(2)
+    rgb = np.random.default_rng(1).random((8, 9, 3)).astype(np.float32)
+    default = np.asarray(op(rgb, pool=pool))
+    np.testing.assert_array_equal(np.asarray(op(rgb, channel_axis=-1, pool=pool)), default)
+    np.testing.assert_array_equal(np.asarray(op(rgb, channel_axis=np.int64(2), pool=pool)), default)
+    with pytest.raises(sm.InvalidArgumentError, match=r"channels must be the last axis"):
+        op(np.moveaxis(rgb, -1, 0), channel_axis=0, pool=pool)
+    with pytest.raises(sm.ShapeError, match="says the image is one plane"):
+        op(rgb, channel_axis=None, pool=pool)
+    with pytest.raises(sm.ArgumentTypeError, match="must be an int"):
+        op(rgb, channel_axis="last", pool=pool)
+    grey = rgb[..., 0]
+    np.testing.assert_array_equal(
+        np.asarray(op(grey, channel_axis=None, pool=pool)), np.asarray(op(grey, pool=pool))
+    )

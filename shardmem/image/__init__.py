@@ -12,7 +12,10 @@ Like scikit-image, filters that produce non-integer values return
 ``float32``, and a ``uint8`` input is then scaled to ``[0, 1]`` (divided by
 255, as ``skimage.img_as_float``); ``cval`` is in that scale too. Rank
 filters (median, erosion, dilation), nearest resize and the uint8 point
-operations keep the dtype. Colour images are filtered channel by channel.
+operations keep the dtype. Colour images are filtered channel by channel, along their last axis
+(``channel_axis=-1``, the default, as in scikit-image; ``channel_axis=None``
+says the image is one plane and refuses a 3-D one; channels on another axis
+are refused before any work: move them last with ``np.moveaxis``).
 Numeric options (``cval``, ``sigma``, ``thresh``, ...) must be real numbers;
 filter windows (``size``, the Gaussian kernel) span at most 65,535 pixels,
 and a median's at most 255 x 255.
@@ -49,6 +52,7 @@ resize (nearest)              ``skimage.transform.resize(order=0)``       exact
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import TypeGuard, cast
 
@@ -104,6 +108,48 @@ def _image(image: object, where: str) -> SharedArray:
             f"{', '.join(_DTYPES)} (e.g. sm.asarray(x, dtype='float32'))"
         )
     return a if a._is_c_contiguous() else a.copy()
+
+
+def _channels(image: object, channel_axis: object, where: str) -> None:
+    """Refuse, before any work, a ``channel_axis`` the operations cannot follow.
+
+    They filter an ``H x W x C`` image channel by channel along its last
+    axis (``channel_axis=-1``, the default, as in scikit-image); an ``H x W``
+    image has no channel axis. ``channel_axis=None`` says the image is one
+    plane, so a 3-D one is refused rather than filtered as a volume.
+    """
+    if channel_axis is not None and (
+        isinstance(channel_axis, bool) or not hasattr(channel_axis, "__index__")
+    ):
+        raise ArgumentTypeError(
+            f"{where}(): channel_axis={channel_axis!r} must be an int (-1: channels last) or None"
+        )
+    ndim = _ndim(image)
+    if channel_axis is None:
+        if ndim == 3:
+            raise ShapeError(
+                f"{where}(): channel_axis=None says the image is one plane, but it has 3 axes; "
+                "pass channel_axis=-1 to filter each channel"
+            )
+        return
+    axis = operator.index(channel_axis)
+    if ndim == 3 and axis not in (-1, 2):
+        raise InvalidArgumentError(
+            f"{where}(): channel_axis={axis} is not supported: channels must be the last axis "
+            "(channel_axis=-1); move them there first, e.g. np.moveaxis(img, 0, -1)"
+        )
+
+
+def _ndim(value: object) -> int | None:
+    """The number of axes of an array or nested sequence, without converting it."""
+    ndim = getattr(value, "ndim", None)
+    if isinstance(ndim, int):
+        return ndim
+    count = 0
+    while isinstance(value, list | tuple):
+        count += 1
+        value = value[0] if value else None
+    return count or None
 
 
 def _hwc(a: SharedArray) -> tuple[int, int, int]:
@@ -216,7 +262,12 @@ def _point(  # noqa: PLR0917 - private helper shared by the point operations
 
 
 def invert(
-    image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None
+    image: object,
+    /,
+    *,
+    channel_axis: int | None = -1,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Invert intensities: ``255 - x`` for uint8, ``1 - x`` for floats.
 
@@ -227,6 +278,7 @@ def invert(
     >>> image.invert(sm.asarray([[0, 200]], dtype="uint8")).tolist()
     [[255, 55]]
     """
+    _channels(image, channel_axis, "invert")
     return _point(image, "invert", out, pool, bytes(range(255, -1, -1)), "invert")
 
 
@@ -234,6 +286,7 @@ def adjust_gamma(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     gamma: float = 1.0,
     gain: float = 1.0,
     out: SharedArray | None = None,
@@ -251,6 +304,7 @@ def adjust_gamma(
     >>> image.adjust_gamma(sm.asarray([[0, 64, 255]], dtype="uint8"), gamma=0.5).tolist()
     [[0, 128, 255]]
     """
+    _channels(image, channel_axis, "adjust_gamma")
     gamma = check_real(gamma, "gamma", "adjust_gamma", finite=True)
     gain = check_real(gain, "gain", "adjust_gamma", finite=True)
     if gamma < 0:
@@ -260,7 +314,13 @@ def adjust_gamma(
 
 
 def threshold(
-    image: object, /, *, thresh: float, out: SharedArray | None = None, pool: Pool | None = None
+    image: object,
+    /,
+    *,
+    channel_axis: int | None = -1,
+    thresh: float,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Binary image (uint8 0 / 255) of ``image > thresh``, ``thresh`` in the filters' scale.
 
@@ -275,6 +335,7 @@ def threshold(
     >>> image.threshold(sm.asarray([[10, 128, 200]], dtype="uint8"), thresh=0.5).tolist()
     [[0, 255, 255]]
     """
+    _channels(image, channel_axis, "threshold")
     t = check_real(thresh, "thresh", "threshold")
     if t > 1 and _image(image, "threshold").dtype == uint8:
         raise InvalidArgumentError(
@@ -289,6 +350,7 @@ def rescale_intensity(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     in_range: tuple[float, float] | None = None,
     out: SharedArray | None = None,
     pool: Pool | None = None,
@@ -306,6 +368,7 @@ def rescale_intensity(
     >>> image.rescale_intensity(sm.asarray([[50, 100, 150]], dtype="uint8")).tolist()
     [[0, 127, 255]]
     """
+    _channels(image, channel_axis, "rescale_intensity")
     a = _image(image, "rescale_intensity")
     if in_range is not None:
         lo, hi = _in_range(in_range)
@@ -343,7 +406,12 @@ def _min_max(a: SharedArray, pool: Pool | None) -> tuple[float, float]:
 
 
 def to_uint8(
-    image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None
+    image: object,
+    /,
+    *,
+    channel_axis: int | None = -1,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Convert a float image in [0, 1] to uint8 (``round(255 * x)``, clipped; NaN gives 0).
 
@@ -356,6 +424,7 @@ def to_uint8(
     >>> image.to_uint8(sm.asarray([[0.0, 0.5, 1.2]], dtype="float32")).tolist()
     [[0, 128, 255]]
     """
+    _channels(image, channel_axis, "to_uint8")
     return _point(image, "to_uint8", out, pool, bytes(range(256)), "ubyte", to8=True)
 
 
@@ -363,6 +432,7 @@ def rgb2gray(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     dtype: str = "float32",
     out: SharedArray | None = None,
     pool: Pool | None = None,
@@ -380,6 +450,7 @@ def rgb2gray(
     >>> image.rgb2gray(rgb, dtype="uint8").tolist()
     [[255, 54]]
     """
+    _channels(image, channel_axis, "rgb2gray")
     a = _image(image, "rgb2gray")
     h, w, c = _hwc(a)
     if a.ndim != 3 or c < 3:
@@ -418,6 +489,7 @@ def correlate(
     weights: Sequence[Sequence[float]],
     /,
     *,
+    channel_axis: int | None = -1,
     mode: str = "reflect",
     cval: float = 0.0,
     out: SharedArray | None = None,
@@ -435,6 +507,7 @@ def correlate(
     >>> image.correlate(sm.asarray([[0.0, 1.0, 0.0]], dtype="float32"), [[1, 2, 3]]).tolist()
     [[3.0, 2.0, 1.0]]
     """
+    _channels(image, channel_axis, "correlate")
     return _correlate(image, weights, "correlate", False, mode, cval, out, pool)
 
 
@@ -443,6 +516,7 @@ def convolve(
     weights: Sequence[Sequence[float]],
     /,
     *,
+    channel_axis: int | None = -1,
     mode: str = "reflect",
     cval: float = 0.0,
     out: SharedArray | None = None,
@@ -459,6 +533,7 @@ def convolve(
     >>> image.convolve(sm.asarray([[0.0, 1.0, 0.0]], dtype="float32"), [[1, 2, 3]]).tolist()
     [[1.0, 2.0, 3.0]]
     """
+    _channels(image, channel_axis, "convolve")
     return _correlate(image, weights, "convolve", True, mode, cval, out, pool)
 
 
@@ -537,6 +612,7 @@ def box_blur(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     size: int = 3,
     mode: str = "reflect",
     cval: float = 0.0,
@@ -552,6 +628,7 @@ def box_blur(
     >>> image.box_blur(sm.asarray([[0.0, 9.0, 0.0]], dtype="float32"), mode="constant").tolist()
     [[1.0, 1.0, 1.0]]
     """
+    _channels(image, channel_axis, "box_blur")
     k = _size(size, "box_blur", odd=False)
     scale = _unit(asarray(image)) / (k * k)
     return _filter(kern.box, image, "box_blur", out, pool, mode=mode, cval=cval, k=k, scale=scale)
@@ -561,6 +638,7 @@ def gaussian(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     sigma: float = 1.0,
     mode: str = "nearest",
     cval: float = 0.0,
@@ -581,6 +659,7 @@ def gaussian(
     >>> image.gaussian(sm.full((3, 4), 255, dtype="uint8"), sigma=2).tolist()[0]
     [1.0, 1.0, 1.0, 1.0]
     """
+    _channels(image, channel_axis, "gaussian")
     sigma = check_real(sigma, "sigma", "gaussian", finite=True)
     truncate = check_real(truncate, "truncate", "gaussian", finite=True)
     if sigma <= 0:
@@ -605,6 +684,7 @@ def sobel(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     mode: str = "reflect",
     cval: float = 0.0,
     out: SharedArray | None = None,
@@ -621,6 +701,7 @@ def sobel(
     >>> image.sobel(sm.asarray([[0.0, 0.0, 4.0, 4.0]] * 3, dtype="float32")).tolist()[1]
     [0.0, 2.8284270763397217, 2.8284270763397217, 0.0]
     """
+    _channels(image, channel_axis, "sobel")
     scale = _unit(asarray(image)) / (4 * math.sqrt(2))
     return _filter(kern.sobel, image, "sobel", out, pool, mode=mode, cval=cval, scale=scale)
 
@@ -641,6 +722,7 @@ def median(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     size: int = 3,
     mode: str = "nearest",
     cval: float = 0.0,
@@ -659,6 +741,7 @@ def median(
     >>> image.median(sm.asarray([[1, 9, 1], [1, 1, 1], [9, 1, 1]], dtype="uint8")).tolist()
     [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
     """
+    _channels(image, channel_axis, "median")
     k = _size(size, "median", odd=True, limit=math.isqrt(MAX_WINDOW))
     return _filter(kern.median, image, "median", out, pool, mode=mode, cval=cval, keep=True, k=k)
 
@@ -667,6 +750,7 @@ def erosion(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     size: int = 3,
     mode: str = "reflect",
     cval: float = 0.0,
@@ -682,6 +766,7 @@ def erosion(
     >>> image.erosion(sm.asarray([[5, 5, 5, 0]], dtype="uint8")).tolist()
     [[5, 5, 0, 0]]
     """
+    _channels(image, channel_axis, "erosion")
     k = _size(size, "erosion", odd=True)
     return _filter(
         kern.rank, image, "erosion", out, pool, mode=mode, cval=cval, keep=True, k=k, op="min"
@@ -692,6 +777,7 @@ def dilation(
     image: object,
     /,
     *,
+    channel_axis: int | None = -1,
     size: int = 3,
     mode: str = "reflect",
     cval: float = 0.0,
@@ -707,6 +793,7 @@ def dilation(
     >>> image.dilation(sm.asarray([[0, 0, 0, 7]], dtype="uint8")).tolist()
     [[0, 0, 7, 7]]
     """
+    _channels(image, channel_axis, "dilation")
     k = _size(size, "dilation", odd=True)
     return _filter(
         kern.rank, image, "dilation", out, pool, mode=mode, cval=cval, keep=True, k=k, op="max"
@@ -717,7 +804,12 @@ def dilation(
 
 
 def histogram(
-    image: object, /, *, source_range: str = "image", pool: Pool | None = None
+    image: object,
+    /,
+    *,
+    channel_axis: int | None = -1,
+    source_range: str = "image",
+    pool: Pool | None = None,
 ) -> tuple[list[int], list[int]]:
     """Counts of each value of a uint8 image and the values (as ``skimage.exposure.histogram``).
 
@@ -730,6 +822,7 @@ def histogram(
     >>> image.histogram(sm.asarray([[3, 3, 5]], dtype="uint8"))
     ([2, 0, 1], [3, 4, 5])
     """
+    _channels(image, channel_axis, "histogram")
     a = _image(image, "histogram")
     if a.dtype != uint8:
         raise DTypeError(
@@ -751,7 +844,12 @@ def histogram(
 
 
 def equalize_hist(
-    image: object, /, *, out: SharedArray | None = None, pool: Pool | None = None
+    image: object,
+    /,
+    *,
+    channel_axis: int | None = -1,
+    out: SharedArray | None = None,
+    pool: Pool | None = None,
 ) -> SharedArray:
     """Histogram equalisation of a uint8 image (as ``skimage.exposure.equalize_hist``).
 
@@ -764,6 +862,7 @@ def equalize_hist(
     >>> image.equalize_hist(sm.asarray([[0, 0, 100, 200]], dtype="uint8")).tolist()
     [[0.5, 0.5, 0.75, 1.0]]
     """
+    _channels(image, channel_axis, "equalize_hist")
     a = _image(image, "equalize_hist")
     counts, centers = histogram(a, pool=pool)
     res = _out(out, a.shape, "float32", "equalize_hist")
@@ -791,6 +890,7 @@ def resize(
     output_shape: tuple[int, int],
     /,
     *,
+    channel_axis: int | None = -1,
     order: int = 1,
     out: SharedArray | None = None,
     pool: Pool | None = None,
@@ -809,6 +909,7 @@ def resize(
     >>> image.resize(sm.asarray([[0.0, 1.0]], dtype="float32"), (1, 4)).tolist()
     [[0.25, 0.25, 0.75, 0.75]]
     """
+    _channels(image, channel_axis, "resize")
     a = _image(image, "resize")
     h, w, c = _hwc(a)
     oh, ow = _shape2(output_shape)
