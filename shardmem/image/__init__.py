@@ -12,10 +12,11 @@ Like scikit-image, filters that produce non-integer values return
 ``float32``, and a ``uint8`` input is then scaled to ``[0, 1]`` (divided by
 255, as ``skimage.img_as_float``); ``cval`` is in that scale too. Rank
 filters (median, erosion, dilation), nearest resize and the uint8 point
-operations keep the dtype. Colour images are filtered channel by channel, along their last axis
-(``channel_axis=-1``, the default, as in scikit-image; ``channel_axis=None``
-says the image is one plane and refuses a 3-D one; channels on another axis
-are refused before any work: move them last with ``np.moveaxis``).
+operations keep the dtype. Colour images are filtered channel by channel,
+along their last axis (``channel_axis=-1``, the default, as in scikit-image;
+``channel_axis=None`` says the image is one plane and refuses a 3-D one;
+channels on another axis are refused before any work: move them last with
+``np.moveaxis``).
 Numeric options (``cval``, ``sigma``, ``thresh``, ...) must be real numbers;
 filter windows (``size``, the Gaussian kernel) span at most 65,535 pixels,
 and a median's at most 255 x 255.
