@@ -479,11 +479,11 @@ def map(
     rows = _rows_of(named)
     result = tuple(outs) if several else outs[0]
     # Checked before the empty case returns, so that a bad call fails on any data.
-    check_params(params)
     if chunks is not None:
         check_chunks(chunks)
     params, seed, takes_rng = rng_options(kernel, seed, params, "map")
     if rows == 0 or any(o.size == 0 for o in outs):
+        check_params(params)  # (otherwise build_tasks checks them)
         return result
     # An input that overlaps an output other than element for element would be read
     # after another task wrote it: it is copied first, as NumPy does.

@@ -218,22 +218,13 @@ def stencil(
     if result.size == 0:
         return result
     target = resolve_pool(pool)
-    tasks = _tasks(source, result, checked, params, target.size)
-    if channels:
-        tasks = [Task(t.views, (*t.kwargs, ("channels", True)), t.rank, t.label) for t in tasks]
+    extra: tuple[tuple[str, object], ...] = (("channels", True),) if channels else ()
     steps = None
     if progress_wanted(progress):  # each task counts its finished steps; the bar shows the least
-        counter = zeros(len(tasks), dtype="int64")
-        tasks = [
-            Task(
-                t.views,
-                (*t.kwargs, ("steps", as_view(counter, "stencil")), ("slot", i)),
-                t.rank,
-                t.label,
-            )
-            for i, t in enumerate(tasks)
-        ]
+        counter = zeros(target.size, dtype="int64")
+        extra += (("steps", as_view(counter, "stencil")),)
         steps = (checked[3], counter)
+    tasks = _tasks(source, result, checked, params, target.size, extra=extra)
     try:
         run_tasks(
             target, _bind(kernel), tasks, gang=True, timeout=timeout, progress=progress, steps=steps
@@ -331,7 +322,10 @@ def _tasks(
     checked: tuple[int, str, object, int],
     params: dict[str, object],
     workers: int,
+    *,
+    extra: tuple[tuple[str, object], ...] = (),
 ) -> list[Task]:
+    """One gang task per worker (``slot`` = its rank), with ``extra`` keywords for each."""
     radius, mode, cval, iterations = checked
     scratch: ViewSpec | None = None
     if iterations > 1:
@@ -344,11 +338,17 @@ def _tasks(
         ("iterations", iterations),
         ("fmt", result.dtype.format),
         ("kernel_params", dict(check_params(params))),
+        *extra,
     )
     views = (as_view(source, "stencil"), as_view(result, "stencil"), scratch)
     what = "elements" if source.ndim == 1 else "rows"
     return [
-        Task(views, (*common, ("lo", lo), ("hi", hi)), rank=rank, label=f"{what} {lo}:{hi}")
+        Task(
+            views,
+            (*common, ("lo", lo), ("hi", hi), ("slot", rank)),
+            rank=rank,
+            label=f"{what} {lo}:{hi}",
+        )
         for rank, (lo, hi) in enumerate(split_rows(source.shape[0], workers))
     ]
 
