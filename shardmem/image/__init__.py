@@ -57,7 +57,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import TypeGuard, cast
 
-from shardmem._array import SharedArray
+from shardmem._array import SharedArray, shares_memory, unsafe_overlap
 from shardmem._borders import MODES
 from shardmem._creation import asarray, empty
 from shardmem._dtypes import check_real, uint8
@@ -196,13 +196,35 @@ def _bands(
     where: str,
     **params: object,
 ) -> list[object]:
-    """Run ``kernel`` over row bands ``r0:r1`` (or flat ranges ``a:b``) of ``rows``."""
+    """Run ``kernel`` over row bands ``r0:r1`` (or flat ranges ``a:b``) of ``rows``.
+
+    ``arrays`` are the inputs, then the output when there is one (an operation
+    that writes: two or more arrays). Inputs are first made safe to read while
+    the output is written (see `_readable`).
+    """
     p = resolve_pool(pool)
-    keys = ("a", "b") if params.pop("flat", False) else ("r0", "r1")
+    flat = bool(params.pop("flat", False))
+    keys = ("a", "b") if flat else ("r0", "r1")
+    if len(arrays) > 1:
+        *sources, res = arrays
+        arrays = [*(_readable(a, res, flat) for a in sources), res]
     everything = [whole(a) for a in arrays]  # kernels read neighbouring rows: whole views
     return run_blockwise(
         kernel, everything, (rows,), p, chunks=p.size * 4, params=params, bounds=keys
     )[0]
+
+
+def _readable(source: SharedArray, res: SharedArray, flat: bool) -> SharedArray:
+    """``source``, or a copy of it where writing ``res`` could change it before it is read.
+
+    A neighbourhood kernel reads rows that other bands, or earlier rows of its
+    own band, write: any shared byte is unsafe, so ``out=`` the image itself
+    (or a view overlapping it) filters a copy, as ``scipy.ndimage`` does. A
+    point kernel (``flat``) reads each element before writing the same one,
+    so only element-for-element aliasing (an in-place call) is safe.
+    """
+    unsafe = unsafe_overlap(source, res) if flat else shares_memory(source, res)
+    return source.copy() if unsafe else source
 
 
 def _filter(
@@ -358,9 +380,16 @@ def rescale_intensity(
 ) -> SharedArray:
     """Contrast stretch: map ``in_range`` (default: the image's min, max) onto the full range.
 
-    uint8 stays uint8 (values truncated, like scikit-image); floats go to [0, 1].
-    ``in_range`` is a pair of finite numbers in the image's units. An empty
-    image gives an empty result (scikit-image raises: it has no min or max).
+    uint8 stays uint8 (values truncated, like scikit-image); floats go to [0, 1]
+    (scikit-image uses [-1, 1] for a float image with negative values).
+    ``in_range`` is a pair ``(lo, hi)`` of finite numbers in the image's units,
+    ``lo <= hi``. Values are first clipped to ``in_range``. As in scikit-image,
+    a range of one value (a constant image, or ``in_range=(v, v)``) stretches
+    nothing: every pixel becomes ``v``, clipped to the output range (a constant
+    uint8 image comes back unchanged). NaN pixels stay NaN and do not count
+    towards the image's min and max (scikit-image makes the whole image NaN).
+    An empty image gives an empty result (scikit-image raises: it has no min
+    or max).
 
     Examples
     --------
@@ -368,6 +397,8 @@ def rescale_intensity(
     >>> from shardmem import image
     >>> image.rescale_intensity(sm.asarray([[50, 100, 150]], dtype="uint8")).tolist()
     [[0, 127, 255]]
+    >>> image.rescale_intensity(sm.asarray([[7, 7]], dtype="uint8")).tolist()
+    [[7, 7]]
     """
     _channels(image, channel_axis, "rescale_intensity")
     a = _image(image, "rescale_intensity")
@@ -377,12 +408,18 @@ def rescale_intensity(
         lo, hi = _min_max(a, pool)
     else:  # an empty image: nothing to stretch, the result is empty too
         lo, hi = 0.0, 1.0
-    if hi <= lo:
-        hi = max(lo + 1e-12, math.nextafter(lo, math.inf))
     table = b""
     if a.dtype == uint8:
-        table = bytes(int((min(max(i, lo), hi) - lo) / (hi - lo) * 255) for i in range(256))
+        table = bytes(_stretch8(i, lo, hi) for i in range(256))
     return _point(a, "rescale_intensity", out, pool, table, "stretch", float(lo), float(hi))
+
+
+def _stretch8(value: int, lo: float, hi: float) -> int:
+    """uint8 ``value`` clipped to ``[lo, hi]`` and stretched onto 0..255 (truncated)."""
+    x = min(max(value, lo), hi)
+    if hi == lo:  # nothing to stretch: the value itself, clipped to the output range
+        return int(min(max(x, 0), 255))
+    return int((x - lo) / (hi - lo) * 255)
 
 
 def _in_range(in_range: object) -> tuple[float, float]:
@@ -391,19 +428,27 @@ def _in_range(in_range: object) -> tuple[float, float]:
             f"rescale_intensity(): in_range={in_range!r} must be a pair (lo, hi) of numbers "
             "or None (the image's min and max)"
         )
-    lo, hi = in_range
-    return (
-        check_real(lo, "in_range[0]", "rescale_intensity", finite=True),
-        check_real(hi, "in_range[1]", "rescale_intensity", finite=True),
-    )
+    lo = check_real(in_range[0], "in_range[0]", "rescale_intensity", finite=True)
+    hi = check_real(in_range[1], "in_range[1]", "rescale_intensity", finite=True)
+    if hi < lo:
+        raise InvalidArgumentError(
+            f"rescale_intensity(): in_range={in_range!r} is reversed: lo={lo:g} is above "
+            f"hi={hi:g}; pass in_range=({hi:g}, {lo:g}), and image.invert() to flip the result"
+        )
+    return lo, hi
 
 
 def _min_max(a: SharedArray, pool: Pool | None) -> tuple[float, float]:
+    """The least and greatest value of a non-empty image; NaN is ignored (NaN if all are)."""
     if a.dtype == uint8:
         _counts, centers = histogram(a, pool=pool)
         return centers[0], centers[-1]
     vals = memoryview(a).cast("B").cast(a.dtype.format)
-    return min(vals), max(vals)  # main interpreter; float min/max are C loops
+    lo, hi = min(vals), max(vals)  # main interpreter; float min/max are C loops
+    if math.isnan(lo) or math.isnan(hi):  # only a NaN first value is kept: skip them all
+        numbers = [v for v in vals.tolist() if not math.isnan(v)]
+        return min(numbers, default=math.nan), max(numbers, default=math.nan)
+    return lo, hi
 
 
 def to_uint8(

@@ -115,9 +115,13 @@ def point_float(
         res: Any = map((1.0).__sub__, vals)
     elif op == "gamma":
         res = map(q.__mul__, map(pow, map(max, vals, repeat(0.0)), repeat(p)))
+    elif p == q:  # nothing to stretch: every value is p, clipped to [0, 1]; NaN stays NaN
+        v = min(max(p, 0.0), 1.0)
+        res = map(min, map(max, vals, repeat(v)), repeat(v))
     else:  # stretch to [0, 1] from [p, q]
-        scale = 1.0 / (q - p)
-        res = map(scale.__mul__, map((-p).__add__, map(min, map(max, vals, repeat(p)), repeat(q))))
+        span = q - p  # divided by, as scikit-image does (1 / span can overflow)
+        clipped = map(min, map(max, vals, repeat(p)), repeat(q))
+        res = map(span.__rtruediv__, map((-p).__add__, clipped))
     out[a:b] = array(out.format, res)
 
 
