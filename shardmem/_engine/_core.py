@@ -236,14 +236,14 @@ class Core:
         w = _Worker(rank, base, self.wakers[rank], self.inboxes[rank].id)
         self.records.pop(0)  # (kept when the worker could not be made)
         self.ctrl[P.C_HEADER + rank] = base
-        qput(w.control.id, (P.PATH, list(self.path)))
+        qput(w.control.id, (P.PATH, self.path))  # a tuple: a list would be pickled
         for index, chunk in enumerate(self.arena.chunks):
             qput(w.control.id, (P.ARENA, index, chunk))
         return w
 
     def _sync_path(self, path: tuple[str, ...]) -> None:
         for w in self.workers:
-            self._put_control(w, (P.PATH, list(path)))
+            self._put_control(w, (P.PATH, path))
 
     def _launch(self, w: _Worker) -> None:
         w.thread = threading.Thread(
