@@ -34,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -48,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"shardmem.dask needs Dask ({exc}); install it with: pip install 'shardmem[dask]'"
     ) from exc
 
-from shardmem._borders import MODES
+from shardmem._borders import MODES, source_index
 from shardmem._dask_ship import ShippedKernel, ship
 from shardmem._dask_worker import (
     EMPTY,
@@ -59,7 +60,7 @@ from shardmem._dask_worker import (
     run_stencil,
     worker_pool,
 )
-from shardmem._dtypes import as_dtype
+from shardmem._dtypes import as_dtype, check_real
 from shardmem._engine import check_params
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._map import wanted_injections
@@ -69,9 +70,6 @@ if TYPE_CHECKING:
     from dask.array import Array
 
 __all__ = ("ShardmemPlugin", "map_blocks", "map_overlap", "reduction", "worker_pool")
-
-# Dask's names for the border modes it pads itself ("mirror" has none: see _overlap_step).
-_DASK_BOUNDARY = {"reflect": "reflect", "nearest": "nearest", "wrap": "periodic", "mirror": None}
 
 
 def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array]:
@@ -322,11 +320,17 @@ def map_overlap(
         1-D, 2-D or 3-D input.
     depth : int
         Neighbours on each side along every axis (the stencil's ``radius``).
+        Any depth works, also one beyond an axis's length or a block's size:
+        the result is `shardmem.stencil`'s.
     boundary : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}
         Border rule at the array's edges, with `shardmem.stencil`'s (and
-        ``scipy.ndimage``'s) meaning.
+        ``scipy.ndimage``'s) meaning, at any depth.
     cval : number
-        Value beyond the edges for ``boundary='constant'``.
+        Value beyond the edges for ``boundary='constant'``. The edges are
+        padded in the array itself, so ``cval`` must be a value of ``x``'s
+        dtype (rounding to a float dtype is fine): ``cval=0.5`` for an
+        integer array is refused, where `shardmem.stencil` hands it to the
+        kernel as is.
     iterations : int
         Steps to run (``>= 1``), each reading the previous one's output.
     dtype : dtype, optional
@@ -370,6 +374,7 @@ def map_overlap(
         )
     kind = np.dtype(as_dtype(dtype).name if dtype is not None else source.dtype)
     as_dtype(kind.name)
+    fill = _check_cval(cval, boundary, source.dtype)
     shipped = ship(kernel)
     checked = dict(check_params(params))
     result = source
@@ -379,11 +384,39 @@ def map_overlap(
             shipped=shipped,
             depth=depth,
             boundary=boundary,
-            cval=cval,
+            cval=fill,
             kind=kind,
             params=checked,
         )
     return result
+
+
+def _check_cval(cval: object, boundary: str, dtype: np.dtype[Any]) -> object:
+    """``cval`` as a value of ``dtype`` (Dask pads the array with it), or a clear refusal."""
+    number = check_real(cval, "cval", "map_overlap")
+    if boundary != "constant":
+        return cval
+    stored = _stored(cval, dtype)
+    if stored is not None:
+        if dtype.kind == "f":  # rounding to the dtype is expected; overflowing to inf is not
+            if math.isfinite(stored) or not math.isfinite(number):
+                return stored
+        elif stored == cval:
+            return stored
+    raise InvalidArgumentError(
+        f"map_overlap(): cval={cval!r} cannot be stored in the array's dtype {dtype.name} "
+        "(the border is padded in the array itself, unlike sm.stencil, which hands cval to "
+        "the kernel as is); pass a cval of that dtype, or convert x first (x.astype(float))"
+    )
+
+
+def _stored(value: object, dtype: np.dtype[Any]) -> Any:
+    """``value`` cast to ``dtype`` as NumPy stores it (a Python scalar), None if it cannot."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        try:
+            return np.array(value).astype(dtype, casting="unsafe").item()
+        except OverflowError, ValueError, TypeError:
+            return None
 
 
 def _overlap_step(
@@ -392,22 +425,47 @@ def _overlap_step(
     shipped: ShippedKernel,
     depth: int,
     boundary: str,
-    cval: float,
+    cval: object,
     kind: np.dtype[Any],
     params: dict[str, object],
 ) -> Array:
     run = {"shipped": shipped, "radius": depth, "dtype_name": kind.name, "params": params}
     meta = np.empty((0,) * x.ndim, dtype=kind)
-    if depth == 0:
+    if depth == 0 or x.size == 0:
         return cast("Array", da.map_blocks(run_stencil, x, dtype=kind, meta=meta, **run))  # type: ignore[no-untyped-call]
-    if boundary == "mirror":  # no Dask boundary for it: pad as NumPy's 'reflect', then crop
-        padded = da.pad(x, depth, mode="reflect")
-        out = da.map_overlap(  # type: ignore[no-untyped-call]
-            run_stencil, padded, depth=depth, boundary="none", dtype=kind, meta=meta, **run
-        )
-        return cast("Array", out[(slice(depth, -depth),) * x.ndim].rechunk(x.chunks))
-    rule: object = cval if boundary == "constant" else _DASK_BOUNDARY[boundary]
-    made = da.map_overlap(  # type: ignore[no-untyped-call]
-        run_stencil, x, depth=depth, boundary=rule, dtype=kind, meta=meta, **run
+    # The borders are padded here, by the rule of sm.stencil (any depth, even beyond an axis's
+    # length, where Dask's own boundaries refuse or go wrong); Dask only exchanges the halos.
+    padded = _pad(x, depth, boundary, cval)
+    out = da.map_overlap(  # type: ignore[no-untyped-call]
+        run_stencil, padded, depth=depth, boundary="none", dtype=kind, meta=meta, **run
     )
-    return cast("Array", made)
+    return cast("Array", out[(slice(depth, -depth),) * x.ndim].rechunk(x.chunks))
+
+
+def _pad(x: Array, depth: int, boundary: str, cval: object) -> Array:
+    """``x`` extended by ``depth`` elements on both ends of every axis, as ``boundary`` says.
+
+    The pads join the first and last chunks, so trimming them off later gives back
+    ``x``'s chunks.
+    """
+    for axis in range(x.ndim):
+        n = x.shape[axis]
+        before = [source_index(k, n, boundary) for k in range(-depth, 0)]
+        after = [source_index(k, n, boundary) for k in range(n, n + depth)]
+        pieces = [_edge(x, axis, before, cval), x, _edge(x, axis, after, cval)]
+        joined = cast("Array", da.concatenate(pieces, axis=axis))  # type: ignore[no-untyped-call]
+        sizes = list(x.chunks[axis])
+        sizes[0] += depth
+        sizes[-1] += depth
+        chunks = tuple(tuple(sizes) if i == axis else c for i, c in enumerate(joined.chunks))
+        x = cast("Array", joined.rechunk(chunks))  # type: ignore[no-untyped-call]
+    return x
+
+
+def _edge(x: Array, axis: int, indices: list[int], cval: object) -> Array:
+    """The elements of ``x`` at ``indices`` along ``axis`` (-1 everywhere: ``cval``)."""
+    if indices and indices[0] < 0:  # constant mode
+        shape = tuple(len(indices) if i == axis else n for i, n in enumerate(x.shape))
+        chunks = tuple((len(indices),) if i == axis else c for i, c in enumerate(x.chunks))
+        return cast("Array", da.full(shape, cval, dtype=x.dtype, chunks=chunks))  # type: ignore[no-untyped-call]
+    return cast("Array", x[(slice(None),) * axis + (indices,)])

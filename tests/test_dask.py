@@ -11,10 +11,13 @@ from __future__ import annotations
 import array
 import operator
 import pickle
+import re
 import threading
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 np = pytest.importorskip("numpy")
 da = pytest.importorskip("dask.array")
@@ -208,6 +211,164 @@ def test_map_overlap_iterations_radius_2_and_3d(client: distributed.Client) -> N
         client, smd.map_overlap(max3d, da.from_array(cube, chunks=(3, 4, 5)), boundary="wrap")
     )
     np.testing.assert_array_equal(got3, ndi.maximum_filter(cube, 3, mode="wrap"))
+
+
+# -- map_overlap: any depth, also at and beyond an axis's length ---------------------------------
+
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+NUMPY_PAD = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap"}
+
+
+def _correlate(rows, out_row, *, weights):
+    """sum(w * neighbour) over the window; ``weights`` flat in C order over (2r+1,) * ndim."""
+    lines = [line for plane in rows for line in plane] if isinstance(rows[0], tuple) else rows
+    width = len(lines[0]) - len(out_row) + 1
+    taps = [(i // width, i % width, w) for i, w in enumerate(weights) if w]
+    return [float(sum(w * lines[a][x + b] for a, b, w in taps)) for x in range(len(out_row))]
+
+
+def _numpy_correlate(
+    src: np.ndarray, weights: np.ndarray, depth: int, mode: str, cval: float
+) -> np.ndarray:
+    """The reference: NumPy pads (any depth), then a sum of shifted windows."""
+    if mode == "constant":
+        padded = np.pad(src.astype(np.float64), depth, mode="constant", constant_values=cval)
+    else:
+        padded = np.pad(src.astype(np.float64), depth, mode=NUMPY_PAD[mode])
+    out = np.zeros(src.shape)
+    for offset in np.ndindex(*weights.shape):
+        window = tuple(slice(o, o + n) for o, n in zip(offset, src.shape, strict=True))
+        out += weights[offset] * padded[window]
+    return out
+
+
+@st.composite
+def _overlap_cases(
+    draw: st.DrawFn,
+) -> tuple[np.ndarray, tuple[int, ...], int, str, int, np.ndarray]:
+    """An array, a chunking and a depth below, at or above the length of one of its axes."""
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(
+        draw(st.lists(st.integers(1, 5 if ndim < 3 else 3), min_size=ndim, max_size=ndim))
+    )
+    axis = draw(st.integers(0, ndim - 1))
+    depth = max(0, shape[axis] + draw(st.sampled_from([-1, 0, 1, 2])))
+    chunks = tuple(draw(st.integers(1, n)) for n in shape)
+    dtype = draw(st.sampled_from(["float64", "int32", "uint8"]))
+    src = draw(
+        st.lists(st.integers(0, 9), min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))
+    )
+    width = 2 * depth + 1
+    taps = draw(st.lists(st.integers(-2, 2), min_size=width**ndim, max_size=width**ndim))
+    mode = draw(st.sampled_from(MODES))
+    values = np.array(src).reshape(shape).astype(dtype)
+    return (
+        values,
+        chunks,
+        depth,
+        mode,
+        draw(st.integers(0, 7)),
+        np.array(taps).reshape((width,) * ndim),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=_overlap_cases())
+def test_map_overlap_any_depth_equals_stencil_scipy_and_numpy(
+    case: tuple[np.ndarray, tuple[int, ...], int, str, int, np.ndarray],
+) -> None:
+    src, chunks, depth, mode, cval, weights = case
+    flat = weights.ravel().tolist()
+    got = smd.map_overlap(
+        _correlate,
+        da.from_array(src, chunks=chunks),
+        depth=depth,
+        boundary=mode,
+        cval=cval,
+        dtype="float64",
+        weights=flat,
+    ).compute(scheduler="sync")
+    want = _numpy_correlate(src, weights, depth, mode, cval)
+    np.testing.assert_array_equal(got, want)
+    scipy = ndi.correlate(src.astype(np.float64), weights.astype(np.float64), mode=mode, cval=cval)
+    np.testing.assert_array_equal(got, scipy)
+    local = sm.stencil(
+        _correlate,
+        src,
+        out=sm.zeros(src.shape),
+        radius=depth,
+        mode=mode,
+        cval=cval,
+        pool=get_pool(2),
+        weights=flat,
+    )
+    np.testing.assert_array_equal(got, np.asarray(local))
+
+
+@pytest.mark.parametrize("boundary", MODES)
+@pytest.mark.parametrize(
+    ("shape", "chunks", "depth"),
+    [((1,), 1, 1), ((1,), 1, 3), ((1, 4), (1, 2), 1), ((2, 5), (1, 2), 4), ((3, 1, 2), 1, 2)],
+)
+def test_map_overlap_depth_beyond_a_short_axis_on_a_cluster(
+    client: distributed.Client,
+    boundary: str,
+    shape: tuple[int, ...],
+    chunks: object,
+    depth: int,
+) -> None:
+    src = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    width = 2 * depth + 1
+    weights = np.arange(1.0, 1.0 + width ** len(shape)).reshape((width,) * len(shape))
+    x = da.from_array(src, chunks=chunks)
+    lazy = smd.map_overlap(
+        _correlate, x, depth=depth, boundary=boundary, cval=0.5, weights=weights.ravel().tolist()
+    )
+    assert lazy.shape == shape
+    assert lazy.chunks == x.chunks
+    got = compute(client, lazy)
+    np.testing.assert_array_equal(got, _numpy_correlate(src, weights, depth, boundary, 0.5))
+
+
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_map_overlap_iterations_beyond_a_short_axis(iterations: int) -> None:
+    src = np.array([[4.0, 1.0, 7.0]])
+    weights = np.ones((5, 5))
+    x = da.from_array(src, chunks=(1, 2))
+    got = smd.map_overlap(
+        _correlate, x, depth=2, boundary="mirror", iterations=iterations, weights=[1.0] * 25
+    ).compute(scheduler="sync")
+    want = src
+    for _ in range(iterations):
+        want = _numpy_correlate(want, weights, 2, "mirror", 0)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_map_overlap_of_an_empty_array_calls_no_kernel() -> None:
+    def never(rows, out_row):
+        raise AssertionError("called")
+
+    x = da.zeros((0, 4), chunks=2)
+    got = smd.map_overlap(never, x, depth=3, boundary="mirror").compute(scheduler="sync")
+    assert got.shape == (0, 4)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "cval"),
+    [("uint8", 300), ("int32", 0.5), ("int64", 2**70), ("float32", 1e300), ("bool", 2)],
+)
+def test_map_overlap_refuses_a_cval_its_dtype_cannot_hold(dtype: str, cval: object) -> None:
+    x = da.zeros((4, 4), dtype=dtype, chunks=2)
+    with pytest.raises(sm.InvalidArgumentError, match=re.escape(f"cval={cval!r}") + f".*{dtype}"):
+        smd.map_overlap(_box3, x, boundary="constant", cval=cval)
+
+
+def test_map_overlap_cval_rounds_to_a_float_dtype_and_is_free_in_other_modes() -> None:
+    x = da.ones((3, 3), dtype="float32", chunks=2)
+    got = smd.map_overlap(_box3, x, boundary="constant", cval=0.1).compute(scheduler="sync")
+    want = ndi.uniform_filter(np.ones((3, 3), dtype=np.float32), 3, mode="constant", cval=0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert smd.map_overlap(_box3, da.ones(3, dtype="uint8", chunks=2), cval=0.5) is not None
 
 
 # -- errors, workers, shipping -------------------------------------------------------------------

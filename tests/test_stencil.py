@@ -156,6 +156,48 @@ def test_correlate_matches_scipy(data: st.DataObject, w: int, mode: str, radius:
     np.testing.assert_array_equal(np.asarray(out), want)
 
 
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), w=workers, mode=modes, step=st.sampled_from([-1, 0, 1, 3]))
+def test_radius_below_at_and_beyond_an_axis_length(
+    data: st.DataObject, w: int, mode: str, step: int
+) -> None:
+    """The radius is drawn relative to one axis's length: below it, at it or beyond it."""
+    ndim = data.draw(st.integers(1, 3))
+    side = 4 if ndim < 3 else 2
+    shape = tuple(data.draw(st.lists(st.integers(1, side), min_size=ndim, max_size=ndim)))
+    axis = data.draw(st.integers(0, ndim - 1))
+    radius = max(0, shape[axis] + step)
+    src = data.draw(small_ints(sm.int16, shape))
+    width = 2 * radius + 1
+    weights = data.draw(hnp.arrays(np.int64, (width,) * ndim, elements=st.integers(-3, 3)))
+    cval = data.draw(st.sampled_from([0, 2.5, -7]))
+    out = sm.stencil(
+        CORRELATE[ndim],
+        src,
+        out=sm.zeros(shape, dtype="float64"),
+        radius=radius,
+        mode=mode,
+        cval=cval,
+        pool=get_pool(w),
+        weights=weights.tolist(),
+    )
+    src64 = src.astype(np.float64)
+    want = ndi.correlate(src64, weights.astype(np.float64), mode=mode, cval=cval)
+    np.testing.assert_array_equal(np.asarray(out), want)
+    if mode == "constant":
+        padded = np.pad(src64, radius, mode="constant", constant_values=cval)
+    else:
+        kind = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap"}
+        padded = np.pad(src64, radius, mode=kind[mode])  # type: ignore[call-overload]
+    by_numpy = np.zeros(shape)
+    for offset in np.ndindex(*weights.shape):
+        by_numpy += (
+            weights[offset]
+            * padded[tuple(slice(o, o + n) for o, n in zip(offset, shape, strict=True))]
+        )
+    np.testing.assert_array_equal(np.asarray(out), by_numpy)
+
+
 @settings(max_examples=30, deadline=None)
 @given(data=st.data(), w=workers, mode=modes, radius=radii)
 def test_every_dtype_round_trips(data: st.DataObject, w: int, mode: str, radius: int) -> None:
