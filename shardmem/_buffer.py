@@ -13,11 +13,18 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from shardmem._errors import ArgumentTypeError, BufferInUseError, ClosedError, ShapeError
+from shardmem._errors import (
+    ArgumentTypeError,
+    BufferInUseError,
+    ClosedError,
+    OutOfMemoryError,
+    ShapeError,
+)
 
 __all__ = (
     "SharedBuffer",
     "add_release_listener",
+    "format_nbytes",
     "remove_release_listener",
     "strided_memoryview",
 )
@@ -90,6 +97,19 @@ def _notify_release(buffer_id: int) -> None:
             fn(buffer_id)
 
 
+def format_nbytes(nbytes: int) -> str:
+    """``nbytes`` in binary units with three significant digits, as NumPy words it.
+
+    >>> format_nbytes(8), format_nbytes(3 << 20), format_nbytes(2**63)
+    ('8 bytes', '3.00 MiB', '8.00 EiB')
+    """
+    if nbytes < 1024:
+        return f"{nbytes} bytes"
+    units = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    power = min((nbytes.bit_length() - 1) // 10, len(units))
+    return f"{nbytes / 1024**power:.2f} {units[power - 1]}"
+
+
 def _check_nbytes(nbytes: object) -> int:
     if isinstance(nbytes, bool) or not hasattr(nbytes, "__index__"):
         raise ArgumentTypeError(f"nbytes {nbytes!r} is not an integer; pass an int >= 0")
@@ -127,7 +147,14 @@ class SharedBuffer:
     __slots__ = ("__weakref__", "_closed", "_data", "_finalizer", "_id")
 
     def __init__(self, nbytes: int, /) -> None:
-        self._data = bytearray(_check_nbytes(nbytes))
+        size = _check_nbytes(nbytes)
+        try:
+            self._data = bytearray(size)
+        except MemoryError as exc:
+            raise OutOfMemoryError(
+                f"Unable to allocate {format_nbytes(size)} ({size} bytes) for a SharedBuffer; "
+                "free memory or ask for less"
+            ) from exc
         self._id = next(_ids)
         self._closed = False
         self._finalizer = weakref.finalize(self, _notify_dropped, self._id)
@@ -232,7 +259,7 @@ class SharedBuffer:
         >>> buf.close()
         Traceback (most recent call last):
         ...
-        shardmem._errors.BufferInUseError: SharedBuffer #... of 4 bytes is still viewed ...
+        shardmem.BufferInUseError: SharedBuffer #... of 4 bytes is still viewed ...
         >>> view.release()
         >>> buf.close(); buf.close()
         """

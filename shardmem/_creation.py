@@ -7,9 +7,14 @@ import struct
 import sys
 
 from shardmem._array import SharedArray, c_strides, check_shape, from_raw
-from shardmem._buffer import SharedBuffer
+from shardmem._buffer import SharedBuffer, format_nbytes
 from shardmem._dtypes import DType, as_dtype, as_float, check_scalar, result_dtype
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    OutOfMemoryError,
+    ShapeError,
+)
 from shardmem._interop import pack, to_raw
 
 __all__ = ("arange", "asarray", "empty", "empty_like", "full", "ones", "zeros", "zeros_like")
@@ -29,7 +34,10 @@ def zeros(shape: ShapeLike, /, *, dtype: DTypeLike | None = None) -> SharedArray
     ------
     ShapeError
         If a length is negative or not an int, ``shape`` is an array (pass
-        ``tuple(a.tolist())``), or the array would not fit memory.
+        ``tuple(a.tolist())``), or the array needs more bytes than an address holds.
+    OutOfMemoryError
+        If the memory cannot be allocated (a ``MemoryError`` naming the size,
+        shape and dtype, as NumPy's does).
     DTypeError
         If ``dtype`` is unknown.
 
@@ -41,12 +49,18 @@ def zeros(shape: ShapeLike, /, *, dtype: DTypeLike | None = None) -> SharedArray
     >>> sm.zeros((-1, 3))
     Traceback (most recent call last):
     ...
-    shardmem._errors.ShapeError: shape (-1, 3) has a negative length -1 on axis 0; ...
+    shardmem.ShapeError: shape (-1, 3) has a negative length -1 on axis 0; ...
     """
     kind = _dtype_or(dtype, as_dtype("float64"))
     dims = check_shape(shape, kind.itemsize)
     size = math.prod(dims)
-    buffer = SharedBuffer(size * kind.itemsize)
+    try:
+        buffer = SharedBuffer(size * kind.itemsize)
+    except OutOfMemoryError as exc:
+        raise OutOfMemoryError(
+            f"Unable to allocate {format_nbytes(size * kind.itemsize)} for an array with shape "
+            f"{dims} and data type {kind.name}; free memory or ask for a smaller shape"
+        ) from exc
     return SharedArray._new(buffer, kind, dims, c_strides(dims, kind.itemsize), 0)
 
 
@@ -82,7 +96,7 @@ def full(
     >>> sm.full(2, 300, dtype="uint8")
     Traceback (most recent call last):
     ...
-    shardmem._errors.ValueOverflowError: value 300 does not fit uint8 (range 0..255); ...
+    shardmem.ValueOverflowError: value 300 does not fit uint8 (range 0..255); ...
     """
     kind = result_dtype([fill_value]) if dtype is None else as_dtype(dtype)
     value = check_scalar(kind, fill_value)

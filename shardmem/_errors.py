@@ -14,6 +14,7 @@ __all__ = [
     "InvalidArgumentError",
     "KernelContractError",
     "KernelError",
+    "OutOfMemoryError",
     "PoolBrokenError",
     "ResourceLimitError",
     "ShapeError",
@@ -55,6 +56,10 @@ class ShapeError(ShardmemError, ValueError):
 
 class ValueOverflowError(ShardmemError, OverflowError):
     """A value does not fit the array's dtype."""
+
+
+class OutOfMemoryError(ShardmemError, MemoryError):
+    """Memory for an array (or a buffer) could not be allocated; the message says how much."""
 
 
 class ImageFormatError(ShardmemError, ValueError):

@@ -30,6 +30,7 @@ the middle shards are added in another order and the last bits may differ.
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import types
@@ -41,7 +42,13 @@ from shardmem._array import SharedArray, unsafe_overlap
 from shardmem._creation import DTypeLike, asarray, empty
 from shardmem._dtypes import DType, as_dtype, check_scalar, float64, int64, uint64
 from shardmem._engine import Pool, Task, as_view, bind, kernel_name, resolve_pool
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    KernelContractError,
+    ShapeError,
+    ValueOverflowError,
+)
 from shardmem._runner import run_tasks
 from shardmem._sharding import split_rows
 
@@ -139,9 +146,12 @@ def scan(
         source = source.copy()
     target = resolve_pool(pool)
     totals = empty(target.size, dtype=float64 if kind.format == "f" else kind)
-    how = (inclusive, start, _cast(source, kind))
+    how = (inclusive, start, _cast(source, kind), kernel_name(fn))
     tasks = _tasks(source, result, totals, target.size, how)
-    run_tasks(target, _bind(fn), tasks, gang=True, timeout=timeout, progress=progress)
+    kernel = _bind(fn)
+    _worker_errors(
+        lambda: run_tasks(target, kernel, tasks, gang=True, timeout=timeout, progress=progress)
+    )
     return result
 
 
@@ -185,12 +195,23 @@ def _sum_dtype(kind: DType) -> DType:
     return kind
 
 
+_NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 def _check_op(op: object) -> Op:
     if not isinstance(op, types.FunctionType | types.BuiltinFunctionType):
         raise ArgumentTypeError(
             f"scan() op {op!r} is a {type(op).__name__}, not a function; pass operator.add, "
             "operator.mul, max, min or a def/lambda of two arguments (NumPy ufuncs cannot "
             "run in worker interpreters)"
+        )
+    flags = op.__code__.co_flags if isinstance(op, types.FunctionType) else 0
+    if flags & _NOT_PLAIN:
+        what = "a generator function" if flags & inspect.CO_GENERATOR else "an async function"
+        raise KernelContractError(
+            f"scan() op {kernel_name(op)!r} is {what}: calling it returns a generator or "
+            "coroutine, not a value; the op must return the combined value of its two "
+            "arguments (a plain def or lambda, without yield or async)"
         )
     return op
 
@@ -265,13 +286,43 @@ def _identity(which: str, kind: DType) -> object:
     return {"zero": 0, "one": 1, "low": kind.min, "high": kind.max}[which]
 
 
-def _cast(source: SharedArray, kind: DType) -> str:
-    """How worker values are cast before the scan: '' (as read), 'float' or 'int'."""
-    if kind.kind == "f" and source.dtype.kind != "f":
-        return "float"
-    if kind.kind in "iu" and source.dtype.kind == "f":
-        return "int"
-    return ""
+def _cast(source: SharedArray, kind: DType) -> tuple[str, ...]:
+    """How workers cast input values to ``kind`` before combining them (see ``_values``).
+
+    ``('',)`` when every value is read as it is: same dtype, float32 to
+    float64, or integers into a range that holds them all.
+    """
+    have = source.dtype
+    if have == kind or (have.kind == "f" and kind == float64):
+        return ("",)
+    if kind.kind == "b":
+        return ("bool",)
+    if kind.kind == "f":
+        return ("f32",) if kind.itemsize == 4 else ("float",)
+    assert kind.min is not None
+    assert kind.max is not None
+    bits = str(8 * kind.itemsize)
+    if have.kind == "f":
+        return ("int", kind.format, bits, str(kind.min), str(kind.max), have.name, kind.name)
+    low, high = (0, 1) if have.kind == "b" else (have.min, have.max)
+    assert low is not None
+    assert high is not None
+    if kind.min <= low and high <= kind.max:
+        return ("",)
+    return ("wrap", kind.format, bits)
+
+
+def _worker_errors(run: Callable[[], object]) -> None:
+    """Run the scan; the errors its workers raise on purpose come back as shardmem errors."""
+    try:
+        run()
+    except (OverflowError, TypeError) as exc:
+        tag = exc.args[0] if len(exc.args) == 2 else None
+        if tag == kernels.CAST_FAILED:
+            raise ValueOverflowError(exc.args[1]) from exc
+        if tag == kernels.BAD_RESULT:
+            raise KernelContractError(exc.args[1]) from exc
+        raise
 
 
 def _tasks(
@@ -279,9 +330,9 @@ def _tasks(
     result: SharedArray,
     totals: SharedArray,
     workers: int,
-    how: tuple[bool, object, str],
+    how: tuple[bool, object, tuple[str, ...], str],
 ) -> list[Task]:
-    inclusive, start, cast = how
+    inclusive, start, cast, name = how
     kind = result.dtype
     views = (as_view(source, "scan"), as_view(result, "scan"), as_view(totals, "scan"))
     common = (
@@ -290,6 +341,7 @@ def _tasks(
         ("cast", cast),
         ("fmt", kind.format),
         ("bits", 8 * kind.itemsize),
+        ("name", name),
     )
     ranges = split_rows(source.size, workers)
     filled = [rank for rank, (lo, hi) in enumerate(ranges) if hi > lo]
