@@ -32,14 +32,20 @@ def _nan_in(x: memoryview) -> bool:
     return math.isnan(total) and any(map(math.isnan, x))
 
 
+def _backwards(x: memoryview) -> memoryview:
+    """Float shards read from the end, so that among equal values (0.0 and -0.0)
+    ``min``/``max``, which keep the first they see, keep the last, as NumPy does."""
+    return x[::-1] if x.format in ("f", "d") else x
+
+
 def min_partial(x: memoryview) -> object:
-    """Smallest element; NaN when the shard holds one (like NumPy)."""
-    return math.nan if _nan_in(x) else min(x)
+    """Smallest element (the last of equal ones); NaN when the shard holds one (like NumPy)."""
+    return math.nan if _nan_in(x) else min(_backwards(x))
 
 
 def max_partial(x: memoryview) -> object:
-    """Largest element; NaN when the shard holds one (like NumPy)."""
-    return math.nan if _nan_in(x) else max(x)
+    """Largest element (the last of equal ones); NaN when the shard holds one (like NumPy)."""
+    return math.nan if _nan_in(x) else max(_backwards(x))
 
 
 def dot_partial(a: memoryview, b: memoryview) -> int | float:
@@ -69,6 +75,7 @@ def axis_partial(x: memoryview, out: Any, *, op: str, n: int, inner: int, start:
         elif _nan_in(line):
             out[i] = math.nan
         else:
+            line = _backwards(line)
             out[i] = min(line) if op == "min" else max(line)
 
 

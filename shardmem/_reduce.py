@@ -418,7 +418,7 @@ def _along(which: str, x: object, axis: object, pool: Pool | None, timeout: floa
     shape = array.shape
     n = shape[axis]
     rest = shape[:axis] + shape[axis + 1 :]
-    if n == 0 and which != "sum" and 0 not in rest:
+    if n == 0 and which != "sum":
         raise InvalidArgumentError(
             f"{which}(): zero-size array to reduction operation along axis {axis} "
             f"(shape {shape}); there is nothing to take the {which} of"
@@ -472,15 +472,17 @@ def _extreme(  # noqa: PLR0917 - private: the public functions spell these out
 
 
 def _nan_min(a: object, b: object) -> object:
+    """The smaller of two partials (``b`` comes later): NaN wins, then ``b`` on a tie."""
     if a != a:  # noqa: PLR0124 - NaN propagates like NumPy's min
         return a
-    return b if b != b or b < a else a  # type: ignore[operator]  # noqa: PLR0124
+    return a if a < b else b  # type: ignore[operator]  # a tie (0.0, -0.0) gives the later
 
 
 def _nan_max(a: object, b: object) -> object:
+    """The larger of two partials (``b`` comes later): NaN wins, then ``b`` on a tie."""
     if a != a:  # noqa: PLR0124 - NaN propagates like NumPy's max
         return a
-    return b if b != b or b > a else a  # type: ignore[operator]  # noqa: PLR0124
+    return a if a > b else b  # type: ignore[operator]  # a tie (0.0, -0.0) gives the later
 
 
 def min(
@@ -495,11 +497,15 @@ def min(
     """Smallest element (flattened), or along ``axis``; NaN if any element is NaN, like NumPy.
 
     With ``axis=k``: a SharedArray of the other axes, of the input's dtype.
+    Among equal values (``0.0`` and ``-0.0``) the last one is returned, as
+    NumPy's ``np.min`` does for short arrays (for longer ones NumPy's
+    answer depends on its SIMD lanes, so no order can match it everywhere).
 
     Raises
     ------
     InvalidArgumentError
-        For an empty array (a ``ValueError``, as in NumPy).
+        For an empty array, or along an axis of length 0 (a ``ValueError``,
+        as in NumPy).
 
     Examples
     --------
@@ -522,11 +528,15 @@ def max(
     """Largest element (flattened), or along ``axis``; NaN if any element is NaN, like NumPy.
 
     With ``axis=k``: a SharedArray of the other axes, of the input's dtype.
+    Among equal values (``0.0`` and ``-0.0``) the last one is returned, as
+    NumPy's ``np.max`` does for short arrays (for longer ones NumPy's
+    answer depends on its SIMD lanes, so no order can match it everywhere).
 
     Raises
     ------
     InvalidArgumentError
-        For an empty array (a ``ValueError``, as in NumPy).
+        For an empty array, or along an axis of length 0 (a ``ValueError``,
+        as in NumPy).
 
     Examples
     --------
