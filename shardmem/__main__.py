@@ -272,7 +272,9 @@ def _params(items: list[str], op: Callable[..., object]) -> dict[str, object]:
 
 
 def _value(text: str) -> object:
-    """A number, ``a,b,...`` (a tuple), ``a,b;c,d`` (rows of a 2-D weight table) or a string."""
+    """A number, ``a,b,...`` (a tuple), ``a,b;c,d`` (rows of a 2-D weight table), None, a string."""
+    if text == "None":
+        return None
     if ";" in text:
         return tuple(_value(row) if "," in row else (_value(row),) for row in text.split(";"))
     for convert in (int, float):

@@ -139,6 +139,11 @@ def _channels(image: object, channel_axis: object, where: str) -> None:
             f"{where}(): channel_axis={axis} is not supported: channels must be the last axis "
             "(channel_axis=-1); move them there first, e.g. np.moveaxis(img, 0, -1)"
         )
+    if ndim == 2 and axis != -1:
+        raise InvalidArgumentError(
+            f"{where}(): channel_axis={axis} names an axis of an H x W image, which has no "
+            "channel axis; pass channel_axis=None (or the default, -1)"
+        )
 
 
 def _ndim(value: object) -> int | None:

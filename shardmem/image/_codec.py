@@ -11,7 +11,9 @@ faster) and by the stdlib codec otherwise.
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
 import zlib
 from itertools import accumulate
 from operator import add, sub
@@ -20,7 +22,7 @@ from typing import Any
 
 from shardmem._array import SharedArray, from_raw
 from shardmem._dtypes import as_dtype, uint8
-from shardmem._errors import ImageFormatError, InvalidArgumentError
+from shardmem._errors import ArgumentTypeError, ImageFormatError, InvalidArgumentError
 
 __all__ = ("read_image", "write_image")
 
@@ -28,7 +30,7 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _PLUGINS = ("auto", "stdlib", "pillow")
 _MASK = (255).__and__
-type PathLike = str | Path
+type PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 
 def read_image(path: PathLike, /, *, plugin: str = "auto") -> SharedArray:
@@ -36,17 +38,21 @@ def read_image(path: PathLike, /, *, plugin: str = "auto") -> SharedArray:
 
     Parameters
     ----------
-    path : str or Path
+    path : str, bytes or path-like
         The file.
     plugin : {'auto', 'stdlib', 'pillow'}
         The decoder; ``'auto'`` uses Pillow for PNGs when installed.
 
     Raises
     ------
+    ArgumentTypeError
+        If ``path`` is not a str, bytes or path-like object.
     InvalidArgumentError
         If the file cannot be opened.
     ImageFormatError
-        If the content is not an image this decoder reads.
+        If the content is not an image this decoder reads (a corrupt or
+        truncated file, samples outside the declared range, a file Pillow
+        refuses as a decompression bomb); the message names the file.
 
     Examples
     --------
@@ -57,15 +63,21 @@ def read_image(path: PathLike, /, *, plugin: str = "auto") -> SharedArray:
     >>> image.read_image(p).tolist()
     [[0, 255]]
     """
+    file = _path(path, "read_image")
     _check_plugin(plugin)
-    data = _read_bytes(Path(path))
+    data = _read_bytes(file)
     if data.startswith(_PNG):
         if plugin == "pillow" or (plugin == "auto" and _pillow() is not None):
-            return _read_pillow(path)
-        return _decode_png(data, str(path))
+            return _read_pillow(file)
+        return _decode_png(data, str(file))
     if data[:2] in (b"P2", b"P3", b"P5", b"P6") and plugin != "pillow":
-        return _decode_pnm(data, str(path))
-    return _read_pillow(path)
+        return _decode_pnm(data, str(file))
+    if plugin == "stdlib":
+        raise ImageFormatError(
+            f"{str(file)!r} is not a PNG, PGM or PPM file (it starts with {data[:8]!r}); "
+            "the stdlib codec reads only those: pass plugin='auto' to use Pillow"
+        )
+    return _read_pillow(file)
 
 
 def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) -> None:
@@ -85,25 +97,41 @@ def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) ->
     """
     from shardmem import image as _image
 
+    file = _path(path, "write_image")
     a = _image._image(image, "write_image")
     if a.dtype != uint8:
         a = _image.to_uint8(a)
     h, w, c = _image._hwc(a)
-    suffix = Path(path).suffix.lower()
+    suffix = file.suffix.lower()
+    if not suffix:
+        raise ImageFormatError(
+            f"write_image(): {str(file)!r} has no suffix to choose the format by; "
+            "end the name in .png, .pgm or .ppm (others need Pillow)"
+        )
     if suffix == ".png":
         data = _encode_png(a._tobytes(), h, w, c, compress_level)
     elif suffix in (".pgm", ".ppm", ".pnm"):
-        data = _encode_pnm(a._tobytes(), h, w, c, str(path))
+        data = _encode_pnm(a._tobytes(), h, w, c, str(file))
     else:
-        _write_pillow(path, a)
+        _write_pillow(file, a)
         return
     try:
-        Path(path).write_bytes(data)
+        file.write_bytes(data)
     except OSError as exc:
         raise InvalidArgumentError(
-            f"write_image(): cannot write {str(path)!r}: {exc.strerror}; "
+            f"write_image(): cannot write {str(file)!r}: {exc.strerror}; "
             "check that the folder exists and is writable"
         ) from exc
+
+
+def _path(path: object, where: str) -> Path:
+    """``path`` (str, bytes or path-like, as ``open`` takes) as a Path."""
+    if isinstance(path, str | bytes | os.PathLike):
+        return Path(os.fsdecode(path))
+    raise ArgumentTypeError(
+        f"{where}(): path={path!r} is a {type(path).__name__}; pass the file name as a "
+        "str, bytes or pathlib.Path"
+    )
 
 
 def _check_plugin(plugin: str) -> None:
@@ -150,19 +178,30 @@ def _chunks(data: bytes, name: str) -> dict[bytes, list[bytes]]:
 
 def _decode_png(data: bytes, name: str) -> SharedArray:
     chunks = _chunks(data, name)
-    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"][0][:13])
+    header = chunks[b"IHDR"][0]
+    if len(header) != 13:
+        raise ImageFormatError(
+            f"{name}: corrupt PNG: its IHDR chunk has {len(header)} bytes, not 13"
+        )
+    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    if not w or not h:
+        raise ImageFormatError(f"{name}: corrupt PNG: it declares {w} x {h} pixels")
     if depth != 8 or interlace or ctype not in _PNG_CHANNELS:
         raise ImageFormatError(
             f"{name}: PNG with bit depth {depth}, colour type {ctype}, interlace {interlace} "
             "needs Pillow (pip install pillow); the stdlib codec reads 8-bit non-interlaced PNGs"
         )
     c = _PNG_CHANNELS[ctype]
-    try:
-        raw = zlib.decompress(b"".join(chunks[b"IDAT"]))
+    expected = h * (w * c + 1)
+    try:  # no more than the header declares: a small file cannot inflate without bound
+        raw = zlib.decompressobj().decompress(b"".join(chunks[b"IDAT"]), min(expected, sys.maxsize))
     except zlib.error as exc:
         raise ImageFormatError(f"{name}: corrupt PNG data ({exc})") from exc
-    if len(raw) < h * (w * c + 1):
-        raise ImageFormatError(f"{name}: PNG data is {len(raw)} bytes, expected {h * (w * c + 1)}")
+    if len(raw) < expected:
+        raise ImageFormatError(
+            f"{name}: PNG data is {len(raw)} bytes, expected {expected} for {w} x {h} pixels "
+            f"of {c} channel(s); the file is truncated or corrupt"
+        )
     pixels = _unfilter(raw, h, w * c, c, name)
     if ctype == 3:
         pixels, c = _depalette(pixels, chunks.get(b"PLTE", [b""])[0], name), 3
@@ -271,14 +310,36 @@ def _decode_pnm(data: bytes, name: str) -> SharedArray:
         )
     n = h * w * c
     if data[:2] in (b"P2", b"P3"):
-        pixels = bytes(int(v) for v in data[pos:].split()[:n])
+        pixels = _ascii_samples(data[pos:].split()[:n], maxval, name)
     else:
         pixels = data[pos : pos + n]
     if len(pixels) != n:
-        raise ImageFormatError(f"{name}: PGM/PPM data has {len(pixels)} samples, expected {n}")
+        raise ImageFormatError(
+            f"{name}: PGM/PPM data has {len(pixels)} samples, expected {n} for {w} x {h} "
+            f"pixels of {c} channel(s); the file is truncated"
+        )
+    if maxval != 255 and pixels and max(pixels) > maxval:
+        raise ImageFormatError(
+            f"{name}: PGM/PPM sample {max(pixels)} is above the file's maxval {maxval}; "
+            "the file is corrupt"
+        )
     if maxval != 255:
         pixels = pixels.translate(bytes(min(255, round(v * 255 / maxval)) for v in range(256)))
     return from_raw(pixels, (h, w, c) if c > 1 else (h, w), uint8)
+
+
+def _ascii_samples(tokens: list[bytes], maxval: int, name: str) -> bytes:
+    """The samples of an ASCII PGM/PPM: decimal numbers in 0..maxval."""
+    if all(map(bytes.isdigit, tokens)):
+        values = list(map(int, tokens))
+        if not values or max(values) <= maxval:
+            return bytes(values)
+    bad = next(t for t in tokens if not t.isdigit() or int(t) > maxval)
+    rule = "above the file's maxval," if bad.isdigit() else "not a number in"
+    raise ImageFormatError(
+        f"{name}: PGM/PPM sample {bad.decode(errors='replace')!r} is {rule} 0..{maxval}; "
+        "the file is corrupt"
+    )
 
 
 def _encode_pnm(pixels: bytes, h: int, w: int, c: int, name: str) -> bytes:
@@ -304,8 +365,17 @@ def _read_pillow(path: PathLike) -> SharedArray:
         with pil.open(path) as im:
             im.load()
             return _from_pillow(im)
-    except (OSError, ValueError) as exc:
-        raise ImageFormatError(f"{str(path)!r} is not a readable image: {exc}") from exc
+    except pil.DecompressionBombError as exc:
+        raise ImageFormatError(
+            f"{str(path)!r} is refused by Pillow as a possible decompression bomb ({exc}); "
+            "if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS"
+        ) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # a third-party decoder: anything it raises means unreadable
+        raise ImageFormatError(
+            f"{str(path)!r} is not a readable image: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _from_pillow(im: Any) -> SharedArray:

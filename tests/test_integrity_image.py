@@ -1,0 +1,452 @@
+"""No silent wrong answer from shardmem.image: out= the input or overlapping it, degenerate images.
+
+Every image operation that takes ``out=`` is run, on hypothesis-drawn images
+(uint8, float32, float64; gray and colour; empty, single-pixel and constant
+ones) with 1 and 2 workers and every border mode, three ways: out of place,
+against scipy.ndimage / scikit-image; with ``out=`` the input itself; and with
+``out=`` a view of the same memory shifted by whole rows (before or after the
+input, of the output's own dtype). The last two must give exactly the
+out-of-place answer, as ``scipy.ndimage``'s ``output=`` does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import ndimage as ndi
+from skimage import color, exposure, filters, transform
+
+import shardmem as sm
+from shardmem import image
+from shardmem._array import SharedArray, c_strides
+
+try:  # the conftest instance pytest loaded, whose leak check knows the session pools
+    from conftest import get_pool  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - run as a package
+    from tests.conftest import get_pool
+
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+W2 = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0]])  # an even height: the centre row matters
+W3 = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0], [0.5, 0.0, 0.0]])
+
+
+@dataclass(frozen=True)
+class Case:
+    """One drawn call: the image, border mode and cval (image units), a size, an output shape."""
+
+    img: np.ndarray
+    mode: str
+    cval: float
+    size: int
+    shape: tuple[int, int]
+    order: int
+
+
+def _float(img: np.ndarray) -> np.ndarray:
+    """The image in the filters' float scale (uint8 / 255, as skimage.img_as_float)."""
+    return img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
+
+
+def _unit_cval(case: Case) -> float:
+    """cval of the float-result filters: in the [0, 1] scale."""
+    return case.cval / 255.0 if case.img.dtype == np.uint8 else case.cval
+
+
+def _planes(img: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` on each channel of an H x W x C image (on the image itself when H x W)."""
+    if img.ndim == 2:
+        return fn(img)
+    return np.stack([fn(img[..., k]) for k in range(img.shape[2])], axis=-1)
+
+
+def _nd(size: int, img: np.ndarray) -> tuple[int, ...]:
+    return (size, size, 1)[: img.ndim]
+
+
+def _ref_gamma(case: Case) -> np.ndarray:
+    if case.img.dtype == np.uint8:
+        table = np.minimum(np.rint(255 * (np.arange(256) / 255) ** 0.5), 255).astype(np.uint8)
+        return table[case.img]
+    return np.maximum(case.img.astype(np.float64), 0) ** 0.5
+
+
+def _ref_rescale(case: Case) -> np.ndarray:
+    if case.img.dtype == np.uint8:
+        return exposure.rescale_intensity(case.img)
+    # shardmem's float output range is [0, 1]; scikit-image's default is [-1, 1] below 0
+    return exposure.rescale_intensity(_float(case.img), out_range=(0.0, 1.0))
+
+
+def _ref_threshold(case: Case) -> np.ndarray:
+    return (_float(case.img) > 0.5) * 255
+
+
+def _ref_to_uint8(case: Case) -> np.ndarray:
+    if case.img.dtype == np.uint8:
+        return case.img
+    return np.clip(np.rint(255 * case.img.astype(np.float64)), 0, 255)
+
+
+def _ref_equalize(case: Case) -> np.ndarray:
+    if case.img.size == 0:
+        return np.zeros(case.img.shape)
+    # over every value of the image (a colour one too, flattened as scikit-image does)
+    return exposure.equalize_hist(case.img.reshape(-1)).reshape(case.img.shape)
+
+
+def _ref_resize(case: Case) -> np.ndarray:
+    shape = case.shape + case.img.shape[2:]
+    return transform.resize(
+        case.img, shape, order=case.order, anti_aliasing=False, preserve_range=case.order == 0
+    )
+
+
+@dataclass(frozen=True)
+class Op:
+    """How to call one operation and what to compare it with."""
+
+    call: Callable[..., sm.SharedArray]
+    reference: Callable[[Case], np.ndarray]
+    tol: float
+    out_dtype: Callable[[np.dtype[Any]], str] = lambda d: "float32"
+    out_shape: Callable[[Case], tuple[int, ...]] = lambda c: c.img.shape
+    dtypes: tuple[type, ...] = (np.uint8, np.float32, np.float64)
+    colour_only: bool = False
+    tol8: float | None = None  # the tolerance for a uint8 image, when not ``tol``
+
+
+def _keep(d: np.dtype[Any]) -> str:
+    return str(d)
+
+
+def _filter(name: str, *args: object, **options: object) -> Callable[..., sm.SharedArray]:
+    fn = getattr(image, name)
+
+    def call(x: object, case: Case, **kw: object) -> sm.SharedArray:
+        return fn(x, *args, mode=case.mode, cval=_unit_cval(case), **options, **kw)  # type: ignore[no-any-return]
+
+    return call
+
+
+def _rank(name: str) -> Callable[..., sm.SharedArray]:
+    fn = getattr(image, name)
+
+    def call(x: object, case: Case, **kw: object) -> sm.SharedArray:
+        return fn(x, mode=case.mode, cval=case.cval, size=case.size | 1, **kw)  # type: ignore[no-any-return]
+
+    return call
+
+
+OPS: dict[str, Op] = {
+    "invert": Op(
+        lambda x, case, **kw: image.invert(x, **kw),
+        lambda c: 255 - c.img if c.img.dtype == np.uint8 else 1 - c.img.astype(np.float64),
+        1e-6,
+        out_dtype=_keep,
+    ),
+    "adjust_gamma": Op(
+        lambda x, case, **kw: image.adjust_gamma(x, gamma=0.5, **kw), _ref_gamma, 1e-6, _keep
+    ),
+    "threshold": Op(
+        lambda x, case, **kw: image.threshold(x, thresh=0.5, **kw),
+        _ref_threshold,
+        0,
+        out_dtype=lambda d: "uint8",
+    ),
+    "rescale_intensity": Op(
+        lambda x, case, **kw: image.rescale_intensity(x, **kw), _ref_rescale, 1e-6, _keep, tol8=1
+    ),
+    "to_uint8": Op(
+        lambda x, case, **kw: image.to_uint8(x, **kw),
+        _ref_to_uint8,
+        0,
+        out_dtype=lambda d: "uint8",
+    ),
+    "rgb2gray": Op(
+        lambda x, case, **kw: image.rgb2gray(x, **kw),
+        lambda c: color.rgb2gray(c.img[..., :3]),  # (alpha is ignored)
+        1e-6,
+        out_shape=lambda c: c.img.shape[:2],
+        colour_only=True,
+    ),
+    "equalize_hist": Op(
+        lambda x, case, **kw: image.equalize_hist(x, **kw),
+        _ref_equalize,
+        1e-6,
+        dtypes=(np.uint8,),
+    ),
+    "correlate": Op(
+        _filter("correlate", W2.tolist()),
+        lambda c: _planes(
+            _float(c.img), lambda p: ndi.correlate(p, W2, mode=c.mode, cval=_unit_cval(c))
+        ),
+        1e-5,
+    ),
+    "convolve": Op(
+        _filter("convolve", W3.tolist()),
+        lambda c: _planes(
+            _float(c.img), lambda p: ndi.convolve(p, W3, mode=c.mode, cval=_unit_cval(c))
+        ),
+        1e-5,
+    ),
+    "box_blur": Op(
+        lambda x, case, **kw: image.box_blur(
+            x, size=case.size, mode=case.mode, cval=_unit_cval(case), **kw
+        ),
+        lambda c: ndi.uniform_filter(
+            _float(c.img), _nd(c.size, c.img), mode=c.mode, cval=_unit_cval(c)
+        ),
+        1e-5,
+    ),
+    "gaussian": Op(
+        _filter("gaussian", sigma=1.0),
+        lambda c: _planes(
+            _float(c.img),
+            lambda p: ndi.gaussian_filter(p, 1.0, mode=c.mode, cval=_unit_cval(c), truncate=4.0),
+        ),
+        1e-5,
+    ),
+    "sobel": Op(
+        _filter("sobel"),
+        lambda c: _planes(
+            _float(c.img), lambda p: filters.sobel(p, mode=c.mode, cval=_unit_cval(c))
+        ),
+        1e-5,
+    ),
+    "median": Op(
+        _rank("median"),
+        lambda c: ndi.median_filter(c.img, _nd(c.size | 1, c.img), mode=c.mode, cval=c.cval),
+        0,
+        _keep,
+    ),
+    "erosion": Op(
+        _rank("erosion"),
+        lambda c: ndi.grey_erosion(c.img, _nd(c.size | 1, c.img), mode=c.mode, cval=c.cval),
+        0,
+        _keep,
+    ),
+    "dilation": Op(
+        _rank("dilation"),
+        lambda c: ndi.grey_dilation(c.img, _nd(c.size | 1, c.img), mode=c.mode, cval=c.cval),
+        0,
+        _keep,
+    ),
+    "resize": Op(
+        lambda x, case, **kw: image.resize(x, case.shape, order=case.order, **kw),
+        _ref_resize,
+        1e-5,
+        out_dtype=lambda d: "float32",  # order=1; order=0 keeps the dtype (see _out_dtype)
+        out_shape=lambda c: c.shape + c.img.shape[2:],
+    ),
+}
+
+
+def _out_dtype(name: str, case: Case) -> str:
+    if name == "resize" and case.order == 0:
+        return str(case.img.dtype)
+    if name == "rescale_intensity" or name in {"invert", "adjust_gamma"}:
+        return str(case.img.dtype)
+    return OPS[name].out_dtype(case.img.dtype)
+
+
+def test_every_operation_with_out_is_covered() -> None:
+    """A new operation taking out= fails here until it is added to OPS."""
+    takes_out = {
+        name
+        for name in image.__all__
+        if callable(fn := getattr(image, name)) and "out" in inspect.signature(fn).parameters
+    }
+    assert takes_out == set(OPS)
+
+
+# -- strategies --------------------------------------------------------------------------------
+
+
+@st.composite
+def cases(draw: st.DrawFn, name: str) -> Case:
+    op = OPS[name]
+    dtype = draw(st.sampled_from(op.dtypes))
+    h = draw(st.integers(1 if name == "resize" else 0, 7))
+    w = draw(st.integers(1 if name == "resize" else 0, 7))
+    channels = (
+        draw(st.sampled_from([3, 4]))
+        if op.colour_only
+        else draw(st.sampled_from([None, None, 1, 3]))
+    )
+    shape = (h, w) if channels is None else (h, w, channels)
+    if dtype == np.uint8:
+        elements = st.integers(0, 255)
+    else:  # the [0, 1] range of float images (and a little outside it)
+        elements = st.floats(-0.25, 1.25, width=32 if dtype == np.float32 else 64)
+    if draw(st.booleans()):  # a constant image
+        img = np.full(shape, draw(elements), dtype)
+    else:
+        img = draw(hnp.arrays(dtype, shape, elements=elements))
+    if dtype == np.uint8:
+        cval = float(draw(st.integers(0, 255)))
+    else:
+        cval = draw(st.floats(-0.5, 1.5, width=32))
+    return Case(
+        img=img,
+        mode=draw(st.sampled_from(MODES)),
+        cval=cval,
+        size=draw(st.integers(1, 5)),  # (odd for the rank filters: size | 1)
+        shape=(draw(st.integers(1, 9)), draw(st.integers(1, 9))),
+        order=draw(st.sampled_from([0, 1])),
+    )
+
+
+def _view(base: SharedArray, dtype: str, shape: tuple[int, ...], offset: int) -> SharedArray:
+    """A C-ordered array of ``dtype`` in ``base``'s memory from byte ``offset``.
+
+    (No public call views one buffer as two dtypes; the test builds them directly.)
+    """
+    kind = sm.asarray(np.zeros(0, dtype)).dtype
+    strides = c_strides(shape, kind.itemsize)
+    return SharedArray._new(base.buffer, kind, shape, strides, base._offset + offset)
+
+
+def _overlapping(
+    img: np.ndarray, out_dtype: str, out_shape: tuple[int, ...], shift: int
+) -> tuple[SharedArray, SharedArray]:
+    """The image and an output in one buffer, the output ``shift`` image rows after it."""
+    row = img.itemsize * math.prod(img.shape[1:])
+    gap = -(-abs(shift) * row // 8) * 8  # whole rows, rounded up to a multiple of 8 bytes
+    src_at, out_at = (0, gap) if shift >= 0 else (gap, 0)
+    out_bytes = math.prod(out_shape) * np.dtype(out_dtype).itemsize
+    base = sm.zeros(max(src_at + img.nbytes, out_at + out_bytes) + 8, dtype="uint8")
+    src = _view(base, str(img.dtype), img.shape, src_at)
+    np.asarray(src)[...] = img
+    return src, _view(base, out_dtype, out_shape, out_at)
+
+
+def _check(name: str, case: Case, workers: int, shift: int) -> None:
+    op, pool = OPS[name], get_pool(workers)
+    want = np.asarray(op.call(sm.asarray(case.img), case, pool=pool))
+    assert want.shape == op.out_shape(case)
+    assert str(want.dtype) == _out_dtype(name, case)
+    ref = op.reference(case) if case.img.size else np.zeros(want.shape)
+    tol = op.tol8 if op.tol8 is not None and case.img.dtype == np.uint8 else op.tol
+    np.testing.assert_allclose(want.astype(np.float64), ref, rtol=0, atol=tol)
+    # out= overlapping the input, shifted by whole rows (0: the same first byte)
+    src, out = _overlapping(case.img, _out_dtype(name, case), want.shape, shift)
+    assert op.call(src, case, out=out, pool=pool) is out
+    np.testing.assert_array_equal(np.asarray(out), want)
+    # out= the input itself, where the output has the input's dtype and shape
+    if str(want.dtype) == str(case.img.dtype) and want.shape == case.img.shape:
+        x = sm.asarray(case.img)
+        assert op.call(x, case, out=x, pool=pool) is x
+        np.testing.assert_array_equal(np.asarray(x), want)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@settings(deadline=None, max_examples=30)
+@given(data=st.data(), workers=st.integers(1, 2))
+def test_out_the_input_or_overlapping_it_gives_the_out_of_place_answer(
+    name: str, data: st.DataObject, workers: int
+) -> None:
+    case = data.draw(cases(name), label="case")
+    h = case.img.shape[0]
+    shift = data.draw(st.integers(-h - 1, h + 1), label="shift")
+    _check(name, case, workers, shift)
+
+
+@pytest.mark.parametrize("name", ["median", "erosion", "dilation", "gaussian", "box_blur"])
+def test_in_place_on_a_photograph_crop_matches_out_of_place(name: str) -> None:
+    """The case the defect was found on: many bands, large differences between neighbours."""
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (40, 30), dtype=np.uint8)
+    if name in {"gaussian", "box_blur"}:
+        img = img.astype(np.float32)
+    case = Case(img=img, mode="reflect", cval=0.0, size=3, shape=(1, 1), order=1)
+    for shift in (0, 1, -1, 7):
+        _check(name, case, 2, shift)
+
+
+# -- rescale_intensity: ranges of one value, and others ----------------------------------------
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    value=st.integers(0, 255),
+    shape=st.sampled_from([(1, 1), (3, 4), (2, 3, 3)]),
+    workers=st.integers(1, 2),
+)
+def test_rescale_of_a_constant_uint8_image_returns_it_unchanged(
+    value: int, shape: tuple[int, ...], workers: int
+) -> None:
+    img = np.full(shape, value, np.uint8)
+    got = image.rescale_intensity(img, pool=get_pool(workers))
+    np.testing.assert_array_equal(np.asarray(got), exposure.rescale_intensity(img))
+    np.testing.assert_array_equal(np.asarray(got), img)
+
+
+@settings(deadline=None, max_examples=40)
+@given(value=st.floats(-2.0, 3.0, width=32), workers=st.integers(1, 2))
+def test_rescale_of_a_constant_float_image_is_the_value_clipped_to_0_1(
+    value: float, workers: int
+) -> None:
+    img = np.full((3, 5), value, np.float32)
+    got = np.asarray(image.rescale_intensity(img, pool=get_pool(workers)))
+    np.testing.assert_array_equal(got, np.float32(min(max(value, 0.0), 1.0)))
+    if value >= 0:  # (scikit-image's output range is [-1, 1] below 0)
+        want = exposure.rescale_intensity(img.astype(np.float64))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    img=hnp.arrays(np.uint8, (4, 5), elements=st.integers(0, 255)),
+    lo=st.integers(-20, 280),
+    width=st.integers(0, 60),
+    workers=st.integers(1, 2),
+)
+def test_rescale_in_range_follows_scikit_image_including_one_value(
+    img: np.ndarray, lo: int, width: int, workers: int
+) -> None:
+    """uint8 with in_range=(lo, hi), lo == hi included: scikit-image's answer (truncated)."""
+    got = image.rescale_intensity(img, in_range=(lo, lo + width), pool=get_pool(workers))
+    want = exposure.rescale_intensity(img, in_range=(lo, lo + width))
+    np.testing.assert_allclose(np.asarray(got).astype(float), want, rtol=0, atol=1)
+    if width == 0:  # every pixel is lo, clipped to 0..255, exactly
+        np.testing.assert_array_equal(np.asarray(got), min(max(lo, 0), 255))
+
+
+def test_rescale_float_in_range_of_one_value() -> None:
+    img = np.array([[0.1, 0.5, 0.9]], np.float32)
+    got = image.rescale_intensity(img, in_range=(0.5, 0.5), pool=get_pool(2))
+    assert np.asarray(got).tolist() == [[0.5, 0.5, 0.5]]
+    got = image.rescale_intensity(img, in_range=(7, 7), pool=get_pool(2))
+    assert np.asarray(got).tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_rescale_refuses_a_reversed_range() -> None:
+    with pytest.raises(sm.InvalidArgumentError, match=r"in_range=\(200, 10\) is reversed"):
+        image.rescale_intensity(np.zeros((2, 2), np.uint8), in_range=(200, 10))
+
+
+def test_rescale_ignores_nan_in_the_image_range_and_keeps_nan_pixels() -> None:
+    """Wherever the NaN is (Python's min keeps only a leading one), the range is the numbers'."""
+    for img in ([[np.nan, 1.0, 3.0]], [[1.0, np.nan, 3.0]], [[1.0, 3.0, np.nan]]):
+        got = np.asarray(image.rescale_intensity(np.array(img, np.float32), pool=get_pool(2)))
+        want = (np.array(img) - 1.0) / 2.0
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+    got = np.asarray(image.rescale_intensity(np.full((2, 2), np.nan, np.float32)))
+    assert np.isnan(got).all()
+
+
+def test_rescale_of_a_tiny_range_does_not_overflow() -> None:
+    """A range narrower than 1 / float max: divided by, not multiplied by its inverse."""
+    tiny = 5e-324
+    img = np.array([[0.0, tiny]], np.float64)
+    got = np.asarray(image.rescale_intensity(img, pool=get_pool(2)))
+    assert got.tolist() == [[0.0, 1.0]]
