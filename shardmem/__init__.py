@@ -50,10 +50,12 @@ from shardmem._errors import (
 )
 from shardmem._histogram import histogram
 from shardmem._map import map, vectorize, whole
+from shardmem._public import publish as _publish
 from shardmem._reduce import dot, max, mean, min, reduce, sum
 from shardmem._scan import cumsum, scan
 from shardmem._split import set_task_cost
 from shardmem._stencil import stencil
+from shardmem.image import data as _image_data  # noqa: F401  (published below)
 
 __version__ = "0.1.0"
 
@@ -118,3 +120,7 @@ __all__ = (
     "zeros",
     "zeros_like",
 )
+
+__dir__ = _publish(__name__, globals())
+image.__dir__ = _publish(image.__name__, vars(image))  # type: ignore[method-assign]
+image.data.__dir__ = _publish(image.data.__name__, vars(image.data))  # type: ignore[method-assign]

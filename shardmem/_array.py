@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import array
 import math
 import operator
+import reprlib
 import struct
 import sys
 import typing
@@ -11,8 +13,22 @@ from collections.abc import Iterator
 from types import EllipsisType
 
 from shardmem._buffer import SharedBuffer, strided_memoryview
-from shardmem._dtypes import DType, as_index, check_scalar
-from shardmem._errors import ArgumentTypeError, ArrayIndexError, ShapeError
+from shardmem._dtypes import (
+    Casting,
+    DType,
+    as_dtype,
+    as_index,
+    can_cast,
+    cast_values,
+    check_scalar,
+)
+from shardmem._errors import (
+    ArgumentTypeError,
+    ArrayIndexError,
+    DTypeError,
+    InvalidArgumentError,
+    ShapeError,
+)
 
 __all__ = (
     "Scalar",
@@ -258,6 +274,8 @@ class SharedArray:
         return self._buffer
 
     def _is_c_contiguous(self) -> bool:
+        if 0 in self._shape:
+            return True  # as NumPy: an array without elements is contiguous
         expected = self._dtype.itemsize
         for length, stride in zip(reversed(self._shape), reversed(self._strides), strict=True):
             if length == 0:
@@ -392,29 +410,227 @@ class SharedArray:
         target._write(raw)
 
     # --- whole-array operations --------------------------------------------
-    def reshape(self, shape: int | tuple[int, ...], /) -> SharedArray:
-        """Return a view with a new shape; one length may be ``-1``.
+    def _transposed(self) -> SharedArray:
+        """The same elements with the axes reversed (a view; F order read as C order)."""
+        shape, strides = self._shape[::-1], self._strides[::-1]
+        return SharedArray._new(self._buffer, self._dtype, shape, strides, self._offset)
+
+    def _read_order(self, order: object, where: str) -> str:
+        """``'C'`` or ``'F'`` for NumPy's ``order=`` (``'A'``: F only for F-contiguous arrays)."""
+        if order not in ("C", "F", "A"):
+            raise InvalidArgumentError(
+                f"{where}(): order={order!r} is not supported; use 'C' (row-major, the "
+                "default), 'F' (column-major) or 'A' ('F' for F-contiguous arrays, else 'C')"
+            )
+        if order == "A":
+            fortran = self._transposed()._is_c_contiguous() and not self._is_c_contiguous()
+            return "F" if fortran else "C"
+        return str(order)
+
+    def tobytes(self, order: str = "C") -> bytes:
+        """Return the elements as bytes, like NumPy's ``ndarray.tobytes``.
+
+        Parameters
+        ----------
+        order : {'C', 'F', 'A'}, optional
+            Element order: row-major (``'C'``, the default, whatever the
+            strides), column-major (``'F'``), or ``'F'`` only when the array is
+            Fortran-contiguous and not C-contiguous (``'A'``).
 
         Raises
         ------
-        ShapeError
-            If the sizes differ, or the array is not C-contiguous (``copy()`` it first).
+        InvalidArgumentError
+            If ``order`` is not one of these.
 
         Examples
         --------
         >>> import shardmem as sm
-        >>> sm.arange(6).reshape((3, -1)).shape
-        (3, 2)
+        >>> a = sm.asarray([[1, 2], [3, 4]], dtype="uint8")
+        >>> a.tobytes(), a.tobytes("F"), a[:, ::-1].tobytes()
+        (b'\\x01\\x02\\x03\\x04', b'\\x01\\x03\\x02\\x04', b'\\x02\\x01\\x04\\x03')
         """
-        new = _resolve_reshape(shape, self.size)
-        if not self._is_c_contiguous():
-            raise ShapeError(
-                f"cannot reshape a non-contiguous view of shape {self._shape} with strides "
-                f"{self._strides}; call .copy() first, then reshape the copy"
+        fortran = self._read_order(order, "tobytes") == "F"
+        return (self._transposed() if fortran else self)._tobytes()
+
+    def astype(
+        self, dtype: object, /, *, casting: Casting = "unsafe", copy: bool = True
+    ) -> SharedArray:
+        """Return the elements converted to ``dtype``, in a new C-contiguous SharedArray.
+
+        Values convert as NumPy's ``astype`` does: integers wrap around, floats
+        truncate toward zero when cast to integers, nonzero (and NaN) is True,
+        float64 beyond float32's range becomes infinity, integers round once to
+        the nearest float. Where NumPy's result is undefined (NaN, infinity or
+        a value out of range cast to an integer dtype) `ValueOverflowError` is
+        raised instead of a platform-dependent value.
+
+        Parameters
+        ----------
+        dtype : DType, str, NumPy dtype or ``bool`` / ``int`` / ``float``
+            The new element type.
+        casting : {'unsafe', 'same_kind', 'safe', 'equiv', 'no'}, optional
+            Which casts are allowed, as ``np.can_cast`` rules them: ``'safe'``
+            keeps every value, ``'same_kind'`` also narrows within bool <
+            unsigned < signed < float, ``'unsafe'`` (the default) allows any.
+        copy : bool, optional
+            With ``copy=False`` and the same dtype, ``self`` is returned.
+
+        Raises
+        ------
+        DTypeError
+            If ``dtype`` is unknown or ``casting`` forbids the cast.
+        ValueOverflowError
+            If a float is NaN, infinite or out of range for an integer ``dtype``.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.asarray([-1.5, 0.0, 2.7])
+        >>> a.astype("int8").tolist(), a.astype(bool).tolist()
+        ([-1, 0, 2], [True, False, True])
+        >>> sm.asarray([255, 256]).astype("uint8").tolist()
+        [255, 0]
+        >>> a.astype("float32", casting="safe")
+        Traceback (most recent call last):
+        ...
+        shardmem.DTypeError: astype(): cannot cast float64 to float32 under casting='safe' ...
+        """
+        target = as_dtype(dtype)
+        if not isinstance(copy, bool):
+            raise ArgumentTypeError(f"astype(): copy={copy!r} must be True or False")
+        if not can_cast(self._dtype, target, casting):
+            raise DTypeError(
+                f"astype(): cannot cast {self._dtype} to {target} under casting={casting!r} "
+                "(it would change values); pass casting='unsafe' (the default) or 'same_kind'"
             )
+        if target == self._dtype:
+            return self.copy() if copy else self
+        with cast_view(memoryview(self._tobytes()), self._dtype.format) as flat:
+            values = cast_values(flat.tolist(), self._dtype, target)
+        raw = bytes(values) if target.kind == "b" else array.array(target.format, values)  # type: ignore[arg-type]
+        return from_raw(memoryview(raw).cast("B"), self._shape, target)
+
+    def _strides_for(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        """Strides viewing the elements (C order) as ``shape``, or None if it needs a copy."""
+        if self._is_c_contiguous():
+            return c_strides(shape, self._dtype.itemsize)
+        return _nocopy_strides(self._shape, self._strides, shape, self._dtype.itemsize)
+
+    def reshape(
+        self,
+        *shape: int | tuple[int, ...] | list[int],
+        order: str = "C",
+        copy: bool | None = None,
+    ) -> SharedArray:
+        """Return the elements with a new shape: a view when NumPy gives one, else a copy.
+
+        As NumPy's ``reshape``: one length may be ``-1`` (inferred); a view
+        comes back whenever the strides allow (always for C-contiguous
+        arrays; for strided views when the merged or split axes are evenly
+        spaced), otherwise a C-contiguous copy in a new buffer.
+
+        Parameters
+        ----------
+        *shape : int or tuple of ints
+            The new shape, as one tuple or as separate ints.
+        order : {'C', 'F', 'A'}, optional
+            Read and place elements in row-major (``'C'``, the default) or
+            column-major (``'F'``) order; ``'A'`` is ``'F'`` for a
+            Fortran-contiguous array, else ``'C'``.
+        copy : bool or None, optional
+            None (the default): a view if possible; True: always a copy;
+            False: a view or a `ShapeError`.
+
+        Raises
+        ------
+        ShapeError
+            If the number of elements differs, more than one length is ``-1``,
+            or ``copy=False`` and a copy is needed.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.arange(6)
+        >>> b = a.reshape(3, -1)
+        >>> b[0, 0] = 9
+        >>> b.shape, a.tolist()
+        ((3, 2), [9, 1, 2, 3, 4, 5])
+        >>> sm.arange(6).reshape((2, 3), order="F").tolist()
+        [[0, 2, 4], [1, 3, 5]]
+        >>> m = sm.arange(12).reshape(3, 4)[:, :2]  # rows not adjacent: flattening copies
+        >>> m.reshape(6).buffer is m.buffer, m.reshape(3, 2, 1).buffer is m.buffer
+        (False, True)
+        """
+        if not shape:
+            raise ArgumentTypeError("reshape() needs a shape: a.reshape((2, 3)) or a.reshape(2, 3)")
+        if copy is not None and not isinstance(copy, bool):
+            raise ArgumentTypeError(f"reshape(): copy={copy!r} must be None, True or False")
+        new = _resolve_reshape(shape[0] if len(shape) == 1 else shape, self.size)
+        if self._read_order(order, "reshape") == "F":
+            return self._transposed().reshape(new[::-1], copy=copy)._transposed()
+        strides = None if copy else self._strides_for(new)
+        if strides is None:
+            if copy is False:
+                raise ShapeError(
+                    f"reshape(): cannot view shape {self._shape} with strides {self._strides} "
+                    f"as {new} without a copy, and copy=False; pass copy=None to allow one"
+                )
+            return from_raw(self._tobytes(), new, self._dtype)
         self._buffer.check_open()
-        strides = c_strides(new, self._dtype.itemsize)
         return SharedArray._new(self._buffer, self._dtype, new, strides, self._offset)
+
+    def ravel(self, order: str = "C") -> SharedArray:
+        """Return the elements as a 1-D array: a view if contiguous in that order, else a copy.
+
+        As NumPy's ``ravel``: a C-contiguous array (``'F'``: a Fortran-contiguous
+        one) gives a view; any other, even a 1-D strided view, gives a copy
+        (``reshape(-1)`` returns a view of more strided arrays).
+
+        Parameters
+        ----------
+        order : {'C', 'F', 'A'}, optional
+            Row-major (the default), column-major, or ``'F'`` only for an
+            array that is Fortran-contiguous and not C-contiguous.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.arange(6).reshape(2, 3)
+        >>> a.ravel().tolist(), a.ravel("F").tolist()
+        ([0, 1, 2, 3, 4, 5], [0, 3, 1, 4, 2, 5])
+        >>> a.ravel().buffer is a.buffer, a[:, ::2].ravel().buffer is a.buffer
+        (True, False)
+        """
+        if self._read_order(order, "ravel") == "F":
+            return self._transposed().ravel()
+        if self._is_c_contiguous():
+            return self.reshape(self.size)
+        return from_raw(self._tobytes(), (self.size,), self._dtype)
+
+    def fill(self, value: object, /) -> None:
+        """Set every element to ``value``, in place.
+
+        The value must fit the dtype as in ``a[...] = value``: shardmem does
+        not truncate 2.5 into an integer array as NumPy's ``fill`` does.
+
+        Raises
+        ------
+        DTypeError
+            If the value's type does not fit the dtype (a float for an
+            integer array, an int for a bool array, a sequence).
+        ValueOverflowError
+            If the value is out of the dtype's range.
+
+        Examples
+        --------
+        >>> import shardmem as sm
+        >>> a = sm.zeros((2, 2), dtype="uint8")
+        >>> a[:, 1].fill(7)
+        >>> a.tolist()
+        [[0, 7], [0, 7]]
+        """
+        pattern = struct.pack(self._dtype.format, check_scalar(self._dtype, value))
+        self._write(pattern * self.size)
 
     def copy(self) -> SharedArray:
         """Return a C-contiguous copy in a new buffer.
@@ -589,12 +805,49 @@ def _expand_ellipsis(keys: tuple[object, ...], ndim: int) -> tuple[int | slice, 
 
 
 def _check_key_type(k: object) -> None:
-    if isinstance(k, slice) or (hasattr(k, "__index__") and not isinstance(k, bool)):
+    if isinstance(k, slice) or as_index(k) is not None:
         return
+    kind = _index_array_kind(k)
+    shown = reprlib.repr(k)
+    if kind == "b":
+        raise ArrayIndexError(
+            f"boolean mask index {shown} is not supported: SharedArray indexing gives views only "
+            "(ints, slices, '...'); use np.asarray(a)[mask], which indexes a zero-copy NumPy "
+            "view of the same memory (reading gives a NumPy copy; np.asarray(a)[mask] = value "
+            "writes in place)"
+        )
+    if kind in ("i", "u"):
+        raise ArrayIndexError(
+            f"integer-array (fancy) index {shown} of type {type(k).__name__} is not supported: "
+            "SharedArray indexing gives views only (ints, slices, '...'); use "
+            "np.asarray(a)[index], which indexes a zero-copy NumPy view of the same memory "
+            "(reading gives a NumPy copy; np.asarray(a)[index] = value writes in place)"
+        )
+    extra = "; add an axis with a.reshape(...)" if k is None else ""
     raise ArrayIndexError(
-        f"index {k!r} of type {type(k).__name__} is not supported; use ints, slices "
-        "(start:stop:step) or '...' (basic indexing only)"
+        f"index {shown} of type {type(k).__name__} is not supported; use ints, slices "
+        f"(start:stop:step) or '...' (basic indexing only){extra}"
     )
+
+
+def _index_array_kind(k: object) -> str | None:
+    """``'b'``, ``'i'``/``'u'`` for a mask or an integer array / list index, else None."""
+    dtype = getattr(k, "dtype", None)
+    if dtype is not None and getattr(k, "ndim", 0) != 0:
+        return str(getattr(dtype, "kind", "")) or None
+    if not isinstance(k, list | tuple):
+        return None
+    leaves: list[object] = []
+    pending: list[object] = [k]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list | tuple):
+            pending.extend(item)
+        else:
+            leaves.append(item)
+    if leaves and all(isinstance(v, bool) or type(v).__name__ == "bool" for v in leaves):
+        return "b"
+    return "i" if all(as_index(v) is not None for v in leaves) else None
 
 
 def _int_index(item: object, length: int, axis: int) -> int:
@@ -605,6 +858,38 @@ def _int_index(item: object, length: int, axis: int) -> int:
             f"valid indices are {-length}..{length - 1}"
         )
     return index + length if index < 0 else index
+
+
+def _nocopy_strides(
+    old_shape: tuple[int, ...], old_strides: tuple[int, ...], new: tuple[int, ...], itemsize: int
+) -> tuple[int, ...] | None:
+    """Strides that view a strided array as ``new`` in C order, or None (NumPy's algorithm).
+
+    The port of NumPy's ``_attempt_nocopy_reshape`` (``numpy/_core/src/multiarray/shape.c``):
+    groups of old axes whose product equals a group of new axes must be evenly
+    spaced; axes of length 1 are ignored. Only called for arrays with elements.
+    """
+    kept = [(n, s) for n, s in zip(old_shape, old_strides, strict=True) if n != 1]
+    dims, steps = [n for n, _ in kept], [s for _, s in kept]
+    strides = [0] * len(new)
+    oi, oj, ni, nj = 0, 1, 0, 1
+    while ni < len(new) and oi < len(dims):
+        np_, op = new[ni], dims[oi]
+        while np_ != op:
+            if np_ < op:
+                np_, nj = np_ * new[nj], nj + 1
+            else:
+                op, oj = op * dims[oj], oj + 1
+        if any(steps[k] != dims[k + 1] * steps[k + 1] for k in range(oi, oj - 1)):
+            return None
+        strides[nj - 1] = steps[oj - 1]
+        for k in range(nj - 1, ni, -1):
+            strides[k - 1] = strides[k] * new[k]
+        ni, nj, oi, oj = nj, nj + 1, oj, oj + 1
+    last = strides[ni - 1] if ni >= 1 else itemsize
+    for k in range(ni, len(new)):
+        strides[k] = last
+    return tuple(strides)
 
 
 def _resolve_reshape(shape: object, size: int) -> tuple[int, ...]:

@@ -6,19 +6,24 @@ import math
 import numbers
 import operator
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ValueOverflowError
 
 __all__ = (
+    "CASTINGS",
     "DTYPES",
+    "Casting",
     "DType",
     "Format",
     "as_dtype",
     "as_float",
     "as_index",
     "bool_",
+    "can_cast",
+    "cast_values",
     "check_real",
     "check_scalar",
     "dtype_from_format",
@@ -348,7 +353,7 @@ def check_real(value: object, name: str, where: str, /, *, finite: bool = False)
     >>> check_real("3", "cval", "box_blur")
     Traceback (most recent call last):
     ...
-    shardmem._errors.ArgumentTypeError: box_blur(): cval='3' must be a real number ...
+    shardmem.ArgumentTypeError: box_blur(): cval='3' must be a real number ...
     """
     if not isinstance(value, numbers.Real):
         raise ArgumentTypeError(
@@ -359,3 +364,146 @@ def check_real(value: object, name: str, where: str, /, *, finite: bool = False)
     if finite and not math.isfinite(number):
         raise InvalidArgumentError(f"{where}(): {name}={value!r} must be a finite number")
     return number
+
+
+# --- casting (NumPy's rules, in pure Python) ------------------------------
+type Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
+CASTINGS: tuple[Casting, ...] = ("no", "equiv", "safe", "same_kind", "unsafe")
+_KIND_ORDER = {"b": 0, "u": 1, "i": 2, "f": 3}
+_F32_EXACT = 1 << 24  # ints up to 2**24 are exact in float32
+
+
+def _safe(source: DType, target: DType) -> bool:
+    if source == target or source.kind == "b":
+        return True
+    if target.kind == "f":
+        if source.kind == "f":
+            return target.itemsize >= source.itemsize
+        return target.itemsize == 8 or source.itemsize <= 2  # NumPy: int64 -> float64 is safe
+    if target.kind == "u":
+        return source.kind == "u" and target.itemsize >= source.itemsize
+    if target.kind == "i":
+        same_sign = source.kind == "i" and target.itemsize >= source.itemsize
+        return same_sign or (source.kind == "u" and target.itemsize > source.itemsize)
+    return False
+
+
+def can_cast(source: DType, target: DType, casting: str = "safe", /) -> bool:
+    """Whether NumPy's ``np.can_cast(source, target, casting)`` allows the cast.
+
+    ``'no'`` and ``'equiv'`` allow only the same dtype; ``'safe'`` only casts
+    that keep every value (NumPy counts int64 -> float64 as safe);
+    ``'same_kind'`` also narrowing within bool < unsigned < signed < float;
+    ``'unsafe'`` any cast.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``casting`` is not one of the five names.
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import can_cast, float32, int16, int32, uint8
+    >>> can_cast(int16, float32), can_cast(int32, float32)
+    (True, False)
+    >>> can_cast(int16, uint8, "same_kind"), can_cast(uint8, int16)
+    (False, True)
+    """
+    if casting not in CASTINGS:
+        raise InvalidArgumentError(
+            f"casting={casting!r} is not a casting rule; use one of "
+            + ", ".join(repr(c) for c in CASTINGS)
+        )
+    if casting in ("no", "equiv"):
+        return source == target
+    if casting == "safe":
+        return _safe(source, target)
+    if casting == "same_kind":
+        return _safe(source, target) or _KIND_ORDER[source.kind] <= _KIND_ORDER[target.kind]
+    return True
+
+
+def cast_values(
+    values: Sequence[bool | int | float], source: DType, target: DType, /
+) -> list[object]:
+    """Convert flat values of ``source`` as NumPy's ``astype(target)`` (C casts) does.
+
+    Integers wrap around (two's complement); floats truncate toward zero when
+    cast to integers; anything nonzero (NaN too) is True; a float64 beyond
+    float32's range becomes +-inf; ints round once to the nearest float.
+    Where NumPy's result is undefined (NaN, infinities or values out of range
+    cast to an integer dtype, which NumPy fills with a platform-dependent
+    value and a warning) a `ValueOverflowError` is raised instead.
+
+    Examples
+    --------
+    >>> from shardmem._dtypes import cast_values, float64, int8, uint8
+    >>> cast_values([-1.0, 300.0], float64, uint8)
+    Traceback (most recent call last):
+    ...
+    shardmem.ValueOverflowError: cannot cast float64 value -1.0 to uint8 ...
+    >>> cast_values([-1, 300, 127], int8, uint8)
+    [255, 44, 127]
+    >>> cast_values([2.9, -2.9], float64, int8)
+    [2, -2]
+    """
+    if target.kind == "b":
+        return [v != 0 for v in values]
+    if target.kind == "f":
+        if target is float32 and source.kind in "iu" and source.itemsize >= 4:
+            return [_int_to_float32(int(v)) for v in values]
+        if target is float32 and source is float64:
+            return [_to_float32(float(v)) for v in values]
+        return [float(v) for v in values]
+    if source.kind == "f":
+        return _floats_to_ints(values, source, target)
+    return _wrap_ints([int(v) for v in values], target)
+
+
+def _wrap_ints(values: list[int], target: DType) -> list[object]:
+    assert target.min is not None
+    assert target.max is not None
+    if all(target.min <= v <= target.max for v in values):
+        return list(values)
+    mask, low = (1 << (8 * target.itemsize)) - 1, target.min
+    return [((v - low) & mask) + low for v in values]
+
+
+def _floats_to_ints(
+    values: Sequence[bool | int | float], source: DType, target: DType
+) -> list[object]:
+    assert target.min is not None
+    assert target.max is not None
+    result: list[object] = []
+    for v in values:
+        n = int(v) if math.isfinite(v) else None
+        if n is None or not target.min <= n <= target.max:
+            raise ValueOverflowError(
+                f"cannot cast {source.name} value {v!r} to {target.name} (range "
+                f"{target.min}..{target.max}): NumPy gives an undefined, platform-dependent "
+                "result; clip the values first (or cast to a wider or float dtype)"
+            )
+        result.append(n)
+    return result
+
+
+def _int_to_float32(n: int) -> float:
+    """``n`` rounded once (to nearest, ties to even) to float32, as a C cast does."""
+    if -_F32_EXACT <= n <= _F32_EXACT:
+        return float(n)
+    magnitude = abs(n)
+    shift = magnitude.bit_length() - 24
+    kept, rest = divmod(magnitude, 1 << shift)
+    half = 1 << (shift - 1)
+    if rest > half or (rest == half and kept & 1):
+        kept += 1
+    return math.copysign(float(kept << shift), n)
+
+
+def _to_float32(x: float) -> float:
+    """``x`` rounded to float32, +-inf beyond its range (the C cast; struct refuses it)."""
+    try:
+        result: float = struct.unpack("f", struct.pack("f", x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
+    return result

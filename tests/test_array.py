@@ -350,9 +350,266 @@ def test_reshape_errors(shape: tuple[int, ...], message: str) -> None:
 
 def test_reshape_non_contiguous() -> None:
     a = sm.arange(12).reshape((3, 4))[:, ::2]
-    with pytest.raises(sm.ShapeError, match=r"non-contiguous view .* call \.copy\(\) first"):
-        a.reshape(-1)
-    assert a.copy().reshape(-1).tolist() == [0, 2, 4, 6, 8, 10]
+    flat = a.reshape(-1)  # the rows are evenly spaced: NumPy gives a view, and so does shardmem
+    assert flat.buffer is a.buffer
+    assert flat.tolist() == [0, 2, 4, 6, 8, 10]
+    b = sm.arange(12).reshape((3, 4))[:, :2]
+    copied = b.reshape(6)  # rows not evenly spaced: a copy
+    assert copied.buffer is not b.buffer
+    assert copied.tolist() == [0, 1, 4, 5, 8, 9]
+    with pytest.raises(sm.ShapeError, match=r"cannot view shape \(3, 2\) .* without a copy"):
+        b.reshape(6, copy=False)
+    assert b.reshape(3, 2, copy=True).buffer is not b.buffer
+
+
+# --- strided views and NumPy's basics, against NumPy -----------------------------
+@st.composite
+def strided(draw: st.DrawFn, min_dims: int = 0) -> tuple[sm.SharedArray, Any]:
+    """A view of a SharedArray (any basic index, maybe transposed) and the NumPy view of it."""
+    a, _ = draw(arrays(shape=shapes(min_dims=min_dims, max_dims=4)))
+    view = a[draw(basic_indices(a.shape))]
+    if not isinstance(view, sm.SharedArray):
+        view = a
+    if draw(st.booleans()):
+        view = view._transposed()  # F-ordered views for order='F' / 'A'
+    return view, np.asarray(view)
+
+
+def _new_shape(draw: st.DrawFn, size: int) -> tuple[int, ...]:
+    """A random shape with ``size`` elements (prime factors spread over up to 4 axes)."""
+    ndim = draw(st.integers(0 if size == 1 else 1, 4))
+    dims = [1] * ndim
+    if size == 0:
+        dims[draw(st.integers(0, ndim - 1))] = 0
+        for i in range(ndim):
+            dims[i] = dims[i] if dims[i] == 0 else draw(st.integers(1, 3))
+        return tuple(dims)
+    n, factor = size, 2
+    while n > 1:
+        while n % factor == 0:
+            dims[draw(st.integers(0, ndim - 1))] *= factor
+            n //= factor
+        factor += 1
+    return tuple(dims)
+
+
+def _views_same_memory(got: sm.SharedArray, base: sm.SharedArray) -> bool:
+    return got.buffer is base.buffer
+
+
+@given(st.data(), strided(), st.sampled_from(["C", "F", "A"]))
+@settings(max_examples=200, deadline=None)
+def test_tobytes_and_tolist_match_numpy(
+    data: st.DataObject, pair: tuple[sm.SharedArray, Any], order: str
+) -> None:
+    view, ref = pair
+    assert view.tobytes(order) == ref.tobytes(order)
+    assert view.tobytes() == ref.tobytes()
+    assert view.tolist() == ref.tolist()
+
+
+@given(st.data(), strided(), st.sampled_from(["C", "F", "A"]))
+@settings(max_examples=300, deadline=None)
+def test_reshape_matches_numpy(
+    data: st.DataObject, pair: tuple[sm.SharedArray, Any], order: str
+) -> None:
+    view, ref = pair
+    shape = _new_shape(data.draw, view.size)
+    if shape and data.draw(st.booleans()):
+        at = data.draw(st.integers(0, len(shape) - 1))
+        asked = (*shape[:at], -1, *shape[at + 1 :])
+    else:
+        asked = shape
+    if view.size == 0 and -1 in asked:
+        asked = shape  # NumPy cannot infer a -1 beside a 0 either
+    want = ref.reshape(asked, order=order)
+    got = view.reshape(asked, order=order)
+    same(got, want)
+    if ref.size:
+        assert _views_same_memory(got, view) == np.shares_memory(want, ref)
+        if np.shares_memory(want, ref):
+            moving = [i for i, n in enumerate(want.shape) if n > 1]  # length-1 strides are free
+            assert [got.strides[i] for i in moving] == [want.strides[i] for i in moving]
+    is_view = view.size == 0 or np.shares_memory(want, ref)
+    if is_view:
+        assert view.reshape(asked, order=order, copy=False).shape == want.shape
+    else:
+        with pytest.raises(sm.ShapeError, match="without a copy, and copy=False"):
+            view.reshape(asked, order=order, copy=False)
+        with pytest.raises(ValueError, match="Unable to avoid creating a copy"):
+            ref.reshape(asked, order=order, copy=False)
+    forced = view.reshape(asked, order=order, copy=True)
+    same(forced, want)
+    assert not _views_same_memory(forced, view)
+
+
+@given(strided(), st.sampled_from(["C", "F", "A"]))
+@settings(max_examples=200, deadline=None)
+def test_ravel_matches_numpy(pair: tuple[sm.SharedArray, Any], order: str) -> None:
+    view, ref = pair
+    want = ref.ravel(order)
+    got = view.ravel(order)
+    same(got, want)
+    if ref.size:
+        assert _views_same_memory(got, view) == np.shares_memory(want, ref)
+
+
+def test_reshape_forms_and_errors() -> None:
+    a = sm.arange(6)
+    assert a.reshape(2, 3).shape == a.reshape((2, 3)).shape == a.reshape([2, 3]).shape == (2, 3)
+    with pytest.raises(sm.ArgumentTypeError, match=r"reshape\(\) needs a shape"):
+        a.reshape()
+    with pytest.raises(sm.InvalidArgumentError, match=r"reshape\(\): order='K' is not supported"):
+        a.reshape(6, order="K")
+    with pytest.raises(sm.ArgumentTypeError, match=r"copy='no' must be None, True or False"):
+        a.reshape(6, copy="no")  # type: ignore[arg-type]
+    with pytest.raises(sm.InvalidArgumentError, match=r"ravel\(\): order='X'"):
+        a.ravel("X")
+    with pytest.raises(sm.InvalidArgumentError, match=r"tobytes\(\): order='K'"):
+        a.tobytes("K")
+
+
+@given(st.data(), strided())
+@settings(max_examples=150, deadline=None)
+def test_fill_matches_numpy(data: st.DataObject, pair: tuple[sm.SharedArray, Any]) -> None:
+    view, ref = pair
+    before = np.array(np.asarray(view.buffer))  # the whole buffer, to see nothing else changed
+    value = data.draw(scalars(view.dtype))
+    view.fill(value)
+    expected = ref.copy()
+    expected.fill(value)
+    same(view, expected)
+    changed = np.asarray(view.buffer) != before
+    assert changed.sum() <= view.nbytes
+
+
+def test_fill_refuses_what_does_not_fit() -> None:
+    with pytest.raises(sm.DTypeError, match=r"cannot store 2\.5 of type float in an int8 array"):
+        sm.zeros(2, dtype="int8").fill(2.5)
+    with pytest.raises(sm.ValueOverflowError, match="value 256 does not fit uint8"):
+        sm.zeros(2, dtype="uint8").fill(256)
+    with pytest.raises(sm.DTypeError, match="cannot store"):
+        sm.zeros(2).fill([1.0, 2.0])
+    z = sm.zeros(())
+    z.fill(3)
+    assert z.tolist() == 3.0
+
+
+def _numpy_cast(ref: Any, target: sm.DType) -> Any:
+    with np.errstate(all="ignore"):
+        return ref.astype(target.name)
+
+
+def _undefined_in_numpy(ref: Any, target: sm.DType) -> bool:
+    """NaN, infinity or out-of-range floats cast to an integer dtype (platform-dependent)."""
+    if ref.dtype.kind != "f" or target.kind not in "iu" or ref.size == 0:
+        return False
+    values = ref.astype("float64").ravel()
+    if not np.isfinite(values).all():
+        return True
+    whole = np.trunc(values)
+    return bool(min(whole) < target.min or max(whole) > target.max)  # type: ignore[operator]
+
+
+@given(st.data(), strided(), dtypes())
+@settings(max_examples=400, deadline=None)
+def test_astype_matches_numpy(
+    data: st.DataObject, pair: tuple[sm.SharedArray, Any], target: sm.DType
+) -> None:
+    view, ref = pair
+    if view.dtype.kind == "f" and target.kind in "iu" and data.draw(st.booleans()):
+        low, high = (target.min or 0) - 0.9, (target.max or 0) + 0.9  # in range after truncation
+        np.asarray(view)[...] = np.clip(ref, max(low, -3e38), min(high, 3e38))
+    if _undefined_in_numpy(ref, target):
+        with pytest.raises(sm.ValueOverflowError, match=f"to {target.name} .* undefined"):
+            view.astype(target)
+        return
+    got = view.astype(target)
+    same(got, _numpy_cast(ref, target))
+    assert got._is_c_contiguous()
+    assert not _views_same_memory(got, view)
+
+
+@pytest.mark.parametrize("source", ALL_DTYPES, ids=str)
+def test_astype_special_floats_and_wrapping(source: sm.DType) -> None:
+    values = {"b": [True, False], "i": [source.min, -1, 0, 1, source.max]}
+    values["u"] = [0, 1, source.max]
+    big = 3e38 if source.itemsize == 4 else 1e300
+    values["f"] = [float("nan"), float("inf"), -float("inf"), -0.0, big, -1e-30, 3.5, -2.5]
+    ref = np.array(values[source.kind], dtype=source.name)
+    a = sm.asarray(ref)
+    for target in ALL_DTYPES:
+        if _undefined_in_numpy(ref, target):
+            continue
+        got, want = a.astype(target), _numpy_cast(ref, target)
+        assert np.array_equal(np.asarray(got), want, equal_nan=True), (source, target)
+
+
+@pytest.mark.parametrize("casting", ["no", "equiv", "safe", "same_kind", "unsafe"])
+def test_astype_casting_rules_are_numpys(casting: Any) -> None:
+    for source in ALL_DTYPES:
+        a = sm.zeros(2, dtype=source)
+        for target in ALL_DTYPES:
+            allowed = np.can_cast(source.name, target.name, casting)
+            if allowed:
+                assert a.astype(target, casting=casting).dtype is target
+            else:
+                with pytest.raises(sm.DTypeError, match=f"cannot cast {source} to {target} under"):
+                    a.astype(target, casting=casting)
+
+
+def test_astype_copy_and_errors() -> None:
+    a = sm.arange(4)
+    assert a.astype("int64", copy=False) is a
+    b = a.astype("int64")
+    assert b is not a
+    assert b.buffer is not a.buffer
+    assert a.astype(float, copy=False).dtype is sm.float64
+    with pytest.raises(sm.DTypeError, match="unknown dtype 'complex64'"):
+        a.astype("complex64")
+    with pytest.raises(sm.InvalidArgumentError, match="casting='maybe' is not a casting rule"):
+        a.astype("int8", casting="maybe")  # type: ignore[arg-type]
+    with pytest.raises(sm.ArgumentTypeError, match="copy=None must be True or False"):
+        a.astype("int8", copy=None)  # type: ignore[arg-type]
+    with pytest.raises(sm.ValueOverflowError, match="cannot cast float64 value nan to int8"):
+        sm.asarray([float("nan")]).astype("int8")
+
+
+MASKS_AND_FANCY = [
+    (np.array([True, False, True]), "boolean mask"),
+    ([True, False, True], "boolean mask"),
+    ("shared-bool", "boolean mask"),
+    (np.array([0, 2]), "integer-array"),
+    ([0, 2], "integer-array"),
+    ([[0], [2]], "integer-array"),
+    ("shared-int", "integer-array"),
+    ((slice(None), [0, 1]), "integer-array"),
+    (np.array([2]), "integer-array"),
+]
+
+
+@pytest.mark.parametrize(("key", "what"), MASKS_AND_FANCY)
+def test_masks_and_fancy_indexing_are_refused_clearly(key: Any, what: str) -> None:
+    a = sm.arange(9).reshape(3, 3)
+    key = {"shared-bool": sm.asarray([True, False, True]), "shared-int": sm.asarray([0, 2])}.get(
+        key if isinstance(key, str) else "", key
+    )
+    pattern = rf"{what} .*is not supported: .*use np\.asarray\(a\)\["
+    with pytest.raises(sm.ArrayIndexError, match=pattern) as info:
+        a[key]
+    assert isinstance(info.value, IndexError)
+    assert isinstance(info.value, sm.ShardmemError)
+    with pytest.raises(sm.ArrayIndexError, match=pattern):
+        a[key] = 0
+    np.asarray(a)[key] = -1  # the zero-copy way the message names writes the shared memory
+    expected = np.arange(9).reshape(3, 3)
+    expected[np.asarray(key) if not isinstance(key, tuple) else key] = -1
+    assert a.tolist() == expected.tolist()
+
+
+def test_newaxis_is_refused_with_a_hint() -> None:
+    with pytest.raises(sm.ArrayIndexError, match=r"add an axis with a\.reshape"):
+        sm.arange(3)[None]
 
 
 @given(st.data(), arrays())
