@@ -9,7 +9,7 @@ import reprlib
 import struct
 import sys
 import typing
-from collections.abc import Iterator
+from collections.abc import Buffer, Iterator
 from types import EllipsisType
 
 from shardmem._buffer import SharedBuffer, strided_memoryview
@@ -33,6 +33,7 @@ from shardmem._errors import (
 __all__ = (
     "Scalar",
     "SharedArray",
+    "borrow_arguments",
     "c_strides",
     "cast_view",
     "check_shape",
@@ -43,6 +44,7 @@ __all__ = (
 type Scalar = bool | int | float
 type _Key = int | slice | EllipsisType | tuple[int | slice | EllipsisType, ...]
 _REPR_LIMIT = 1000
+_T = typing.TypeVar("_T")
 
 
 def _shape_error(shape: object, detail: str) -> ShapeError:
@@ -914,3 +916,111 @@ def _resolve_reshape(shape: object, size: int) -> tuple[int, ...]:
             "the number of elements must stay the same"
         )
     return known
+
+
+# --- foreign arrays handed to a call (pool.run) ----------------------------
+def borrow_arguments(
+    values: tuple[object, ...], where: str, /
+) -> tuple[tuple[object, ...], typing.Callable[[_T], _T]]:
+    """Copy array arguments that are not in shared memory into it, for one call.
+
+    SharedArrays and SharedBuffers pass through unchanged (zero-copy). A NumPy
+    array, a buffer (bytearray, array.array, memoryview...), nested lists or an
+    Array-API array is copied into a new SharedArray, as ``sm.asarray`` does.
+    Returns the arguments and ``finish(result)``: called once the call has
+    succeeded, it copies each such copy back into its source when the source
+    is writeable (a writeable NumPy array or buffer) and returns ``result``, so
+    what the kernel wrote there is seen in the caller's array. Read-only
+    sources (bytes, read-only arrays) and lists are not written.
+
+    Raises
+    ------
+    ArgumentTypeError
+        If a value is a number (pass it as a keyword parameter) or cannot be
+        converted to an array.
+    InvalidArgumentError
+        If a writeable buffer other than a NumPy array is multi-dimensional
+        and not contiguous (it could not be written back).
+
+    Examples
+    --------
+    >>> import array
+    >>> from shardmem._array import borrow_arguments
+    >>> data = array.array("d", [1.0, 2.0])
+    >>> (shared,), finish = borrow_arguments((data,), "run")
+    >>> shared[0] = 5.0  # what a kernel writes ...
+    >>> finish("done"), data.tolist()  # ... is copied back when the call has finished
+    ('done', [5.0, 2.0])
+    """
+    converted: list[object] = []
+    back: list[tuple[SharedArray, object]] = []
+    for value in values:
+        if isinstance(value, SharedArray | SharedBuffer):
+            converted.append(value)
+            continue
+        shared = _borrowed(value, where)
+        converted.append(shared)
+        if _writeable(value, where):
+            back.append((shared, value))
+
+    def finish(result: _T) -> _T:
+        for shared, source in back:
+            _copy_back(shared, source)
+        return result
+
+    return tuple(converted), finish
+
+
+def _borrowed(value: object, where: str) -> SharedArray:
+    from shardmem._interop import to_raw
+
+    scalar = isinstance(value, bool | int | float) or (
+        getattr(value, "ndim", None) == 0 and not hasattr(value, "__len__")
+    )
+    if not scalar:
+        try:
+            raw, shape, dtype = to_raw(value, None)
+        except ArgumentTypeError:
+            pass
+        else:
+            return from_raw(raw, shape, dtype)
+    raise ArgumentTypeError(
+        f"{where}(): positional arguments after the kernel must be arrays (SharedArrays, "
+        f"SharedBuffers, NumPy arrays, buffers or nested lists), not {type(value).__name__}; "
+        "pass scalars as keyword parameters"
+    )
+
+
+def _writeable(value: object, where: str) -> bool:
+    """Whether ``value`` takes the kernel's writes back (refusing what cannot)."""
+    flags = getattr(value, "flags", None)
+    if type(value).__module__.split(".")[0] == "numpy":
+        return bool(getattr(flags, "writeable", False))
+    if not isinstance(value, Buffer):
+        return False
+    with memoryview(value) as view:
+        if view.readonly:
+            return False
+        if view.ndim > 1 and not view.c_contiguous:
+            raise InvalidArgumentError(
+                f"{where}(): a writeable {type(value).__name__} argument of shape {view.shape} "
+                "is not contiguous, so the kernel's writes could not be copied back; pass a "
+                "SharedArray (sm.asarray(x)) or a contiguous buffer"
+            )
+    return True
+
+
+def _copy_back(shared: SharedArray, source: object) -> None:
+    if type(source).__module__.split(".")[0] == "numpy":
+        import numpy as np
+
+        np.copyto(source, np.asarray(shared), casting="unsafe")  # type: ignore[arg-type]
+        return
+    raw = shared._tobytes()
+    with memoryview(source) as view:  # type: ignore[arg-type]  # checked by _writeable
+        if view.c_contiguous:
+            with view.cast("B") as target:
+                target[:] = raw
+        else:
+            with cast_view(memoryview(raw), shared.dtype.format) as typed:
+                view[:] = typed

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import ALL_DTYPES, arrays, basic_indices, dtypes, scalars, shapes
+from pools import get_pool
+from strategies import ALL_DTYPES, arrays, basic_indices, dtypes, numpy_arrays, scalars, shapes
 
 import shardmem as sm
 
@@ -683,3 +684,93 @@ def test_buffer_in_use_by_array_views() -> None:
     view.release()
     gc.collect()
     a.buffer.close()
+
+
+# --- foreign arrays handed to pool.run (borrow_arguments) ------------------------
+def add_rank(values, *, rank, size, barrier):  # type: ignore[no-untyped-def]
+    """Each rank adds rank + 1 to its share of the flat elements (the last rank takes the rest)."""
+    n = len(values)
+    start, stop = rank * n // size, (rank + 1) * n // size
+    for i in range(start, stop):
+        values[i] += rank + 1
+    barrier()
+    return sum(values[i] for i in range(n))
+
+
+@given(
+    st.data(),
+    dtypes(),
+    shapes(min_dims=1),
+    st.sampled_from(["C", "strided"]),
+    st.sampled_from([1, 2]),
+)
+@settings(max_examples=40, deadline=None)
+def test_run_takes_numpy_arrays_and_copies_writes_back(
+    data: st.DataObject, dtype: sm.DType, shape: tuple[int, ...], layout: str, workers: int
+) -> None:
+    if dtype.kind == "b":
+        dtype = sm.uint8
+    ref = np.clip(np.asarray(data.draw(numpy_arrays(dtype, shape))), 0, 100).astype(dtype.name)
+    base = np.zeros((2, *shape), dtype.name)
+    given_array = base[1] if layout == "C" else np.moveaxis(np.stack([ref, ref]), 0, -1)[..., 0]
+    given_array[...] = ref
+    expected = ref.ravel().copy()
+    for r in range(workers):
+        expected[r * ref.size // workers : (r + 1) * ref.size // workers] += r + 1
+    totals = get_pool(workers).run(add_rank, given_array)
+    assert np.array_equal(given_array.ravel(), expected)  # the kernel's writes, copied back
+    assert totals == [expected.sum().item()] * workers
+    assert not base[0].any()  # nothing beside the array written
+
+
+def test_run_sources_that_are_not_written_back(pool2: sm.Pool) -> None:
+    frozen = np.arange(4.0)
+    frozen.flags.writeable = False
+    listed = [0.0, 1.0, 2.0, 3.0]
+    raw = bytes(range(4))
+    for source in (frozen, listed, raw):
+        totals = pool2.run(add_rank, source)
+        assert totals[0] == sum(float(v) for v in source) + 2 * 1 + 2 * 2
+    assert frozen.tolist() == listed == [0.0, 1.0, 2.0, 3.0]
+    assert raw == b"\x00\x01\x02\x03"
+
+
+def test_run_writes_back_into_buffers(pool2: sm.Pool) -> None:
+    import array
+
+    data = array.array("i", [10, 20, 30, 40])
+    block = bytearray(b"\x01\x02\x03\x04")
+    strided = memoryview(bytearray(b"\x00\x01\x00\x02\x00\x03\x00\x04"))[1::2]
+    pool2.run(add_rank, data)
+    pool2.run(add_rank, block)
+    pool2.run(add_rank, strided)
+    assert data.tolist() == [11, 21, 32, 42]
+    assert list(block) == [2, 3, 5, 6]
+    assert strided.tolist() == [2, 3, 5, 6]
+
+
+def test_run_shares_shared_arrays_and_refuses_numbers(pool2: sm.Pool) -> None:
+    a = sm.zeros(4)
+    pool2.run(add_rank, a)
+    assert a.tolist() == [1.0, 1.0, 2.0, 2.0]
+    for number in (3, 2.5, np.float64(1.0)):
+        with pytest.raises(sm.ArgumentTypeError, match="pass scalars as keyword parameters"):
+            pool2.run(add_rank, number)
+    with pytest.raises(sm.ArgumentTypeError, match=r"run\(\): positional arguments .* not object"):
+        pool2.run(add_rank, object())
+    flat = np.zeros(2 * 4 * 2, np.uint8)
+    odd = memoryview(flat).cast("B", (2, 4, 2))  # contiguous: accepted
+    pool2.run(add_rank, odd)
+    assert flat.tolist()[:2] == [1, 1]
+
+
+def test_run_writes_back_nothing_when_the_kernel_fails(pool2: sm.Pool) -> None:
+    target = np.zeros(4)
+
+    def write_then_fail(values, *, rank):  # type: ignore[no-untyped-def]
+        values[rank] = 7.0
+        raise ValueError("kernel failed")
+
+    with pytest.raises(ValueError, match="kernel failed"):
+        pool2.run(write_then_fail, target)
+    assert target.tolist() == [0.0, 0.0, 0.0, 0.0]

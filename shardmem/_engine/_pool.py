@@ -253,7 +253,10 @@ class Pool(Executor):
         The kernel receives each array as a flat typed ``memoryview`` of the
         whole array, the keyword ``params``, and, when it asks for them by
         name, ``rank`` (0 .. size-1), ``size`` and ``barrier`` (a callable
-        that returns once every rank has called it).
+        that returns once every rank has called it). A NumPy array, buffer
+        or list is copied into shared memory for the call, and what the
+        kernel wrote is copied back into it when the call succeeds (if it is
+        a writeable array or buffer); SharedArrays are shared, not copied.
 
         Examples
         --------
@@ -264,18 +267,21 @@ class Pool(Executor):
         ...     pool.run(ranks)
         [(0, 2), (1, 2)]
         """
+        from shardmem._array import borrow_arguments
         from shardmem._progress import with_bar
 
+        arrays, finish = borrow_arguments(arrays, "run")
         views = tuple(as_view(a, "run") for a in arrays)
         kwargs = check_params(params)
         tasks = [Task(views, kwargs, rank=r, label=f"rank {r}") for r in range(self.size)]
         name = getattr(kernel, "__name__", "run")
-        return with_bar(
+        results = with_bar(
             progress,
             len(tasks),
             name,
             lambda tick: execute(self, kernel, tasks, gang=True, timeout=timeout, progress=tick),
         )
+        return finish(results)
 
 
 def _flatten(chunks: Generator[list[Any]]) -> Iterator[Any]:
