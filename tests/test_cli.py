@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +153,7 @@ def test_image_command_shows_progress_bars_on_a_terminal_only(
     ("args", "message"),
     [
         (["-p", "weights=nan,1;1,1"], None),  # a NaN result pixel is written as 0
-        (["-p", "output_shape=100000,100000"], "not enough memory"),
+        (["-p", "output_shape=100000,100000"], "Unable to allocate 37.25 GiB"),
         (["-p", "thresh=128"], "pass thresh=0.502"),
         (["-p", "nbins=0"], "with NAME one of channel_axis"),
     ],
@@ -172,3 +174,83 @@ def test_hostile_parameters_end_in_one_line(
         assert status == 2
         assert message in err
         assert len(err.strip().splitlines()) == 1
+
+
+# Malformed input files: (name, content). Each ends in one line naming the file, exit 2.
+_IHDR_20000 = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+
+
+def _png(ihdr: bytes, raw: bytes) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+MALFORMED = [
+    ("above.pgm", b"P2\n2 1\n255\n0 300\n", "above the file's maxval"),
+    ("negative.pgm", b"P2\n2 1\n255\n0 -3\n", "'-3' is not a number"),
+    ("word.ppm", b"P3\n1 1\n255\n1 two 3\n", "'two' is not a number"),
+    ("binary.pgm", b"P5\n2 1\n10\n\x00\xff", "above the file's maxval 10"),
+    ("short-ihdr.png", _png(b"\0\0\0\1\0\0", b"\0\0"), "not a readable image"),
+    ("bomb.png", _png(_IHDR_20000, bytes(20001 * 50)), "decompression bomb"),
+    ("empty.png", b"", "not a readable image"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), MALFORMED)
+def test_malformed_files_end_in_one_line_naming_the_file(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    proc = _cli("image", "invert", str(tmp_path / name), str(tmp_path / "o.png"))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("shardmem image: error: ")
+    assert name in lines[0]
+    assert message in lines[0]
+
+
+def test_short_ihdr_with_the_stdlib_reader_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without Pillow the stdlib PNG reader decodes: a short IHDR is named, not struct.error."""
+    from shardmem.image import _codec
+
+    monkeypatch.setattr(_codec, "_pillow", lambda: None)
+    (tmp_path / "s.png").write_bytes(_png(b"\0\0\0\1\0\0", b"\0\0"))
+    assert main(["image", "invert", str(tmp_path / "s.png"), str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "s.png: corrupt PNG: its IHDR chunk has 6 bytes, not 13" in err
+
+
+def test_none_is_read_as_none(tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    image.write_image(src, np.arange(12, dtype=np.uint8).reshape(3, 4))
+    args = ["image", "invert", str(src), str(tmp_path / "o.png"), "-p", "channel_axis=None"]
+    assert main(args) == 0
+    assert (
+        image.read_image(tmp_path / "o.png").tolist()
+        == (255 - np.arange(12).reshape(3, 4)).tolist()
+    )
+
+
+def test_an_output_name_without_a_suffix_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in.png"
+    image.write_image(src, np.zeros((2, 2), np.uint8))
+    assert main(["image", "invert", str(src), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "has no suffix" in err

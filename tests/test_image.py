@@ -447,3 +447,29 @@ def test_channel_axis_last_is_the_default_and_others_are_refused(op: Any) -> Non
     np.testing.assert_array_equal(
         np.asarray(op(grey, channel_axis=None, pool=pool)), np.asarray(op(grey, pool=pool))
     )
+
+
+def test_resize_to_an_impossible_size_names_the_shape_and_bytes() -> None:
+    x = np.zeros((2, 2), np.uint8)
+    with pytest.raises(
+        sm.OutOfMemoryError, match=r"3\.64 TiB .* shape \(1000000, 1000000\) .* float32"
+    ):
+        image.resize(x, (10**6, 10**6), pool=get_pool(2))
+    with pytest.raises(sm.OutOfMemoryError, match=r"931\.32 GiB .* shape \(1000000, 1000000\)"):
+        image.resize(x, (10**6, 10**6), order=0, pool=get_pool(2))
+
+
+def test_resize_tables_that_do_not_fit_name_the_shape_and_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An output that fits whose per-row and per-column tables do not: not a bare MemoryError."""
+
+    def no_memory(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(image, "_axis", no_memory)
+    with pytest.raises(
+        sm.OutOfMemoryError,
+        match=r"output_shape=\(3, 4\) needs tables of 3 rows and 12 columns, about 3\.81 KiB",
+    ):
+        image.resize(np.zeros((2, 2, 3), np.uint8), (3, 4), pool=get_pool(2))

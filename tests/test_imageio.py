@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +99,132 @@ def test_sample_photo() -> None:
     got = image.read_image(image.data.ASTRONAUT, plugin="stdlib")
     assert np.array_equal(np.asarray(got), data.astronaut())
     assert np.array_equal(np.asarray(image.data.astronaut()), data.astronaut())
+
+
+# -- malformed files: a shardmem error naming the file and the problem -------------------------
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png(ihdr: bytes, raw: bytes) -> bytes:
+    return (
+        _PNG_SIG
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
+
+
+# (file name, content, plugin, message): every one is refused with ImageFormatError
+MALFORMED = [
+    ("big.pgm", b"P2\n2 1\n255\n0 300\n", "auto", r"sample '300' is above the file's maxval"),
+    (
+        "over.ppm",
+        b"P3\n1 1\n10\n1 2 11\n",
+        "auto",
+        r"sample '11' is above the file's maxval, 0\.\.10",
+    ),
+    ("neg.pgm", b"P2\n2 1\n255\n0 -3\n", "auto", r"sample '-3' is not a number in 0\.\.255"),
+    ("nan.pgm", b"P2\n2 1\n255\n0 x\n", "auto", r"sample 'x' is not a number"),
+    ("huge.pgm", b"P2\n2 1\n255\n0 " + b"9" * 5000 + b"\n", "auto", r"above the file's maxval"),
+    ("bin.pgm", b"P5\n2 1\n10\n\x00\xff", "auto", r"sample 255 is above the file's maxval 10"),
+    ("zero.pgm", b"P5\n2 1\n0\n\x00\x00", "auto", r"maxval is 0, not >= 1"),
+    ("long.pgm", b"P5\n" + b"9" * 5000 + b" 1\n255\n", "auto", r"corrupt PGM/PPM header"),
+    ("short.pgm", b"P5\n4 4\n255\n\x00", "auto", r"1 samples, expected 16 .* truncated"),
+    ("ihdr.png", _png(b"\0\0\0\1\0\0", b"\0\0"), "stdlib", r"IHDR chunk has 6 bytes, not 13"),
+    ("ihdr2.png", _png(b"\0\0\0\1\0\0", b"\0\0"), "auto", r"not a readable image"),
+    (
+        "empty.png",
+        _png(struct.pack(">IIBBBBB", 0, 3, 8, 0, 0, 0, 0), b""),
+        "stdlib",
+        r"declares 0 x 3 pixels",
+    ),
+    (
+        "bomb.png",
+        _png(struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0), bytes(20001 * 50)),
+        "stdlib",
+        r"PNG data is 1000050 bytes, expected 400020000 for 20000 x 20000 pixels",
+    ),
+    (
+        "bomb2.png",
+        _png(struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0), bytes(20001 * 50)),
+        "pillow",
+        r"refused by Pillow as a possible decompression bomb",
+    ),
+    ("text.txt", b"hello", "stdlib", r"is not a PNG, PGM or PPM file"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "plugin", "message"), MALFORMED)
+def test_malformed_files_are_refused_naming_file_and_problem(
+    tmp_path: Path, name: str, content: bytes, plugin: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(sm.ImageFormatError, match=message) as info:
+        image.read_image(path, plugin=plugin)
+    assert name in str(info.value)
+
+
+def test_inflating_stops_at_the_declared_size(tmp_path: Path) -> None:
+    """A 1 x 1 PNG followed by 64 MiB of zeros in its IDAT: only 2 bytes are inflated."""
+    path = tmp_path / "tail.png"
+    path.write_bytes(_png(struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0), bytes(2**26)))
+    assert image.read_image(path, plugin="stdlib").tolist() == [[0]]
+
+
+def test_paths_as_bytes_and_path_like_others_refused(tmp_path: Path) -> None:
+    path = os.fsencode(tmp_path / "b.png")
+    image.write_image(path, np.array([[1, 2]], np.uint8))
+    assert image.read_image(path).tolist() == [[1, 2]]
+    with pytest.raises(sm.ArgumentTypeError, match=r"read_image\(\): path=5 is a int"):
+        image.read_image(5)  # type: ignore[arg-type]
+    with pytest.raises(sm.ArgumentTypeError, match=r"write_image\(\): path=None"):
+        image.write_image(None, np.zeros((1, 1), np.uint8))  # type: ignore[arg-type]
+    with pytest.raises(sm.ImageFormatError, match="has no suffix"):
+        image.write_image(tmp_path / "noext", np.zeros((1, 1), np.uint8))
+
+
+def _valid_files() -> list[bytes]:
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    return [
+        image._codec._encode_png(img.tobytes(), 3, 4, 3, 6),
+        image._codec._encode_pnm(img.tobytes(), 3, 4, 3, "x"),
+        b"P2\n4 3\n200\n" + b" ".join(b"%d" % v for v in img[..., 0].ravel() % 201),
+    ]
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    which=st.integers(0, 2),
+    edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+    cut=st.integers(0, 400),
+    plugin=st.sampled_from(["stdlib", "auto"]),
+)
+def test_corrupted_files_give_an_image_or_a_format_error(
+    tmp_path_factory: pytest.TempPathFactory,
+    which: int,
+    edits: list[tuple[int, int]],
+    cut: int,
+    plugin: str,
+) -> None:
+    """Bytes changed and the file cut anywhere: never a builtin error from inside the codec."""
+    data = bytearray(_valid_files()[which])
+    for at, value in edits:
+        data[at % len(data)] = value
+    path = tmp_path_factory.mktemp("fuzz") / "f.img"
+    path.write_bytes(bytes(data[: max(cut, 1)] if cut < len(data) else data))
+    refused: sm.ImageFormatError | None = None
+    try:
+        got = image.read_image(path, plugin=plugin)
+    except sm.ImageFormatError as exc:
+        refused = exc
+    if refused is None:
+        assert isinstance(got, sm.SharedArray)
+    else:
+        assert str(path) in str(refused)

@@ -450,3 +450,14 @@ def test_rescale_of_a_tiny_range_does_not_overflow() -> None:
     img = np.array([[0.0, tiny]], np.float64)
     got = np.asarray(image.rescale_intensity(img, pool=get_pool(2)))
     assert got.tolist() == [[0.0, 1.0]]
+
+
+def test_only_a_neighbourhood_or_a_shifted_overlap_copies_the_image() -> None:
+    """In place, a point operation reads each element before writing it: no copy is needed."""
+    x = sm.asarray(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    assert image._readable(x, x, True) is x  # point operation, same elements
+    assert image._readable(x, x, False) is not x  # neighbourhood: a copy
+    shifted = x[1:]
+    assert image._readable(x[:2], shifted, True) is not x[:2]
+    other = sm.zeros((3, 4), dtype="uint8")
+    assert image._readable(x, other, False) is x  # no shared memory: no copy

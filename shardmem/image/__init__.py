@@ -59,10 +59,17 @@ from typing import TypeGuard, cast
 
 from shardmem._array import SharedArray, shares_memory, unsafe_overlap
 from shardmem._borders import MODES
+from shardmem._buffer import format_nbytes
 from shardmem._creation import asarray, empty
 from shardmem._dtypes import check_real, uint8
 from shardmem._engine import Pool, resolve_pool
-from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
+from shardmem._errors import (
+    ArgumentTypeError,
+    DTypeError,
+    InvalidArgumentError,
+    OutOfMemoryError,
+    ShapeError,
+)
 from shardmem._map import run_blockwise, whole
 from shardmem.image import _kernels as kern
 from shardmem.image._codec import read_image, write_image
@@ -975,11 +982,14 @@ def resize(
             f"resize(): image has shape {a.shape}, no pixels to interpolate from; "
             "pass an image of at least 1 x 1"
         )
-    ys = tuple(_axis(h, oh, order))
-    cols = _axis(w, ow, order)
-    i0 = tuple(x0 * c + k for x0, _, _ in cols for k in range(c))
-    i1 = tuple(x1 * c + k for _, x1, _ in cols for k in range(c))
-    f1 = tuple(f for _, _, f in cols for _ in range(c))
+    try:
+        ys, i0, i1, f1 = _tables((h, w, c), (oh, ow), order)
+    except MemoryError as exc:  # the output fits, its per-row and per-column tables do not
+        raise OutOfMemoryError(
+            f"resize(): output_shape={(oh, ow)} needs tables of {oh} rows and {ow * c} "
+            f"columns, about {format_nbytes((oh + 3 * ow * c) * _TABLE_ENTRY)}, which do not "
+            "fit in memory; ask for a smaller size"
+        ) from exc
     _bands(
         kern.resize,
         (a, res),
@@ -996,6 +1006,22 @@ def resize(
         linear=order == 1,
     )
     return res
+
+
+_TABLE_ENTRY = 100  # bytes of Python objects per entry of resize's tables (a rough bound)
+
+
+def _tables(
+    source: tuple[int, int, int], size: tuple[int, int], order: int
+) -> tuple[tuple[tuple[int, int, float], ...], tuple[int, ...], tuple[int, ...], tuple[float, ...]]:
+    """Source rows of each output row; source elements and weights of each output element."""
+    (h, w, c), (oh, ow) = source, size
+    ys = tuple(_axis(h, oh, order))
+    cols = _axis(w, ow, order)
+    i0 = tuple(x0 * c + k for x0, _, _ in cols for k in range(c))
+    i1 = tuple(x1 * c + k for _, x1, _ in cols for k in range(c))
+    f1 = tuple(f for _, _, f in cols for _ in range(c))
+    return ys, i0, i1, f1
 
 
 def _shape2(shape: object) -> tuple[int, int]:

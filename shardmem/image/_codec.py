@@ -30,6 +30,7 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _PLUGINS = ("auto", "stdlib", "pillow")
 _MASK = (255).__and__
+_MAX_DIGITS = 18  # longest number read from a PGM/PPM (int() refuses over 4,300 digits)
 type PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 
@@ -292,7 +293,7 @@ def _pnm_header(data: bytes, name: str) -> tuple[list[int], int]:
         end = pos
         while end < len(data) and data[end : end + 1].isdigit():
             end += 1
-        if end == pos:
+        if end == pos or end - pos > _MAX_DIGITS:
             raise ImageFormatError(
                 f"{name}: corrupt PGM/PPM header (expected width, height, maxval)"
             )
@@ -304,7 +305,9 @@ def _pnm_header(data: bytes, name: str) -> tuple[list[int], int]:
 def _decode_pnm(data: bytes, name: str) -> SharedArray:
     (w, h, maxval), pos = _pnm_header(data, name)
     c = 3 if data[:2] in (b"P3", b"P6") else 1
-    if maxval > 255 or maxval < 1:
+    if maxval < 1:
+        raise ImageFormatError(f"{name}: corrupt PGM/PPM header: maxval is {maxval}, not >= 1")
+    if maxval > 255:
         raise ImageFormatError(
             f"{name}: PGM/PPM maxval {maxval} needs Pillow; the stdlib codec reads maxval <= 255"
         )
@@ -330,11 +333,11 @@ def _decode_pnm(data: bytes, name: str) -> SharedArray:
 
 def _ascii_samples(tokens: list[bytes], maxval: int, name: str) -> bytes:
     """The samples of an ASCII PGM/PPM: decimal numbers in 0..maxval."""
-    if all(map(bytes.isdigit, tokens)):
+    if all(map(bytes.isdigit, tokens)) and max(map(len, tokens), default=0) <= _MAX_DIGITS:
         values = list(map(int, tokens))
         if not values or max(values) <= maxval:
             return bytes(values)
-    bad = next(t for t in tokens if not t.isdigit() or int(t) > maxval)
+    bad = next(t for t in tokens if not t.isdigit() or len(t) > _MAX_DIGITS or int(t) > maxval)
     rule = "above the file's maxval," if bad.isdigit() else "not a number in"
     raise ImageFormatError(
         f"{name}: PGM/PPM sample {bad.decode(errors='replace')!r} is {rule} 0..{maxval}; "
