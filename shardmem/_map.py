@@ -376,8 +376,8 @@ def map(
 ) -> Any:
     """Run ``kernel`` on row shards of arrays that share their first axis, writing ``out``.
 
-    See the module docstring of ``shardmem._map`` for the exact kernel
-    contract: ``kernel(*input_shard_views, *out_shard_views, **params)``
+    The exact kernel contract is in the documentation ("Concepts", the
+    kernel contract): ``kernel(*input_shard_views, *out_shard_views, **params)``
     with typed memoryviews of each shard (flat, or N-d with ``nd=True``),
     plus ``start``/``shape``/``rng``/``rank``/``size`` when the kernel names
     them.

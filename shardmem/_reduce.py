@@ -365,8 +365,8 @@ def sum(
     """Sum of all elements (flattened), or along ``axis``; 0 for an empty array.
 
     Integers and bools give exact Python ints; floats a Python float, bitwise
-    reproducible for a given ``chunks`` whatever the pool size (see the
-    module docstring of ``shardmem._reduce`` for the tolerance vs NumPy).
+    reproducible for a given ``chunks`` whatever the pool size, and within
+    ``n * eps * sum(|x|)`` of NumPy's sum (usually a few ulps).
 
     With ``axis=k``, a SharedArray of the other axes (NumPy's shape), each
     element the sum of one line along ``k``: int64 for signed integers and

@@ -3,8 +3,9 @@
 In the style of scikit-image: one function per operation, the image first
 (positional-only), options keyword-only, borders by ``mode=``/``cval=``
 (``'reflect'``, ``'mirror'``, ``'nearest'``, ``'wrap'``, ``'constant'``, as in
-``scipy.ndimage``), results written into ``out=`` when given, ``pool=`` to pick
-the pool (default: ``sm.default_pool()``).
+``scipy.ndimage``), results written into ``out=`` when given (the image itself,
+or a view overlapping it, gives the out-of-place answer, as scipy's
+``output=``), ``pool=`` to pick the pool (default: ``sm.default_pool()``).
 
 Images are ``H x W`` or ``H x W x C`` SharedArrays (anything else goes
 through ``sm.asarray`` first) of ``uint8``, ``float32`` or ``float64``.
