@@ -64,6 +64,7 @@ from shardmem._dtypes import as_dtype, check_real
 from shardmem._engine import check_params
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._map import wanted_injections
+from shardmem._public import publish as _publish
 from shardmem._reduce import NO_INITIAL
 
 if TYPE_CHECKING:
@@ -469,3 +470,5 @@ def _edge(x: Array, axis: int, indices: list[int], cval: object) -> Array:
         chunks = tuple((len(indices),) if i == axis else c for i, c in enumerate(x.chunks))
         return cast("Array", da.full(shape, cval, dtype=x.dtype, chunks=chunks))  # type: ignore[no-untyped-call]
     return cast("Array", x[(slice(None),) * axis + (indices,)])
+
+__dir__ = _publish(__name__, globals())  # help() and dir() show the public names

@@ -64,6 +64,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from shardmem._engine import Pool, default_pool, stop
+from shardmem._public import publish as _publish
 
 __all__ = ("BACKEND_NAME", "ShardmemBackend")
 
@@ -166,3 +167,5 @@ class ShardmemBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
 
 
 joblib.register_parallel_backend(BACKEND_NAME, ShardmemBackend)
+
+__dir__ = _publish(__name__, globals())  # help() and dir() show the public names

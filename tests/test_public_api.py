@@ -51,3 +51,66 @@ def test_the_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("shardmem").joinpath("py.typed").is_file()
+
+
+PUBLIC_MODULES = ("shardmem", "shardmem.image", "shardmem.image.data", "shardmem.dask",
+                  "shardmem.joblib")  # fmt: skip
+
+
+def _public_module(name: str) -> types.ModuleType:
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def _ours(obj: object) -> bool:
+    """Functions, classes and instances defined by shardmem (not strings, paths, modules)."""
+    kind = obj if inspect.isclass(obj) or inspect.isfunction(obj) else type(obj)
+    return getattr(kind, "__module__", "").startswith("shardmem")
+
+
+PUBLIC_NAMES = [
+    (module, name) for module in PUBLIC_MODULES for name in _public_module(module).__all__
+]
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_dir_of_a_public_module_lists_its_public_names(module: str) -> None:
+    mod = _public_module(module)
+    assert dir(mod) == sorted(mod.__all__)
+    assert all(hasattr(mod, name) for name in dir(mod))
+
+
+@pytest.mark.parametrize(("module", "name"), PUBLIC_NAMES)
+def test_help_shows_public_docs_without_private_paths(module: str, name: str) -> None:
+    import pydoc
+
+    obj = getattr(_public_module(module), name)
+    if not _ours(obj):
+        return  # a constant of a builtin type (BACKEND_NAME, ASTRONAUT): its type's help
+    text = pydoc.render_doc(obj, renderer=pydoc.plaintext)
+    assert "shardmem._" not in text, [line for line in text.splitlines() if "shardmem._" in line]
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        assert obj.__module__ == module
+        assert f"in module {module}" in text.splitlines()[0]
+        assert (inspect.getdoc(obj) or "").splitlines()[0] in text
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_help_of_a_public_module_names_no_private_module(module: str) -> None:
+    import pydoc
+
+    text = pydoc.render_doc(_public_module(module), renderer=pydoc.plaintext)
+    assert "shardmem._" not in text
+
+
+def test_published_classes_still_pickle_and_run_their_doctests() -> None:
+    import doctest
+    import pickle
+
+    assert pickle.loads(pickle.dumps(sm.uint8)) == sm.uint8
+    err = pickle.loads(pickle.dumps(sm.ShapeError("x")))
+    assert type(err) is sm.ShapeError
+    finder = doctest.DocTestFinder()
+    names = {test.name for test in finder.find(sm)}
+    assert {"shardmem.SharedArray.astype", "shardmem.SharedArray.reshape", "shardmem.map"} <= names
