@@ -1,18 +1,29 @@
 """``histogram``: bin counts like ``np.histogram``, one partial histogram per shard.
 
-Two paths, both exact integer counts summed in the main interpreter:
+Three paths, all exact integer counts:
 
 * 1- and 2-byte integers and bools: each shard counts its distinct values
   (``collections.Counter`` over the bytes); the main interpreter bins at
   most 65536 distinct values. One pass, for any ``bins``/``range``.
-* Other dtypes: one pass for ``(min, max)`` when ``range`` is not given,
-  then one ``bisect`` pass per shard against the edges.
+* Other dtypes, explicit edges or at most ``SHIPPED_EDGES`` uniform bins:
+  one pass for ``(min, max)`` when ``range`` is not given, then one
+  ``bisect`` pass per shard against the edges (which travel with each task).
+* More uniform bins: each shard computes the bin index arithmetically, as
+  ``np.histogram`` does, from the range and the bin count alone, so the cost
+  does not grow with ``bins`` beyond writing the outputs; counts come back as
+  one dict per shard when they fill few bins, else each worker adds them
+  into its own row of a shared ``(workers, bins)`` array and the rows are
+  summed at C speed (memory: 8 bytes per bin per worker, allocated only when
+  the data hold at least ``bins / 4`` values).
 
 Edges are ``i * step + lo`` for uniform bins, with the last edge set to
 ``hi``, exactly as ``np.linspace`` computes them in float64, and a value
 ``v`` lands in bin ``i`` when ``edges[i] <= v < edges[i+1]`` (the last bin
-includes ``hi``), as in NumPy. Float32 data are binned against float64
-edges (NumPy would use float32 edges), bools as 0 and 1.
+includes ``hi``), as in NumPy. Values are compared as float64, as NumPy
+does (int64 and uint64 values beyond 2**53 round first); with ``range=``,
+NumPy's range filter compares 64-bit integers with int bounds exactly.
+Float32 data are binned against float64 edges (NumPy would use float32
+edges), bools as 0 and 1.
 """
 
 from __future__ import annotations
@@ -20,35 +31,45 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import operator
 import sys
+from array import array
 from collections import Counter
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from shardmem._array import SharedArray
-from shardmem._creation import asarray
+from shardmem._creation import asarray, zeros
 from shardmem._dtypes import as_index, check_real
 from shardmem._engine import Pool, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
-from shardmem._kernels_histogram import bin_counts, minmax, value_counts
-from shardmem._map import as_operand, run_blockwise
+from shardmem._kernels_histogram import (
+    bin_counts,
+    fill_edges,
+    linspace_into,
+    minmax,
+    uniform_counts,
+    value_counts,
+)
+from shardmem._map import Whole, as_operand, run_blockwise, whole
 from shardmem._reduce import tree_combine
 
 __all__ = ("histogram",)
 
 Number = int | float
+SHIPPED_EDGES = 1024  # uniform bins up to this many: edges travel with the tasks (bisect)
 
 
 def _flat(x: object) -> SharedArray:
     value = as_operand(x, "histogram")
-    array = value if isinstance(value, SharedArray) else asarray(value)
-    return array.reshape((array.size,))
+    data = value if isinstance(value, SharedArray) else asarray(value)
+    return data.reshape((data.size,))
 
 
 def _run(
     kernel: object,
     flat: SharedArray,
-    *,
+    *extra: Whole,
     chunks: int | None,
     pool: Pool | None,
     timeout: float | None,
@@ -57,7 +78,7 @@ def _run(
     run_on = resolve_pool(pool)
     results, _ = run_blockwise(
         kernel,  # type: ignore[arg-type]
-        [flat],
+        [flat, *extra],
         flat.shape,
         run_on,
         chunks=chunks,
@@ -67,8 +88,15 @@ def _run(
     return results
 
 
+def _real(value: object) -> object:
+    """A NumPy scalar as its Python value (range= takes them as bins= does)."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
 def _check_range(range_: object) -> tuple[Number, Number]:
-    pair = list(range_) if isinstance(range_, tuple | list) else []
+    pair = [_real(v) for v in range_] if isinstance(range_, tuple | list) else []
     if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair):
         raise ArgumentTypeError(
             f"histogram(): range={range_!r} must be a pair of numbers (lo, hi) or None"
@@ -97,25 +125,62 @@ def _outer(lo: Number, hi: Number, auto: bool) -> tuple[Number, Number]:
     return lo, hi
 
 
+def _too_many(bins: int, start: float, stop: float) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"histogram(): too many bins for data range: cannot create {bins} finite-sized "
+        f"bins in [{start}, {stop}]; pass fewer bins or a wider range="
+    )
+
+
+type EdgeFiller = Callable[[float, float, int], None]
+
+
+def fill_uniform_edges(
+    out: memoryview, lo: Number, hi: Number, *, workers: EdgeFiller | None = None
+) -> None:
+    """Write ``np.linspace(lo, hi, len(out))`` into ``out``, computed the same way, in float64.
+
+    More than ``SHIPPED_EDGES`` edges are written by ``workers(first, delta,
+    bins)`` when given. Raises `InvalidArgumentError` when the edges do not
+    increase (too many bins for the range, as NumPy refuses them).
+    """
+    bins = len(out) - 1
+    start, stop = float(lo), float(hi)
+    delta = stop - start
+    step = delta / bins
+    if not math.isfinite(step):
+        raise _too_many(bins, start, stop)
+    if workers is None or bins <= SHIPPED_EDGES:
+        linspace_into(out[:bins], 0, start, delta, bins)
+    else:
+        workers(start, delta, bins)
+    out[bins] = stop  # type: ignore[call-overload]  # a 'd' view takes floats
+    if not _surely_increasing(start, stop, step) and any(
+        map(operator.ge, out[:-1], out[1:], strict=True)
+    ):
+        raise _too_many(bins, start, stop)
+
+
+def _surely_increasing(start: float, stop: float, step: float) -> bool:
+    """Whether ``i * step + start`` rounds to strictly increasing values for every ``i``.
+
+    Consecutive products differ by at least ``step`` less one rounding, and
+    their sums with ``start`` by that less another: a step of four units in
+    the last place of the largest magnitude keeps them apart.
+    """
+    largest = max(abs(start), abs(stop), abs(stop - start))
+    return step > 4 * math.ulp(largest)
+
+
 def uniform_edges(lo: Number, hi: Number, bins: int) -> list[float]:
     """``np.linspace(lo, hi, bins + 1)`` computed the same way, in float64.
 
     >>> uniform_edges(0, 1, 4)
     [0.0, 0.25, 0.5, 0.75, 1.0]
     """
-    start, stop = float(lo), float(hi)
-    step = (stop - start) / bins
-    if step == 0:
-        edges = [i / bins * (stop - start) + start for i in range(bins + 1)]
-    else:
-        edges = [i * step + start for i in range(bins + 1)]
-    edges[-1] = stop
-    if any(b <= a for a, b in itertools.pairwise(edges)):
-        raise InvalidArgumentError(
-            f"histogram(): too many bins for data range: cannot create {bins} finite-sized "
-            f"bins in [{start}, {stop}]; pass fewer bins or a wider range="
-        )
-    return edges
+    edges = array("d", bytes(8 * (bins + 1)))
+    fill_uniform_edges(memoryview(edges), lo, hi)
+    return edges.tolist()
 
 
 def _explicit_edges(bins: Sequence[object]) -> list[float]:
@@ -158,40 +223,84 @@ def _check_bins(bins: object) -> int | list[float]:
     )
 
 
-def _bin_values(counts: Counter[int], edges: list[float]) -> list[int]:
-    out = [0] * (len(edges) - 1)
-    last = edges[-1]
+class _Result:
+    """The two outputs, allocated before any work (an impossible size fails first)."""
+
+    def __init__(self, nbins: int) -> None:
+        self.counts = zeros(nbins, dtype="int64")
+        self.edges = zeros(nbins + 1, dtype="float64")
+
+    def counts_view(self) -> memoryview:
+        return memoryview(self.counts)
+
+    def edges_view(self) -> memoryview:
+        return memoryview(self.edges)
+
+
+def _keep(
+    range_: tuple[Number, Number] | None, outer: tuple[Number, Number]
+) -> tuple[Number, Number, bool] | None:
+    """NumPy's range filter ``lo <= v <= hi`` for ``range=`` (None without one: no value is out).
+
+    NumPy compares the values themselves with int bounds and their float64
+    values with float bounds (only 64-bit integers can tell the two apart).
+    """
+    if range_ is None:
+        return None
+    lo, hi = outer
+    as_float = isinstance(lo, float) or isinstance(hi, float)
+    return (float(lo), float(hi), True) if as_float else (lo, hi, False)
+
+
+def _bin_values(counts: Counter[int], edges: memoryview, out: memoryview) -> None:
+    last = edges[len(edges) - 1]
+    bins = len(out)
     for value, count in counts.items():
-        index = len(out) - 1 if value == last else bisect.bisect_right(edges, value) - 1
-        if 0 <= index < len(out):
+        index = bins - 1 if value == last else bisect.bisect_right(edges, value) - 1
+        if 0 <= index < bins:
             out[index] += count
-    return out
 
 
 def _small_int_histogram(
     flat: SharedArray, bins: int | list[float], range_: tuple[Number, Number] | None, **run: object
-) -> tuple[list[int], list[float]]:
+) -> tuple[SharedArray, SharedArray]:
     total: Counter[int] = Counter()
     for part in _run(value_counts, flat, **run):  # type: ignore[arg-type]
         total.update(cast("dict[int, int]", part))
-    edges = _edges_for(bins, range_, lambda: (min(total), max(total)), bool(total))
-    return _bin_values(total, edges), edges
+    result = _Result(bins if isinstance(bins, int) else len(bins) - 1)
+    _fill_edges(result, bins, range_, lambda: (min(total), max(total)), bool(total), run=run)
+    _bin_values(total, result.edges_view(), result.counts_view())
+    return result.counts, result.edges
 
 
-def _edges_for(
+def _fill_edges(
+    result: _Result,
     bins: int | list[float],
     range_: tuple[Number, Number] | None,
     extremes: object,
     nonempty: bool,
-) -> list[float]:
+    *,
+    run: dict[str, Any],
+) -> tuple[Number, Number]:
+    """Write the edges into ``result``; return the outer edges (before float rounding)."""
     if not isinstance(bins, int):
-        return bins
+        result.edges_view()[:] = array("d", bins)
+        return bins[0], bins[-1]
     if range_ is not None:
-        return uniform_edges(*_outer(*range_, auto=False), bins)
-    if not nonempty:
-        return uniform_edges(0, 1, bins)
-    lo, hi = extremes()  # type: ignore[operator]
-    return uniform_edges(*_outer(lo, hi, auto=True), bins)
+        outer = _outer(*range_, auto=False)
+    elif not nonempty:
+        outer = (0, 1)
+    else:
+        lo, hi = extremes()  # type: ignore[operator]
+        outer = _outer(lo, hi, auto=True)
+
+    def workers(first: float, delta: float, nbins: int) -> None:
+        edges = cast("SharedArray", result.edges[:nbins])
+        params = {"first": first, "delta": delta, "nbins": nbins}
+        _run(fill_edges, edges, chunks=None, pool=run["pool"], timeout=run["timeout"], **params)
+
+    fill_uniform_edges(result.edges_view(), *outer, workers=workers)
+    return outer
 
 
 def _nan_pair(a: tuple[Number, Number], b: tuple[Number, Number]) -> tuple[Number, Number]:
@@ -202,17 +311,71 @@ def _nan_pair(a: tuple[Number, Number], b: tuple[Number, Number]) -> tuple[Numbe
 
 def _general_histogram(
     flat: SharedArray, bins: int | list[float], range_: tuple[Number, Number] | None, **run: object
-) -> tuple[list[int], list[float]]:
+) -> tuple[SharedArray, SharedArray]:
     def extremes() -> tuple[Number, Number]:
         pairs = _run(minmax, flat, **run)  # type: ignore[arg-type]
         return tree_combine(cast("list[tuple[Number, Number]]", pairs), _nan_pair)
 
-    edges = _edges_for(bins, range_, extremes, flat.size > 0)
-    counts = [0] * (len(edges) - 1)
-    if flat.size:
-        for part in _run(bin_counts, flat, edges=tuple(edges), **run):  # type: ignore[arg-type]
+    nbins = bins if isinstance(bins, int) else len(bins) - 1
+    result = _Result(nbins)
+    outer = _fill_edges(result, bins, range_, extremes, flat.size > 0, run=run)
+    if not flat.size:
+        return result.counts, result.edges
+    keep = _keep(range_, outer)
+    if isinstance(bins, int) and bins > SHIPPED_EDGES:
+        _uniform(flat, result, outer, keep, **run)
+    else:
+        edges = tuple(result.edges_view().tolist())
+        counts = [0] * nbins
+        for part in _run(bin_counts, flat, edges=edges, keep=keep, **run):  # type: ignore[arg-type]
             counts = [a + b for a, b in zip(counts, part, strict=True)]  # type: ignore[call-overload]
-    return counts, edges
+        result.counts_view()[:] = array("q", counts)
+    return result.counts, result.edges
+
+
+def _uniform(
+    flat: SharedArray,
+    result: _Result,
+    outer: tuple[Number, Number],
+    keep: tuple[Number, Number, bool] | None,
+    **run: Any,
+) -> None:
+    """Bin by arithmetic in the workers: only the range and the bin count travel."""
+    lo, hi = outer
+    nbins = result.counts.size
+    both_int = isinstance(lo, int) and isinstance(hi, int)
+    denom = float(hi - lo) if both_int else float(hi) - float(lo)  # NumPy's _unsigned_subtract
+    pool = resolve_pool(run["pool"])
+    dense = flat.size * 4 >= nbins  # shards may fill more bins than a dict should carry
+    rows = zeros((pool.size, nbins) if dense else 0, dtype="int64")
+    parts = _run(
+        uniform_counts,
+        flat,
+        whole(rows),
+        first=float(lo),
+        stop=float(hi),
+        denom=denom,
+        nbins=nbins,
+        keep=keep,
+        chunks=run["chunks"],
+        pool=pool,
+        timeout=run["timeout"],
+    )
+    out = result.counts_view()
+    filled = sorted({p for p in parts if isinstance(p, int)})
+    if filled:
+        flat_rows = memoryview(rows).cast("B").cast("q")
+        total = array("q", flat_rows[filled[0] * nbins : (filled[0] + 1) * nbins])
+        for rank in filled[1:]:
+            total = array(
+                "q",
+                map(operator.add, total, flat_rows[rank * nbins : (rank + 1) * nbins], strict=True),
+            )
+        out[:] = total
+    for part in parts:
+        if isinstance(part, dict):
+            for index, count in part.items():
+                out[index] += count
 
 
 def histogram(
@@ -275,5 +438,4 @@ def histogram(
     run = {"chunks": chunks, "pool": pool, "timeout": timeout}
     small = flat.dtype.kind in "biu" and flat.dtype.itemsize <= 2
     make = _small_int_histogram if small else _general_histogram
-    counts, edges = make(flat, kind, range_, **run)
-    return asarray(counts, dtype="int64"), asarray(edges, dtype="float64")
+    return make(flat, kind, range_, **run)
