@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dis
 import hashlib
+import inspect
 import linecache
 import marshal
 import os
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import cast
 
-from shardmem._errors import ShippingError
+from shardmem._errors import KernelContractError, ShippingError
 
 __all__ = ["Kernel", "kernel_name", "pack"]
 
@@ -53,6 +54,8 @@ def kernel_name(fn: object) -> str:
     return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
 
 
+_GENERATOR = inspect.CO_GENERATOR
+_NOT_PLAIN = _GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _cache: weakref.WeakKeyDictionary[Callable[..., object], Kernel] = weakref.WeakKeyDictionary()
 
 
@@ -67,6 +70,14 @@ def pack(fn: Callable[..., object]) -> Kernel:
         raise ShippingError(
             f"kernel {fn!r} is a {type(fn).__name__}, not a Python function; "
             "kernels must be functions defined with def or lambda (wrap a builtin in a def)"
+        )
+    if fn.__code__.co_flags & _NOT_PLAIN:
+        what = "a generator function" if fn.__code__.co_flags & _GENERATOR else "an async function"
+        raise KernelContractError(
+            f"kernel {kernel_name(fn)!r} is {what}: calling it returns a generator or "
+            "coroutine, not a result, so its work would never run in the worker; write a plain "
+            "def (without yield or async) that computes and returns its result, or writes it "
+            "into its output views"
         )
     cached = _cache.get(fn)
     if cached is not None and cached.fingerprint == _fingerprint(fn):
