@@ -7,13 +7,26 @@ import math
 import os
 import platform
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
-from bench_harness import Row, summary
+from bench_harness import Row
 
-__all__ = ("header", "metadata", "plot", "table", "write_json")
+__all__ = (
+    "NOT_COMPARABLE",
+    "SIZE_DEPENDENT",
+    "WIDTH",
+    "header",
+    "mark_quick",
+    "metadata",
+    "plot",
+    "table",
+    "verdict",
+    "write_json",
+    "wrong_results",
+)
 
 
 def metadata(*, quick: bool, workloads: list[str]) -> dict[str, Any]:
@@ -38,15 +51,51 @@ def metadata(*, quick: bool, workloads: list[str]) -> dict[str, Any]:
     }
 
 
+WIDTH = 100  # every line of the table fits in this many characters
+NOT_COMPARABLE = "not comparable at quick sizes"
+# Workloads whose data shrinks with --quick (their targets are set for the full sizes).
+SIZE_DEPENDENT = frozenset(
+    {
+        "loop_small",
+        "loop_big",
+        "lut_loop",
+        "translate",
+        "box_blur",
+        "stencil",
+        "sum_f64",
+        "cumsum_f64",
+        "histogram_u8",
+        "tiny_tasks",
+        "executor",
+        "dask_bag",
+        "joblib_loop",
+        "algorithms",
+    }
+)
+
+
 def header(meta: dict[str, Any]) -> str:
-    """The first lines of the table."""
-    mode = "quick run" if meta["quick"] else "full run"
-    return (
-        f"shardmem {meta['shardmem']} benchmarks ({mode}) - {meta['implementation']} "
-        f"{meta['python']}, os.process_cpu_count() = {meta['process_cpu_count']} "
-        f"(os.cpu_count() = {meta['cpu_count']}), multiprocessing start method "
-        f"{meta['multiprocessing_start_method']}, {meta['platform']}, "
-        f"1-min load average {meta['load_average_at_start'][0]:.2f} at start"
+    """The first lines of the table: what was measured, and where (each <= WIDTH)."""
+    if meta["quick"]:
+        mode = "quick run: small sizes, few repetitions"
+    else:
+        mode = "full run: the documented sizes"
+    lines = [
+        f"shardmem {meta['shardmem']} benchmarks ({mode})",
+        "Each row: one variant of a workload in this process, median and min - max wall time "
+        "over the repetitions, its figure, and its time relative to the workload's reference "
+        "row (shardmem).",
+        f"{meta['implementation']} {meta['python']}, os.process_cpu_count() = "
+        f"{meta['process_cpu_count']} (os.cpu_count() = {meta['cpu_count']}), multiprocessing "
+        f"start method {meta['multiprocessing_start_method']}, 1-min load average "
+        f"{meta['load_average_at_start'][0]:.2f} at start, {meta['platform']}",
+    ]
+    return "\n".join(_wrap(line, "") for line in lines)
+
+
+def _wrap(text: str, indent: str) -> str:
+    return "\n".join(
+        textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
     )
 
 
@@ -72,60 +121,100 @@ def _versus(r: Row) -> str:
     x = r.ratio_vs_shardmem
     if x is None or x <= 0 or math.isinf(x):
         return ""
+    if 0.995 <= x < 1.005:
+        return "same"
     return f"{x:.3g}x slower" if x >= 1 else f"{1 / x:.3g}x faster"
 
 
-def _target(r: Row) -> str:
-    if not r.target:
-        return ""
-    verdict = {True: "PASS", False: "FAIL", None: ""}[r.ok]
-    return f"{r.target} {verdict}".strip()
+def verdict(r: Row) -> str:
+    """``met``, ``missed``, ``not comparable`` (quick run, size-dependent workload) or ``info``."""
+    if r.ok is True:
+        return "met"
+    if r.ok is False:
+        return "missed"
+    return "not comparable" if NOT_COMPARABLE in r.target else "info"
+
+
+def mark_quick(rows: list[Row], workload: str) -> None:
+    """In a quick run, take the verdict off the targets of a workload whose data shrank."""
+    if workload not in SIZE_DEPENDENT:
+        return
+    for r in rows:
+        if r.target and r.ok is not None:
+            r.ok = None
+            r.target = f"{r.target}; {NOT_COMPARABLE}"
+
+
+def wrong_results(rows: list[Row]) -> list[Row]:
+    """Rows whose result differed from the reference computation."""
+    return [r for r in rows if "WRONG RESULT" in r.note]
+
+
+def _cells(r: Row) -> list[str]:
+    spread = f"{_duration(r.min_s)} - {_duration(r.max_s)}" if r.min_s is not None else ""
+    cores = "" if r.cpu_per_wall is None else f"{r.cpu_per_wall:.2f}"
+    return [_duration(r.median_s), spread, _figure(r), cores, _versus(r)]
 
 
 def table(rows: list[Row], meta: dict[str, Any]) -> str:
-    """Rows grouped by workload: median, min-max, the figure, ratio to shardmem, target."""
-    cols = (
-        "workload",
-        "variant",
-        "median",
-        "min - max",
-        "figure",
-        "cores",
-        "vs shardmem",
-        "target",
+    """Rows grouped by workload, then each workload's targets and notes; lines <= WIDTH."""
+    cols = ["median", "min - max", "figure", "cores", "vs shardmem"]
+    cells = [_cells(r) for r in rows]
+    widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+    numbers = sum(widths) + 2 * len(widths)
+    name_width = max(20, WIDTH - 2 - numbers)
+
+    def line(name: str, values: list[str]) -> str:
+        text = "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
+        if len(name) > name_width:
+            return f"  {name}\n  {'':{name_width}}  {text}".rstrip()
+        return f"  {name:{name_width}}  {text}".rstrip()
+
+    out = [header(meta), "", line("workload / variant", cols)]
+    groups: dict[str, list[tuple[Row, list[str]]]] = {}
+    for r, c in zip(rows, cells, strict=True):
+        groups.setdefault(r.workload, []).append((r, c))
+    for name, members in groups.items():
+        out += ["", name]
+        out += [line(r.variant, c) for r, c in members]
+        for r, _ in members:
+            if r.target:
+                out.append(_wrap(f"target ({r.variant}): {r.target} -> {verdict(r)}", "    "))
+            if r.note:
+                out.append(_wrap(f"note ({r.variant}): {r.note}", "    "))
+    return "\n".join([*out, "", *_summary(rows, meta)])
+
+
+def _summary(rows: list[Row], meta: dict[str, Any]) -> list[str]:
+    counts = {"met": 0, "missed": 0, "not comparable": 0, "info": 0}
+    for r in rows:
+        if r.target:
+            counts[verdict(r)] += 1
+    wrong = wrong_results(rows)
+    results = (
+        f"results: {len(wrong)} variant(s) computed a WRONG RESULT (see the notes above)"
+        if wrong
+        else "results: every variant that ran computed the expected result"
     )
-    lines = [
-        [
-            r.workload,
-            r.variant,
-            _duration(r.median_s),
-            f"{_duration(r.min_s)} - {_duration(r.max_s)}" if r.min_s is not None else "",
-            _figure(r),
-            "" if r.cpu_per_wall is None else f"{r.cpu_per_wall:.2f}",
-            _versus(r),
-            _target(r) + (f" [{r.note}]" if r.note else ""),
-        ]
-        for r in rows
-    ]
-    widths = [max(len(c), *(len(x[i]) for x in lines)) for i, c in enumerate(cols[:-1])]
-    out = [header(meta), ""]
-    out.append("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=False)) + "  target")
-    last = ""
-    for x in lines:
-        if x[0] == last:
-            x[0] = ""
-        else:
-            last = x[0]
-            out.append("")
-        out.append("  ".join(c.ljust(w) for c, w in zip(x, widths, strict=False)) + "  " + x[-1])
-    passed, failed = summary(rows)
-    out += [
-        "",
-        f"targets: {passed} passed, {failed} failed",
-        "cores: process CPU time / wall time over the repetitions (child processes not counted);"
-        " below ~1.7 on a 2-worker row, another program was using the machine.",
-    ]
-    return "\n".join(out)
+    targets = f"targets: {counts['met']} met, {counts['missed']} missed"
+    if counts["not comparable"]:
+        targets += (
+            f", {counts['not comparable']} not comparable at quick sizes (set for the full "
+            "sizes; run without --quick to check them)"
+        )
+    if counts["info"]:
+        targets += f", {counts['info']} for information only"
+    lines = [results, targets]
+    if counts["missed"]:
+        lines.append(
+            "A missed target is a timing on this machine now: see the cores column (below ~1.7 "
+            "on a 2-worker row, another program was using the machine) and rerun when it is idle."
+        )
+    lines.append(
+        "cores: process CPU time / wall time over the repetitions (child processes not counted)."
+    )
+    lines.append("exit status: 1 if a result was wrong, else 0 (timing targets are reported).")
+    return [_wrap(x, "") for x in lines]
 
 
 def write_json(path: Path, rows: list[Row], meta: dict[str, Any], notes: list[str]) -> None:

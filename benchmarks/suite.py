@@ -5,7 +5,9 @@ applicable alternative (the same kernel sequentially, in threads, in an
 ``InterpreterPoolExecutor``, in ``multiprocessing`` over SharedMemory,
 NumPy/SciPy in one thread, a free-threaded ``python3.14t`` when one is on
 PATH). Each row gives the median and min-max over repetitions and the ratio
-against shardmem on 2 workers; target lines say PASS or FAIL.
+against shardmem on 2 workers; target lines say met, missed, not comparable
+(a --quick run of a workload whose targets are set for the full sizes) or info.
+The exit status is 1 when a variant computed a wrong result, else 0.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ WORKLOADS: dict[str, Workload] = {
     "executor": bench_engine.executor,
     "small_calls": bench_engine.small_calls,
     "barrier": bench_engine.barrier,
+    "gang_busy": bench_engine.gang_busy,
     "cold_start": bench_engine.cold_start,
     "memory": bench_resources.memory,
     "idle_cpu": bench_resources.idle_cpu,
@@ -102,7 +105,10 @@ def run(names: Sequence[str], *, quick: bool) -> tuple[list[Row], list[str]]:
         for name in names:
             start = time.perf_counter()
             print(f"[{name}]", file=sys.stderr, flush=True)
-            rows += WORKLOADS[name](ctx)
+            new = WORKLOADS[name](ctx)
+            if quick:
+                bench_report.mark_quick(new, name)
+            rows += new
             ctx.notes.append(f"{name}: {time.perf_counter() - start:.1f} s")
     finally:
         ctx.close()
@@ -112,7 +118,12 @@ def run(names: Sequence[str], *, quick: bool) -> tuple[list[Row], list[str]]:
 
 
 def main(argv: list[str]) -> int:
-    """Run the suite with command-line ``argv``; print the table; return 0."""
+    """Run the suite with command-line ``argv``; print the table.
+
+    Returns 1 when a variant computed a wrong result, else 0: the timing
+    targets depend on the machine and its load, so they are reported (met,
+    missed, or not comparable at --quick sizes), not enforced.
+    """
     args = _parser().parse_args(argv)
     if args.workers:
         return _scaling_main(args)
@@ -126,7 +137,7 @@ def main(argv: list[str]) -> int:
     if args.plot:
         bench_report.plot(args.plot, rows, meta)
         print(f"wrote {args.plot}")
-    return 0
+    return 1 if bench_report.wrong_results(rows) else 0
 
 
 def _scaling_main(args: argparse.Namespace) -> int:

@@ -94,7 +94,7 @@ def test_sum_has_numpy_and_alternatives(results: tuple[dict[str, Any], str]) -> 
 def test_table_header_and_ratios(results: tuple[dict[str, Any], str]) -> None:
     _, text = results
     assert "os.process_cpu_count() =" in text
-    assert "3.14" in text.splitlines()[0]
+    assert "3.14" in "\n".join(text.splitlines()[:4])
     assert "(reference)" in text
     assert "slower" in text or "faster" in text
     assert "targets:" in text
@@ -186,3 +186,69 @@ def test_algorithm_rows_time_the_notebooks_own_programs() -> None:
         assert callable(space[name]), name
     with sm.Pool(2) as pool:
         assert abs(space["estimate_pi"](16, 500, 1, pool) - 3.14) < 0.2
+
+
+def test_the_quick_table_reads_right(results: tuple[dict[str, Any], str]) -> None:
+    """Short lines, what was measured, verdicts in words, no PASS/FAIL tally."""
+    _, text = results
+    lines = text.splitlines()
+    assert all(len(line) <= 100 for line in lines), max(lines, key=len)
+    assert "quick run: small sizes" in lines[0]
+    assert "median and min - max wall time" in text
+    assert "results: every variant that ran computed the expected result" in text
+    targets = next(line for line in lines if line.startswith("targets: "))
+    assert "met" in targets
+    assert "missed" in targets
+    assert "PASS" not in text
+    assert "FAIL" not in text
+    assert "exit status: 1 if a result was wrong, else 0" in text
+
+
+def _suite(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import suite  # type: ignore[import-not-found]
+
+    return suite
+
+
+def _fake_rows(workload: str, *, ok: bool | None, note: str = "") -> list[Any]:
+    from bench_harness import Row  # type: ignore[import-not-found]
+
+    long_name = "shardmem, 2 workers: a variant with a name much longer than the column"
+    ref = Row(workload, long_name, 1.0, 0.5, 2.0, 3, value=1.0, unit="s", reference=True)
+    ref.target, ref.ok = ">= 1.8x over 1 worker: " + "a long explanation " * 8, ok
+    other = Row(workload, "sequential", 2.0, 1.5, 3.0, 3, value=2.0, unit="s", note=note)
+    return [ref, other]
+
+
+CASES = [  # workload, quick, ok, note -> exit status, the targets line
+    ("sum_f64", True, False, "", 0, "0 met, 0 missed, 1 not comparable at quick sizes"),
+    ("sum_f64", False, False, "", 0, "0 met, 1 missed"),
+    ("latency", True, False, "", 0, "0 met, 1 missed"),  # a latency does not shrink
+    ("latency", True, True, "", 0, "1 met, 0 missed"),
+    ("barrier", True, True, "WRONG RESULT", 1, "1 met, 0 missed"),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_verdicts_counts_and_exit_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: tuple[Any, ...]
+) -> None:
+    workload, quick, ok, note, code, expected = case
+    suite = _suite(monkeypatch)
+    rows = _fake_rows(workload, ok=ok, note=note)
+    monkeypatch.setitem(suite.WORKLOADS, workload, lambda ctx: rows)
+    argv = ["--only", workload] + (["--quick"] if quick else [])
+    assert suite.main(argv) == code
+    text = capsys.readouterr().out
+    assert all(len(line) <= 100 for line in text.splitlines())
+    joined = text.replace("\n  ", " ")  # wrapped lines continue indented
+    assert f"targets: {expected}" in joined
+    if "not comparable" in expected:
+        assert "-> not comparable" in joined
+        assert "run without --quick to check them" in joined
+    if note:
+        assert "results: 1 variant(s) computed a WRONG RESULT" in joined
+    else:
+        assert "results: every variant that ran computed the expected result" in joined
+    assert "shardmem, 2 workers: a variant with a name much longer than the column\n" in text
