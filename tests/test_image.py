@@ -206,8 +206,12 @@ def test_errors() -> None:
         image.rgb2gray(CAM)
     with pytest.raises(sm.DTypeError, match="int64 is not supported"):
         image.sobel(np.zeros((3, 3), np.int64))
-    with pytest.raises(sm.InvalidArgumentError, match="out= is"):
+    with pytest.raises(sm.ShapeError, match=r"out= is \(2, 2\) float32; it must .* shape \(128"):
         image.sobel(CAM, out=sm.zeros((2, 2), dtype="float32"))
+    with pytest.raises(sm.DTypeError, match=r"out= is \(128, 160\) uint8; .* dtype float32"):
+        image.sobel(CAM, out=sm.zeros(CAM.shape, dtype="uint8"))
+    with pytest.raises(sm.ArgumentTypeError, match=r"out= is ndarray; it must be a SharedArray"):
+        image.sobel(CAM, out=np.zeros(CAM.shape, np.float32))  # type: ignore[arg-type]
     with pytest.raises(sm.ShapeError, match="output_shape"):
         image.resize(CAM, (0, 3))
 
@@ -473,3 +477,14 @@ def test_resize_tables_that_do_not_fit_name_the_shape_and_bytes(
         match=r"output_shape=\(3, 4\) needs tables of 3 rows and 12 columns, about 3\.81 KiB",
     ):
         image.resize(np.zeros((2, 2, 3), np.uint8), (3, 4), pool=get_pool(2))
+
+
+def test_resize_output_shape_of_the_wrong_type_or_length() -> None:
+    x = np.zeros((2, 2), np.uint8)
+    for bad in ("big", [2.0, 3], (True, 2), None):
+        with pytest.raises(sm.ArgumentTypeError, match=r"output_shape=.* must be \(rows, cols\)"):
+            image.resize(x, bad)  # type: ignore[arg-type]
+    for bad in ((3,), (), (0, 3), (2, 3, 4)):
+        with pytest.raises(sm.ShapeError, match=r"output_shape=.* must be \(rows, cols\)"):
+            image.resize(x, bad)  # type: ignore[arg-type]
+    assert image.resize(x, (np.int64(3), 4), pool=get_pool(2)).shape == (3, 4)

@@ -228,3 +228,17 @@ def test_corrupted_files_give_an_image_or_a_format_error(
         assert isinstance(got, sm.SharedArray)
     else:
         assert str(path) in str(refused)
+
+
+@pytest.mark.parametrize("level", [12, -2, 1.5, True, "9"])
+def test_compress_level_out_of_range_is_refused(tmp_path: Path, level: object) -> None:
+    with pytest.raises(sm.InvalidArgumentError, match=r"compress_level=.* must be an int from 0"):
+        image.write_image(tmp_path / "a.png", np.zeros((2, 2), np.uint8), compress_level=level)  # type: ignore[arg-type]
+    assert not (tmp_path / "a.png").exists()
+
+
+@pytest.mark.parametrize("level", [-1, 0, 9])
+def test_compress_levels_zlib_takes(tmp_path: Path, level: int) -> None:
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    image.write_image(tmp_path / "a.png", img, compress_level=level)
+    assert image.read_image(tmp_path / "a.png", plugin="stdlib").tolist() == img.tolist()

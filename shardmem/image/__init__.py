@@ -70,6 +70,7 @@ from shardmem._errors import (
     InvalidArgumentError,
     OutOfMemoryError,
     ShapeError,
+    ShardmemError,
 )
 from shardmem._map import run_blockwise, whole
 from shardmem.image import _kernels as kern
@@ -178,7 +179,14 @@ def _out(out: SharedArray | None, shape: tuple[int, ...], dtype: str, where: str
         got = (
             f"{out.shape} {out.dtype.name}" if isinstance(out, SharedArray) else type(out).__name__
         )
-        raise InvalidArgumentError(
+        kind: type[ShardmemError] = (
+            ArgumentTypeError
+            if not isinstance(out, SharedArray)
+            else ShapeError
+            if out.shape != shape
+            else DTypeError
+        )
+        raise kind(
             f"{where}(): out= is {got}; it must be a SharedArray of shape "
             f"{shape} and dtype {dtype}; pass out=None to allocate one"
         )
@@ -1026,11 +1034,17 @@ def _tables(
 
 
 def _shape2(shape: object) -> tuple[int, int]:
-    if isinstance(shape, tuple | list) and len(shape) == 2:
-        rows, cols = shape
-        if isinstance(rows, int) and isinstance(cols, int) and min(rows, cols) >= 1:
-            return rows, cols
-    raise ShapeError(f"resize(): output_shape={shape!r} must be (rows, cols) of ints >= 1")
+    """(rows, cols): a pair of ints (NumPy integers too) >= 1."""
+    rule = "must be (rows, cols) of ints >= 1, e.g. (256, 256)"
+    if not isinstance(shape, tuple | list) or not all(map(_is_int, shape)):
+        raise ArgumentTypeError(f"resize(): output_shape={shape!r} {rule}")
+    if len(shape) != 2 or min(map(operator.index, shape)) < 1:
+        raise ShapeError(f"resize(): output_shape={shape!r} {rule}")
+    return operator.index(shape[0]), operator.index(shape[1])
+
+
+def _is_int(value: object) -> bool:
+    return not isinstance(value, bool) and hasattr(value, "__index__")
 
 
 def _axis(n: int, m: int, order: int) -> list[tuple[int, int, float]]:

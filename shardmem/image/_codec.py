@@ -99,6 +99,11 @@ def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) ->
     from shardmem import image as _image
 
     file = _path(path, "write_image")
+    if isinstance(compress_level, bool) or compress_level not in range(-1, 10):
+        raise InvalidArgumentError(
+            f"write_image(): compress_level={compress_level!r} must be an int from 0 (none) "
+            "to 9 (smallest), or -1 (zlib's default)"
+        )
     a = _image._image(image, "write_image")
     if a.dtype != uint8:
         a = _image.to_uint8(a)
