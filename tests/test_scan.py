@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import get_pool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import shardmem as sm
+from conftest import get_pool
 from shardmem._kernels_scan import wrap
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
@@ -323,3 +323,108 @@ def test_out_shape_and_dtype_conflicts() -> None:
 
 def test_progress_bar() -> None:
     assert sm.cumsum([1, 2, 3], pool=get_pool(2), progress=True).tolist() == [1, 3, 6]
+
+
+# -- casts, refusals and operator results (issue 25) ----------------------------------------------
+
+
+@pytest.mark.parametrize("w", [1, 2, 3])
+def test_dtype_casts_inputs_before_combining(w: int) -> None:
+    pool = get_pool(w)
+    assert sm.scan(max, np.array([-1, 5, 3], np.int8), dtype="uint8", pool=pool).tolist() == [
+        255,
+        255,
+        255,
+    ]
+    assert sm.cumsum([1, -1, 0, 2], dtype=bool, pool=pool).tolist() == [True] * 4
+    assert sm.scan(min, np.array([5, 200], np.uint8), dtype="int8", pool=pool).tolist() == [5, -56]
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"), [("int64", "uint8"), ("float64", "int32"), ("uint64", "int64")]
+)
+def test_casts_across_chunk_boundaries(src: str, dst: str) -> None:
+    from shardmem._kernels_scan import CHUNK
+
+    rng = np.random.default_rng(7)
+    n = CHUNK + 4321
+    if src == "float64":
+        a = rng.uniform(-1000, 1000, n)
+    else:
+        a = rng.integers(0, 2**62, n, dtype=np.int64).astype(src) * 3
+    for w in (1, 2):
+        got = sm.scan(operator.add, a, dtype=dst, pool=get_pool(w))
+        np.testing.assert_array_equal(np.asarray(got), np.cumsum(a.astype(dst), dtype=dst))
+
+
+@pytest.mark.parametrize("w", [1, 2, 3])
+@pytest.mark.parametrize("where", [0, 50, 99])
+def test_nan_into_an_int_cumsum_names_the_problem(w: int, where: int) -> None:
+    a = np.ones(100)
+    a[where] = np.nan  # first shard: refused before the barrier; last: after it
+    match = rf"cannot cast float64 value nan at index {where} \(NaN\) to int64"
+    with pytest.raises(sm.ValueOverflowError, match=match) as info:
+        sm.cumsum(a, dtype="int64", pool=get_pool(w))
+    assert isinstance(info.value, OverflowError)
+    assert sm.cumsum([1.0, 2.0], dtype="int64", pool=get_pool(w)).tolist() == [1, 3]  # pool fine
+
+
+def test_floats_beyond_int64_are_refused_as_asarray_refuses_them() -> None:
+    with pytest.raises(sm.ValueOverflowError, match=r"1e\+20 at index 1 \(out of range\) to int64"):
+        sm.cumsum([1.0, 1e20], dtype="int64", pool=get_pool(2))
+    with pytest.raises(sm.ValueOverflowError, match="an infinity"):
+        sm.scan(max, [np.inf], dtype="uint8", pool=get_pool(2))
+
+
+def half(a: int, b: int) -> float:
+    return (a + b) / 2
+
+
+def nothing(a: int, b: int) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("op", "dtype", "shown"),
+    [
+        (half, "int64", r"returned 0\.5 \(a float\) for dtype=int64"),
+        (half, "uint8", r"returned 0\.5 \(a float\) for dtype=uint8"),
+        (nothing, "int32", r"returned None \(a NoneType\) for dtype=int32"),
+        (nothing, "float64", r"returned None \(a NoneType\) for dtype=float64"),
+        (nothing, "bool", r"returned None \(a NoneType\) for dtype=bool"),
+    ],
+)
+@pytest.mark.parametrize("w", [1, 2])
+def test_an_op_returning_the_wrong_kind_is_named(op: Any, dtype: str, shown: str, w: int) -> None:
+    name = op.__name__
+    with pytest.raises(sm.KernelContractError, match=rf"scan op '{name}' {shown}") as info:
+        sm.scan(op, [0, 1, 2, 3, 4, 5], dtype=dtype, pool=get_pool(w))
+    assert isinstance(info.value, TypeError)
+    assert "unsupported operand" not in str(info.value)
+
+
+def test_a_float_op_result_is_fine_for_float_and_bool_dtypes() -> None:
+    assert sm.scan(half, [1, 3, 5], dtype="float64", pool=get_pool(2)).tolist() == [1.0, 2.0, 3.5]
+    assert sm.scan(half, [1, 3, 5], dtype="bool", pool=get_pool(2)).tolist() == [True] * 3
+
+
+def test_an_op_raising_its_own_type_error_is_not_relabelled() -> None:
+    def bad(a: int, b: int) -> int:
+        return a + "x"  # type: ignore[operator, no-any-return]
+
+    with pytest.raises(TypeError, match="unsupported operand") as info:
+        sm.scan(bad, [1, 2, 3], pool=get_pool(2))
+    assert not isinstance(info.value, sm.KernelContractError)
+
+
+def test_generator_and_async_ops_get_the_kernel_contract_error() -> None:
+    def gen(a: int, b: int) -> Any:
+        yield a + b
+
+    async def coro(a: int, b: int) -> int:
+        return a + b
+
+    with pytest.raises(sm.KernelContractError, match=r"'.*gen' is a generator function"):
+        sm.scan(gen, [1, 2], pool=get_pool(2))
+    with pytest.raises(sm.KernelContractError, match=r"'.*coro' is an async function"):
+        sm.scan(coro, [1, 2], pool=get_pool(2))
