@@ -461,3 +461,9 @@ def test_only_a_neighbourhood_or_a_shifted_overlap_copies_the_image() -> None:
     assert image._readable(x[:2], shifted, True) is not x[:2]
     other = sm.zeros((3, 4), dtype="uint8")
     assert image._readable(x, other, False) is x  # no shared memory: no copy
+
+
+def test_adjust_gamma_counts_negative_float_values_as_zero() -> None:
+    img = np.array([[-0.5, 0.0, 0.25]], np.float32)
+    got = np.asarray(image.adjust_gamma(img, gamma=0.5, gain=2.0, pool=get_pool(2)))
+    assert got.tolist() == [[0.0, 0.0, 1.0]]

@@ -339,7 +339,8 @@ def adjust_gamma(
     """Gamma correction ``gain * x**gamma`` (in the [0, 1] scale; uint8 via a table).
 
     ``gamma >= 0`` and ``gain`` are finite numbers; uint8 results are clipped
-    to 0..255.
+    to 0..255. Negative values of a float image count as 0 (scikit-image
+    refuses an image with negative values).
 
     Examples
     --------
