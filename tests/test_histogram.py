@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
+from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
 workers = st.integers(1, 4)
@@ -140,3 +140,84 @@ def test_numpy_ints_arrays_and_ranges_as_bins(bins: Any) -> None:
     want_counts, want_edges = np.histogram(np.arange(12), bins)
     assert counts.tolist() == want_counts.tolist()
     assert edges.tolist() == want_edges.tolist()
+
+
+# -- many bins, wide integers, NumPy scalars, impossible sizes (issue 25) -----------------------
+
+
+@pytest.mark.parametrize("bins", [5, 2000])
+@pytest.mark.parametrize("w", [1, 2])
+def test_int64_beyond_2_53_compares_as_float64(bins: int, w: int) -> None:
+    x = np.array([2**53 + 1, 2**53 + 3, 2**60 + 5, 2**62 + 1, 3], dtype=np.int64)
+    for range_ in (None, (3, 2**62), (3.0, 2.0**62)):
+        counts, edges = sm.histogram(x, bins, range=range_, pool=get_pool(w))
+        want_counts, want_edges = np.histogram(x, bins, range=range_)
+        np.testing.assert_array_equal(np.asarray(counts), want_counts)
+        np.testing.assert_array_equal(np.asarray(edges), want_edges)
+    u = np.array([2**64 - 1, 2**63 + 1, 2**53 + 1, 0], dtype=np.uint64)
+    np.testing.assert_array_equal(
+        np.asarray(sm.histogram(u, bins, pool=get_pool(w))[0]), np.histogram(u, bins)[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "range_", [(np.float32(0), np.int64(4)), (np.float64(0.5), 3), [np.int8(0), np.uint16(4)]]
+)
+def test_range_takes_numpy_scalars_as_bins_does(range_: Any) -> None:
+    x = [1.0, 2.0, 2.5, 3.9]
+    counts, edges = sm.histogram(x, np.int64(3), range=range_, pool=get_pool(2))
+    want_counts, want_edges = np.histogram(x, 3, range=tuple(range_))
+    assert counts.tolist() == want_counts.tolist()
+    assert edges.tolist() == want_edges.tolist()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.data(),
+    bins=st.sampled_from([1025, 1500, 4000]),
+    w=workers,
+    chunks=chunkings,
+    dtype=st.sampled_from(["float64", "float32", "int64", "uint32"]),
+)
+def test_many_bins_with_dense_counts_match_numpy(
+    data: st.DataObject, bins: int, w: int, chunks: int | None, dtype: str
+) -> None:
+    n = data.draw(st.integers(bins // 4, 3 * bins))  # enough values for per-worker rows
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    x = (np.random.default_rng(seed).standard_normal(n) * 1000).astype(dtype)
+    ref = x.astype(np.float64) if dtype == "float32" else x
+    range_ = data.draw(st.sampled_from([None, (-500, 700), (-500.5, 700.25)]))
+    counts, edges = sm.histogram(x, bins, range=range_, chunks=chunks, pool=get_pool(w))
+    want_counts, want_edges = np.histogram(ref, bins, range=range_)
+    np.testing.assert_array_equal(np.asarray(counts), want_counts)
+    np.testing.assert_array_equal(np.asarray(edges), want_edges)
+
+
+def test_many_uniform_bins_send_only_the_range_to_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shardmem._histogram as h
+
+    sent: list[dict[str, object]] = []
+    real = h.run_blockwise
+
+    def spy(kernel: Any, operands: Any, shape: Any, pool: Any, **kw: Any) -> Any:
+        sent.append(kw["params"])
+        return real(kernel, operands, shape, pool, **kw)
+
+    monkeypatch.setattr(h, "run_blockwise", spy)
+    counts, edges = sm.histogram([0.25, 0.75], 10**6, pool=get_pool(2))
+    assert counts.size == 10**6
+    assert edges.size == 10**6 + 1
+    assert sum(counts.tolist()) == 2
+    assert counts[0] == 1  # the data's own range: 0.25 in the first bin, 0.75 in the last
+    assert counts[10**6 - 1] == 1
+    assert edges[0] == 0.25
+    assert edges[10**6] == 0.75
+    assert len(sent) >= 2
+    for params in sent:  # no edges, no per-bin values: a few scalars per task
+        assert all(not isinstance(v, tuple | list) or len(v) <= 3 for v in params.values())
+
+
+def test_impossible_bins_say_how_much_memory() -> None:
+    match = r"Unable to allocate 8\.00 TiB for an array with shape \(1099511627776,\)"
+    with pytest.raises(sm.OutOfMemoryError, match=match):
+        sm.histogram([1.0, 2.0], bins=2**40, pool=get_pool(2))
