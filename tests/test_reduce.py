@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
+from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
 from shardmem._reduce import tree_combine
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
@@ -195,3 +195,64 @@ def test_initial_may_be_any_value_combine_takes() -> None:
     )
     assert got == ("start", 5, 5)
     assert sm.reduce(length, np.zeros(0), initial=None, pool=pool) is None  # nothing to combine
+
+
+# -- empty axes, signed zeros, kernels that are not plain functions (issue 25) ------------------
+
+
+@pytest.mark.parametrize("fn", [sm.min, sm.max])
+@pytest.mark.parametrize(("shape", "axis"), [((0, 0), 0), ((0, 0), 1), ((0, 3), 0), ((3, 0), 1)])
+def test_min_max_along_an_empty_axis_raise_as_numpy(
+    fn: Any, shape: tuple[int, ...], axis: int
+) -> None:
+    with pytest.raises(ValueError, match="zero-size array"):
+        (np.min if fn is sm.min else np.max)(np.zeros(shape), axis=axis)
+    with pytest.raises(sm.InvalidArgumentError, match=rf"zero-size array .* along axis {axis}"):
+        fn(sm.zeros(shape), axis=axis, pool=get_pool(2))
+
+
+def test_min_max_along_a_full_axis_of_an_empty_array_are_empty() -> None:
+    assert sm.max(sm.zeros((3, 0)), axis=0, pool=get_pool(2)).shape == (0,)
+    assert sm.min(sm.zeros((0, 3)), axis=1, pool=get_pool(2)).shape == (0,)
+
+
+@pytest.mark.parametrize("w", [1, 2, 3])
+@pytest.mark.parametrize(
+    "values", [[0.0, -0.0], [-0.0, 0.0], [0.0, 0.0, -0.0], [-0.0, 1.0, 0.0], [1.0, -0.0, 0.0, -0.0]]
+)
+def test_signed_zeros_follow_numpy(w: int, values: list[float]) -> None:
+    for dtype in ("float64", "float32"):
+        a = np.array(values, dtype=dtype)
+        for chunks in (None, 1, len(values)):
+            for fn, ref in ((sm.min, np.min), (sm.max, np.max)):
+                got = fn(a, chunks=chunks, pool=get_pool(w))
+                assert str(got) == str(float(ref(a))), (values, dtype, chunks, fn.__name__)
+
+
+def test_the_last_of_equal_zeros_wins_on_long_arrays() -> None:
+    a = np.zeros(1000)
+    a[999] = -0.0
+    assert str(sm.min(a, pool=get_pool(2))) == "-0.0"
+    a[999] = 0.0
+    a[500] = -0.0
+    assert str(sm.min(a, chunks=7, pool=get_pool(3))) == "0.0"
+    assert str(sm.min(a[:501], pool=get_pool(2))) == "-0.0"
+
+
+def test_generator_and_async_kernels_get_the_kernel_contract_error() -> None:
+    def counts(x: Any) -> Any:
+        yield len(x)
+
+    async def later(x: Any) -> int:
+        return len(x)
+
+    with pytest.raises(sm.KernelContractError, match=r"'.*counts' is a generator function"):
+        sm.reduce(counts, np.zeros(10), pool=get_pool(2))
+    with pytest.raises(sm.KernelContractError, match=r"'.*later' is an async function"):
+        sm.reduce(later, np.zeros(10), pool=get_pool(2))
+
+    def fill(x: Any, out: Any) -> Any:
+        yield
+
+    with pytest.raises(sm.KernelContractError, match="generator function"):
+        sm.map(fill, np.zeros(4), pool=get_pool(2))
