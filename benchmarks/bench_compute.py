@@ -25,6 +25,7 @@ import shardmem as sm
 __all__ = (
     "box_blur",
     "cumsum_f64",
+    "histogram_bins",
     "histogram_u8",
     "loop_big",
     "loop_small",
@@ -248,6 +249,47 @@ def histogram_u8(ctx: Context) -> list[Row]:
     rows = run_variants(ctx, "histogram_u8", variants, check, work=n, unit="Melem/s")
     scaling_target(rows, target=None)
     return rows
+
+
+BINS_TARGET = 10.0  # many uniform bins: within this factor of NumPy's time (same order)
+
+
+def histogram_bins(ctx: Context) -> list[Row]:
+    """1M float64 values in 10**6 and 10**7 uniform bins, side by side with ``np.histogram``.
+
+    Past 1024 bins the workers compute each bin index arithmetically, as
+    NumPy does, from the range and the bin count: the cost grows with the
+    data, and with ``bins`` only by writing the outputs (edges and counts).
+    """
+    n = (1 if ctx.quick else 16) << 16
+    x = np.random.default_rng(11).standard_normal(n)
+    a = sm.asarray(x)
+    rows: list[Row] = []
+    for bins in (10**5, 10**6) if ctx.quick else (10**6, 10**7):
+        expected = np.histogram(x, bins)[0]
+        variants = _sm_variants(lambda p, b=bins: sm.histogram(a, bins=b, pool=p)[0], ctx)
+        variants[NUMPY + " (np.histogram)"] = lambda b=bins: np.histogram(x, bins=b)[0]
+
+        def check(got: object, want: np.ndarray = expected) -> bool:
+            return bool(np.array_equal(np.asarray(got), want))
+
+        name = f"histogram_1e{len(str(bins)) - 1}_bins"
+        found = run_variants(ctx, name, variants, check, work=n, unit="Melem/s", reps=3)
+        scaling_target(found, target=None)
+        _against_numpy(found)
+        rows += found
+    return rows
+
+
+def _against_numpy(rows: list[Row]) -> None:
+    """Put shardmem's time over NumPy's (and the same-order target) on the 2-worker row."""
+    two = next(r for r in rows if r.variant == SM2)
+    ref = next(r for r in rows if r.variant.startswith(NUMPY))
+    if not (two.median_s and ref.median_s):
+        return
+    ratio = two.median_s / ref.median_s
+    two.target = f"<= {BINS_TARGET:g}x NumPy's time: {ratio:.1f}x"
+    two.ok = ratio <= BINS_TARGET
 
 
 def _counted(x: np.ndarray) -> list[int]:

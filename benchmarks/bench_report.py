@@ -65,6 +65,7 @@ SIZE_DEPENDENT = frozenset(
         "sum_f64",
         "cumsum_f64",
         "histogram_u8",
+        "histogram_bins",
         "tiny_tasks",
         "executor",
         "dask_bag",

@@ -46,6 +46,7 @@ WORKLOADS: dict[str, Workload] = {
     "sum_f64": bench_compute.sum_f64,
     "cumsum_f64": bench_compute.cumsum_f64,
     "histogram_u8": bench_compute.histogram_u8,
+    "histogram_bins": bench_compute.histogram_bins,
     "tiny_tasks": bench_engine.tiny_tasks,
     "latency": bench_engine.latency,
     "executor": bench_engine.executor,
