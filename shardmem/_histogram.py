@@ -400,8 +400,9 @@ def histogram(
         a list, tuple or 1-D array of real numbers. String estimators such as
         ``'auto'`` are not supported.
     range : (float, float), optional
-        Lower and upper edge; default the data's min and max (widened by 0.5
-        on both sides when they are equal; ``(0, 1)`` for empty data).
+        Lower and upper edge (Python or NumPy numbers); default the data's
+        min and max (widened by 0.5 on both sides when they are equal;
+        ``(0, 1)`` for empty data). Values outside are not counted.
     chunks : int, optional
         Number of dynamically scheduled chunks; default one shard per worker.
     pool, timeout
@@ -422,8 +423,22 @@ def histogram(
     ShapeError
         If ``bins`` is an array of edges that is not 1-D.
     InvalidArgumentError
-        For ``bins < 1`` or more bins than fit memory, decreasing or NaN
-        edges, a reversed or non-finite range, or NaN/inf data without ``range``.
+        For ``bins < 1`` or more bins than an address holds, decreasing or
+        NaN edges, a reversed or non-finite range, NaN/inf data without
+        ``range``, or more bins than the range holds distinct floats.
+    OutOfMemoryError
+        If the counts or edges cannot be allocated (raised before any work).
+
+    Notes
+    -----
+    Values are binned as float64, as NumPy bins integers (so int64 and
+    uint64 values beyond 2**53 round first). More than 1024 uniform bins
+    are binned without the edges: each worker computes a value's bin from
+    the range and the bin count as NumPy does, corrected against the edges
+    on either side, so the cost grows with the data, and with ``bins`` only
+    for writing the outputs. When the data hold at least ``bins / 4``
+    values, each worker keeps its counts in a row of a shared
+    ``(workers, bins)`` int64 array (8 bytes per bin per worker).
 
     Examples
     --------

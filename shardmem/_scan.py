@@ -15,6 +15,12 @@ are scanned in chunks of 65536 elements, each stored with one slice
 assignment, so a worker never holds more than a chunk of Python values.
 ``op`` must be associative; it runs on Python values.
 
+With ``dtype=``, each worker casts its input values to the result's dtype
+before combining them, as NumPy's ``astype`` does (integers wrap, nonzero
+is True, float64 rounds once to float32, floats truncate toward zero; NaN,
+infinities and floats out of an integer dtype's range are refused with
+`ValueOverflowError`, where NumPy's result is undefined).
+
 Integer overflow wraps around (two's complement), as NumPy does: values are
 computed with Python ints and reduced modulo ``2**bits`` when stored (and
 after every step for ``*`` and Python functions, so they never grow into
@@ -91,7 +97,9 @@ def scan(
         (the dtype's minimum) or ``min`` (its maximum).
     dtype : dtype, optional
         Dtype of the result (and of the arithmetic); default ``out``'s dtype,
-        else ``x``'s. Inputs are cast to it first, as NumPy does.
+        else ``x``'s. Inputs are cast to it first, as NumPy's ``astype``
+        casts them: integers wrap into a narrower or other-signed type,
+        anything nonzero (NaN too) is True, floats truncate toward zero.
     pool : Pool, optional
         Pool to run on; the default pool when None.
     timeout : float, optional
@@ -110,6 +118,14 @@ def scan(
         If ``op`` is not a function or ``out`` not a SharedArray.
     InvalidArgumentError
         If an exclusive scan has no ``initial`` for ``op``, or ``out`` conflicts.
+    ValueOverflowError
+        If a float input is NaN, infinite or out of range for an integer
+        ``dtype`` (NumPy's cast gives an undefined value there; the message
+        names the value and its index), as ``astype`` refuses it.
+    KernelContractError
+        If ``op`` is a generator or ``async`` function, or returns what the
+        dtype cannot hold (a float or None for an integer dtype, None for
+        any): the message names the operator, the value and the dtype.
 
     Notes
     -----
@@ -133,6 +149,8 @@ def scan(
     [-9223372036854775808, 3, 3, 4, 4]
     >>> sm.scan(lambda a, b: a * b % 7, [3, 5, 6], dtype="uint8").tolist()
     [3, 1, 6]
+    >>> sm.scan(max, sm.asarray([-1, 5, 3], dtype="int8"), dtype="uint8").tolist()
+    [255, 255, 255]
     """
     fn = _check_op(op)
     source, shape = _flat_source(x)
@@ -169,7 +187,10 @@ def cumsum(
 
     The default dtype follows NumPy: bool and signed integers narrower than
     64 bits sum as int64, unsigned ones as uint64, others keep their dtype.
-    Integer overflow wraps around as in NumPy.
+    Integer overflow wraps around as in NumPy. With ``dtype=``, inputs are
+    cast first (see `scan`): ``cumsum([1, -1, 0, 2], dtype=bool)`` is all
+    True; NaN, infinities and values out of range for an integer dtype
+    raise `ValueOverflowError` instead of NumPy's undefined result.
 
     Examples
     --------

@@ -221,3 +221,24 @@ def test_impossible_bins_say_how_much_memory() -> None:
     match = r"Unable to allocate 8\.00 TiB for an array with shape \(1099511627776,\)"
     with pytest.raises(sm.OutOfMemoryError, match=match):
         sm.histogram([1.0, 2.0], bins=2**40, pool=get_pool(2))
+
+
+def test_per_worker_rows_only_when_the_data_can_fill_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shardmem._histogram as h
+
+    shapes: list[object] = []
+    real = h.zeros
+
+    def spy(shape: Any, **kw: Any) -> Any:
+        shapes.append(shape)
+        return real(shape, **kw)
+
+    monkeypatch.setattr(h, "zeros", spy)
+    pool = get_pool(2)
+    sm.histogram(np.arange(2.0), 100_000, pool=pool)
+    assert shapes == [100_000, 100_001, 0]  # counts, edges, no rows: 2 values fill 2 bins
+    shapes.clear()
+    x = np.random.default_rng(3).random(1000)
+    counts, _ = sm.histogram(x, 2000, pool=pool)
+    assert shapes == [2000, 2001, (2, 2000)]  # one row of 8-byte counts per worker
+    np.testing.assert_array_equal(np.asarray(counts), np.histogram(x, 2000)[0])
