@@ -196,7 +196,7 @@ def _total(
     lo, hi = span
     for a in range(lo, hi, CHUNK):
         values = _values(x, a, min(a + CHUNK, hi), cast)
-        if op is operator.add and fmt not in ("f", "d") and cast[0] == "":
+        if op is operator.add and fmt not in ("f", "d"):
             acc = sum(values, acc) if have else sum(values)  # exact for ints, faster than reduce
         else:
             acc = functools.reduce(op, values, acc) if have else functools.reduce(op, values)

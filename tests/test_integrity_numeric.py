@@ -408,3 +408,22 @@ def test_impossible_buffer_says_how_many_bytes() -> None:
         MemoryError, match=r"1\.00 PiB \(1125899906842624 bytes\) for a SharedBuffer"
     ):
         sm.SharedBuffer(2**50)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    src=st.sampled_from(ALL_DTYPES),
+    dst=st.sampled_from([d for d in ALL_DTYPES if d.kind != "f"]),
+    op=st.sampled_from(list(UFUNCS)),
+    w=workers,
+)
+def test_exclusive_scans_cast_inputs_first(
+    data: st.DataObject, src: sm.DType, dst: sm.DType, op: Any, w: int
+) -> None:
+    a = data.draw(source_values(src, dst, data.draw(st.integers(1, 24))))
+    cast = quietly_cast(a, dst.name)
+    got = np.asarray(sm.scan(op, a, dtype=dst.name, inclusive=False, pool=get_pool(w)))
+    first = np.asarray(sm.scan(op, cast[:1], inclusive=False, pool=get_pool(1)))  # the identity
+    want = np.concatenate([first, reference_scan(op, cast)[:-1]])
+    np.testing.assert_array_equal(got, want)
