@@ -180,10 +180,23 @@ def table(rows: list[Row], meta: dict[str, Any]) -> str:
         out += [line(r.variant, c) for r, c in members]
         for r, _ in members:
             if r.target:
-                out.append(_wrap(f"target ({r.variant}): {r.target} -> {verdict(r)}", "    "))
+                out.append(_wrap(_target_line(r), "    "))
             if r.note:
                 out.append(_wrap(f"note ({r.variant}): {r.note}", "    "))
     return "\n".join([*out, "", *_summary(rows, meta)])
+
+
+_LABELS = {
+    "met": "target met",
+    "missed": "target MISSED",
+    "not comparable": f"target {NOT_COMPARABLE}",
+    "info": "for information",
+}
+
+
+def _target_line(r: Row) -> str:
+    text = r.target.removesuffix(f"; {NOT_COMPARABLE}")
+    return f"{_LABELS[verdict(r)]}: {text} ({r.variant})"
 
 
 def _summary(rows: list[Row], meta: dict[str, Any]) -> list[str]:

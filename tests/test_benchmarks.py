@@ -245,10 +245,13 @@ def test_verdicts_counts_and_exit_status(
     joined = text.replace("\n  ", " ")  # wrapped lines continue indented
     assert f"targets: {expected}" in joined
     if "not comparable" in expected:
-        assert "-> not comparable" in joined
+        assert "target not comparable at quick sizes: >= 1.8x over 1 worker" in joined
         assert "run without --quick to check them" in joined
     if note:
         assert "results: 1 variant(s) computed a WRONG RESULT" in joined
     else:
         assert "results: every variant that ran computed the expected result" in joined
     assert "shardmem, 2 workers: a variant with a name much longer than the column\n" in text
+    label = {True: "target met:", False: "target MISSED:", None: "for information:"}
+    if "not comparable" not in expected:
+        assert label[ok] in joined

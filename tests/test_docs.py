@@ -76,6 +76,51 @@ def test_examples_run(page: Path) -> None:
     assert proc.returncode == 0, f"an example in {page.name} failed:\n{proc.stderr}"
 
 
+def test_readme_examples_run_as_written() -> None:
+    """The README's examples, the first script a new user writes, define all they use."""
+    readme = ROOT / "README.md"
+    assert python_blocks(readme.read_text(encoding="utf-8"))
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, "README.md", FENCE.pattern],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0, f"an example in README.md failed:\n{proc.stderr}"
+
+
+def test_performance_page_states_one_round_trip() -> None:
+    """The prose quotes the round trip the engine table measured, not an older figure."""
+    text = (DOCS / "performance.md").read_text(encoding="utf-8")
+    table = re.search(r"no-op `submit` → `result` round trip[^|]*\| (\d+) µs", text)
+    assert table is not None
+    quoted = set(re.findall(r"round trip\s+measured (\d+) µs", text))
+    assert quoted == {table.group(1)}
+    comparison = (DOCS / "comparison.md").read_text(encoding="utf-8")
+    assert f"| no-op round trip (median) | {table.group(1)} µs |" in comparison
+
+
+def test_limitations_and_comparison_name_what_exists() -> None:
+    limitations = (DOCS / "limitations.md").read_text(encoding="utf-8")
+    assert "nd=True" in limitations
+    assert "shardmem.dask" in limitations
+    assert "not a cluster" not in limitations
+    comparison = (DOCS / "comparison.md").read_text(encoding="utf-8")
+    assert "shardmem.dask" in comparison
+    assert "scheduler=pool" in comparison
+    pytest.importorskip("dask")
+    import shardmem.dask
+
+    for name in ("map_blocks", "map_overlap", "reduction", "ShardmemPlugin"):
+        assert name in comparison
+        assert name in shardmem.dask.__all__
+
+
 def test_failing_example_points_at_the_page(tmp_path: Path) -> None:
     page = tmp_path / "bad.md"
     page.write_text("# t\n\n```python\nx = 1\nraise ValueError(x)\n```\n", encoding="utf-8")
