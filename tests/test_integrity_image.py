@@ -467,3 +467,37 @@ def test_adjust_gamma_counts_negative_float_values_as_zero() -> None:
     img = np.array([[-0.5, 0.0, 0.25]], np.float32)
     got = np.asarray(image.adjust_gamma(img, gamma=0.5, gain=2.0, pool=get_pool(2)))
     assert got.tolist() == [[0.0, 0.0, 1.0]]
+
+
+DEGENERATE = {
+    "one pixel": np.array([[0.75]]),
+    "one colour pixel": np.array([[[0.0, 0.5, 1.0]]]),
+    "one row": np.linspace(0, 1, 5)[None, :],
+    "one column": np.linspace(0, 1, 5)[:, None],
+    "constant": np.full((4, 5), 0.25),
+    "constant colour": np.full((3, 4, 3), 0.5),
+    "no rows": np.zeros((0, 5)),
+    "no columns": np.zeros((4, 0, 3)),
+}
+
+
+def _applies(name: str, which: str) -> bool:
+    """resize refuses an image without pixels; rgb2gray needs channels."""
+    base = DEGENERATE[which]
+    return not (name == "resize" and base.size == 0) and not (
+        OPS[name].colour_only and base.ndim == 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "which"),
+    [(n, w) for n in sorted(OPS) for w in sorted(DEGENERATE) if _applies(n, w)],
+)
+def test_degenerate_images_in_every_border_mode(name: str, which: str) -> None:
+    """Every operation, each mode, uint8 and float32: empty, single-pixel and constant images."""
+    base = DEGENERATE[which]
+    for dtype in OPS[name].dtypes[:2]:
+        img = np.rint(base * 255).astype(np.uint8) if dtype == np.uint8 else base.astype(dtype)
+        for mode, shift in zip(MODES, (0, 1, -1, 2, 0), strict=True):
+            case = Case(img=img, mode=mode, cval=1.0, size=3, shape=(3, 2), order=1)
+            _check(name, case, 2, shift)
