@@ -283,6 +283,8 @@ def cases(draw: st.DrawFn, name: str) -> Case:
         else draw(st.sampled_from([None, None, 1, 3]))
     )
     shape = (h, w) if channels is None else (h, w, channels)
+    elements: st.SearchStrategy[Any]
+    img: np.ndarray
     if dtype == np.uint8:
         elements = st.integers(0, 255)
     else:  # the [0, 1] range of float images (and a little outside it)
@@ -457,8 +459,11 @@ def test_only_a_neighbourhood_or_a_shifted_overlap_copies_the_image() -> None:
     x = sm.asarray(np.arange(12, dtype=np.uint8).reshape(3, 4))
     assert image._readable(x, x, True) is x  # point operation, same elements
     assert image._readable(x, x, False) is not x  # neighbourhood: a copy
-    shifted = x[1:]
-    assert image._readable(x[:2], shifted, True) is not x[:2]
+    top, shifted = x[:2], x[1:]
+    assert isinstance(top, SharedArray)
+    assert isinstance(shifted, SharedArray)
+    assert image._readable(top, shifted, True) is not top  # point operation, shifted: a copy
+    assert image._readable(top, top, True) is top
     other = sm.zeros((3, 4), dtype="uint8")
     assert image._readable(x, other, False) is x  # no shared memory: no copy
 
