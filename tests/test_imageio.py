@@ -242,3 +242,26 @@ def test_compress_levels_zlib_takes(tmp_path: Path, level: int) -> None:
     img = np.arange(12, dtype=np.uint8).reshape(3, 4)
     image.write_image(tmp_path / "a.png", img, compress_level=level)
     assert image.read_image(tmp_path / "a.png", plugin="stdlib").tolist() == img.tolist()
+
+
+def test_running_out_of_memory_while_decoding_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shardmem.image import _codec
+
+    path = tmp_path / "a.png"
+    image.write_image(path, np.zeros((2, 3), np.uint8))
+
+    def no_memory(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(_codec, "_unfilter", no_memory)
+    with pytest.raises(sm.OutOfMemoryError, match=r"not enough memory to decode '.*a\.png' \("):
+        image.read_image(path, plugin="stdlib")
+
+    def named(*args: object) -> None:
+        raise sm.OutOfMemoryError("Unable to allocate 6 B for a SharedBuffer")
+
+    monkeypatch.setattr(_codec, "_unfilter", named)
+    with pytest.raises(sm.OutOfMemoryError, match=r"^Unable to allocate 6 B"):
+        image.read_image(path, plugin="stdlib")

@@ -22,7 +22,12 @@ from typing import Any
 
 from shardmem._array import SharedArray, from_raw
 from shardmem._dtypes import as_dtype, uint8
-from shardmem._errors import ArgumentTypeError, ImageFormatError, InvalidArgumentError
+from shardmem._errors import (
+    ArgumentTypeError,
+    ImageFormatError,
+    InvalidArgumentError,
+    OutOfMemoryError,
+)
 
 __all__ = ("read_image", "write_image")
 
@@ -67,6 +72,18 @@ def read_image(path: PathLike, /, *, plugin: str = "auto") -> SharedArray:
     file = _path(path, "read_image")
     _check_plugin(plugin)
     data = _read_bytes(file)
+    try:
+        return _decode(file, data, plugin)
+    except OutOfMemoryError:
+        raise  # (it names the bytes already)
+    except MemoryError as exc:
+        raise OutOfMemoryError(
+            f"read_image(): not enough memory to decode {str(file)!r} ({len(data)} bytes on "
+            "disk); free memory or read a smaller image"
+        ) from exc
+
+
+def _decode(file: Path, data: bytes, plugin: str) -> SharedArray:
     if data.startswith(_PNG):
         if plugin == "pillow" or (plugin == "auto" and _pillow() is not None):
             return _read_pillow(file)
