@@ -464,7 +464,9 @@ class SharedArray:
         float64 beyond float32's range becomes infinity, integers round once to
         the nearest float. Where NumPy's result is undefined (NaN, infinity or
         a value out of range cast to an integer dtype) `ValueOverflowError` is
-        raised instead of a platform-dependent value.
+        raised instead of a platform-dependent value. The conversion runs in
+        the calling interpreter; for large arrays, NumPy's C cast
+        (``sm.asarray(np.asarray(a).astype(dtype))``) is faster.
 
         Parameters
         ----------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import math
 import numbers
 import operator
@@ -41,6 +42,7 @@ __all__ = (
 )
 
 _FLOAT32_MAX = 3.4028234663852886e38
+_FORMAT_CODES = ("?", "b", "h", "i", "q", "B", "H", "I", "Q", "f", "d")
 type Format = Literal["?", "b", "h", "i", "q", "B", "H", "I", "Q", "f", "d"]
 
 
@@ -81,6 +83,12 @@ class DType:
     max: int | None = field(init=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.format, str) or self.format not in _FORMAT_CODES:
+            raise DTypeError(
+                f"DType({self.name!r}, {self.format!r}): the format is not one of shardmem's "
+                f"eleven ({', '.join(_FORMAT_CODES)}); use a dtype constant such as sm.float64 "
+                "or a name such as 'uint8' wherever a dtype is asked for"
+            )
         size = struct.calcsize(self.format)
         kind = {"?": "b", "f": "f", "d": "f"}.get(self.format)
         kind = kind or ("i" if self.format.islower() else "u")
@@ -448,43 +456,59 @@ def cast_values(
     [2, -2]
     """
     if target.kind == "b":
-        return [v != 0 for v in values]
+        return list(map(bool, values))  # C-level loops throughout: map, min, max
     if target.kind == "f":
         if target is float32 and source.kind in "iu" and source.itemsize >= 4:
-            return [_int_to_float32(int(v)) for v in values]
+            return _ints_to_float32(values)
         if target is float32 and source is float64:
-            return [_to_float32(float(v)) for v in values]
-        return [float(v) for v in values]
+            try:
+                array.array("f", values)  # rounds as the C cast; refuses what overflows
+            except OverflowError:
+                return list(map(_to_float32, values))
+        return list(values)  # exact, or rounded once by array.array('d') as a C cast does
     if source.kind == "f":
         return _floats_to_ints(values, source, target)
-    return _wrap_ints([int(v) for v in values], target)
+    return _wrap_ints(values, target)
 
 
-def _wrap_ints(values: list[int], target: DType) -> list[object]:
+def _in_range(values: Sequence[bool | int | float], low: int, high: int) -> bool:
+    return not values or (low <= min(values) and max(values) <= high)
+
+
+def _limits(target: DType) -> tuple[int, int]:
     assert target.min is not None
     assert target.max is not None
-    if all(target.min <= v <= target.max for v in values):
+    return target.min, target.max
+
+
+def _wrap_ints(values: Sequence[bool | int | float], target: DType) -> list[object]:
+    low, high = _limits(target)
+    if _in_range(values, low, high):
         return list(values)
-    mask, low = (1 << (8 * target.itemsize)) - 1, target.min
-    return [((v - low) & mask) + low for v in values]
+    mask = (1 << (8 * target.itemsize)) - 1
+    return [((int(v) - low) & mask) + low for v in values]
 
 
 def _floats_to_ints(
     values: Sequence[bool | int | float], source: DType, target: DType
 ) -> list[object]:
-    assert target.min is not None
-    assert target.max is not None
-    result: list[object] = []
-    for v in values:
-        n = int(v) if math.isfinite(v) else None
-        if n is None or not target.min <= n <= target.max:
-            raise ValueOverflowError(
-                f"cannot cast {source.name} value {v!r} to {target.name} (range "
-                f"{target.min}..{target.max}): NumPy gives an undefined, platform-dependent "
-                "result; clip the values first (or cast to a wider or float dtype)"
-            )
-        result.append(n)
-    return result
+    low, high = _limits(target)
+    finite = all(map(math.isfinite, values))
+    whole = list(map(int, values)) if finite else []
+    if finite and _in_range(whole, low, high):
+        return list(whole)
+    bad = next(v for v in values if not math.isfinite(v) or not low <= int(v) <= high)
+    raise ValueOverflowError(
+        f"cannot cast {source.name} value {bad!r} to {target.name} (range "
+        f"{target.min}..{target.max}): NumPy gives an undefined, platform-dependent "
+        "result; clip the values first (or cast to a wider or float dtype)"
+    )
+
+
+def _ints_to_float32(values: Sequence[bool | int | float]) -> list[object]:
+    if _in_range(values, -_F32_EXACT, _F32_EXACT):
+        return list(values)
+    return [_int_to_float32(int(v)) for v in values]
 
 
 def _int_to_float32(n: int) -> float:
