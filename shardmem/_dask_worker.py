@@ -77,6 +77,16 @@ class ShardmemPlugin(WorkerPlugin):
     name = PLUGIN_NAME
 
     def __init__(self, workers: int | None = None) -> None:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+            raise sm.ArgumentTypeError(
+                f"ShardmemPlugin(): workers={workers!r} is a {type(workers).__name__}; pass an "
+                "int (worker interpreters per Dask worker) or None for the worker's nthreads"
+            )
+        if workers is not None and workers < 1:
+            raise sm.InvalidArgumentError(
+                f"ShardmemPlugin(): workers={workers} is not allowed; pass an int >= 1 or None "
+                "for the worker's nthreads"
+            )
         self.workers = workers
         self._pool: sm.Pool | None = None
         self._nthreads: int | None = None

@@ -58,6 +58,7 @@ from shardmem._engine import (
 )
 from shardmem._errors import (
     ArgumentTypeError,
+    DTypeError,
     InvalidArgumentError,
     KernelContractError,
     ShapeError,
@@ -96,10 +97,13 @@ def as_operand(value: object, where: str) -> SharedArray | Scalar:
         try:
             value = asarray(value)
         except (TypeError, ValueError) as exc:
-            raise ArgumentTypeError(
+            message = (
                 f"{where}(): cannot use a {type(value).__name__} as an input ({exc}); "
                 "pass SharedArrays, NumPy arrays, nested lists or Python scalars"
-            ) from exc
+            )
+            # A ragged list stays a ShapeError, a complex array a DTypeError, ...
+            kind = type(exc) if isinstance(exc, ShapeError | DTypeError) else ArgumentTypeError
+            raise kind(message) from exc
     return value if value._is_c_contiguous() else value.copy()
 
 
@@ -482,6 +486,8 @@ def map(
     if chunks is not None:
         check_chunks(chunks)
     params, seed, takes_rng = rng_options(kernel, seed, params, "map")
+    if pool is not None:
+        resolve_pool(pool, where="map")
     if rows == 0 or any(o.size == 0 for o in outs):
         check_params(params)  # (otherwise build_tasks checks them)
         return result
@@ -496,7 +502,7 @@ def map(
         else a
         for a in operands
     ]
-    run_on = resolve_pool(pool)
+    run_on = resolve_pool(pool, where="map")
     if takes_rng and chunks is None:  # streams keyed on chunks independent of the pool size
         chunks = min(rows, RNG_CHUNKS)
     # Only a kernel that cannot see its shard may be split by the cost model: one

@@ -213,11 +213,13 @@ def stencil(
     channels = _check_channel_axis(channel_axis, source)
     checked = _check_options(radius, mode, cval, iterations)
     result = _check_out(out, source)
+    if pool is not None:  # a bad pool= fails on any data, empty too
+        resolve_pool(pool, where="stencil")
     if shares_memory(source, result):
         source = source.copy()
     if result.size == 0:
         return result
-    target = resolve_pool(pool)
+    target = resolve_pool(pool, where="stencil")
     extra: tuple[tuple[str, object], ...] = (("channels", True),) if channels else ()
     steps = None
     if progress_wanted(progress):  # each task counts its finished steps; the bar shows the least

@@ -62,10 +62,11 @@ from shardmem._dask_worker import (
 )
 from shardmem._dtypes import as_dtype, check_real
 from shardmem._engine import check_params
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
 from shardmem._map import wanted_injections
 from shardmem._public import publish as _publish
 from shardmem._reduce import NO_INITIAL
+from shardmem._stencil import MAX_RADIUS
 
 if TYPE_CHECKING:
     from dask.array import Array
@@ -91,6 +92,8 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
     arrays = [x for x in out if isinstance(x, da.Array)]
     if not arrays:
         raise ArgumentTypeError(f"{where}(): no array among the inputs; pass at least one")
+    for a in arrays:  # refuse dtypes shardmem cannot hold (complex, strings, ...) here
+        _dtype(a.dtype, "an input array has dtype", where)
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         listed = ", ".join(str(s) for s in sorted(shapes))
@@ -99,6 +102,18 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
             "blockwise on arrays of one shape, so reshape or slice them to match"
         )
     return out, arrays[0]
+
+
+def _dtype(value: object, what: str, where: str) -> np.dtype[Any]:
+    """``value`` as a NumPy dtype that shardmem holds, or a `DTypeError` naming ``what``."""
+    try:
+        return np.dtype(as_dtype(getattr(value, "name", value)).name)
+    except DTypeError as exc:
+        shown = f"{what}{value!r}" if what.endswith("=") else f"{what} {value}"
+        raise DTypeError(
+            f"{where}(): {shown}, which shardmem cannot hold ({exc}); convert the data "
+            "first, e.g. x.astype('float64')"
+        ) from exc
 
 
 def _check_start(kernel: Callable[..., object], arrays: list[object], where: str) -> None:
@@ -160,8 +175,7 @@ def map_blocks(
     """
     operands, first = _arrays(inputs, "map_blocks")
     _check_start(kernel, operands, "map_blocks")
-    kind = np.dtype(as_dtype(dtype).name if dtype is not None else first.dtype)
-    as_dtype(kind.name)  # refuse dtypes shardmem cannot hold (complex, strings, ...)
+    kind = _dtype(dtype, "dtype=", "map_blocks") if dtype is not None else first.dtype
     shipped = ship(kernel)
     checked = dict(check_params(params))
     token = tokenize(shipped.key, checked, kind, *operands)
@@ -355,6 +369,11 @@ def map_overlap(
     >>> smd.map_overlap(smooth, x, boundary="nearest").compute(scheduler="sync").tolist()
     [0.0, 1.0, 1.0, 1.0, 0.0]
     """
+    if not isinstance(x, da.Array) and not (hasattr(x, "shape") or isinstance(x, list | tuple)):
+        raise ArgumentTypeError(
+            f"map_overlap(): x is a {type(x).__name__}; pass a Dask array or an array-like "
+            "(a NumPy array, nested lists)"
+        )
     source = x if isinstance(x, da.Array) else da.asarray(x)  # type: ignore[no-untyped-call]
     if not 1 <= source.ndim <= 3:
         raise ShapeError(
@@ -363,18 +382,26 @@ def map_overlap(
         )
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise InvalidArgumentError(
-            f"depth={depth!r} is not allowed; pass an int >= 0 (1 for a 3x3 neighbourhood)"
+            f"map_overlap(): depth={depth!r} is not allowed; pass an int >= 0 (1 for a 3x3 "
+            "neighbourhood)"
+        )
+    if depth > MAX_RADIUS:
+        raise InvalidArgumentError(
+            f"map_overlap(): depth={depth} is larger than sm.stencil supports ({MAX_RADIUS}): "
+            "a kernel receives 2*depth + 1 padded rows around each output row; use a smaller "
+            "depth"
         )
     if boundary not in MODES:
         raise InvalidArgumentError(
-            f"boundary={boundary!r} is not a border mode; use one of {MODES}"
+            f"map_overlap(): boundary={boundary!r} is not a border mode; use one of {MODES}"
         )
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise InvalidArgumentError(
-            f"iterations={iterations!r} is not allowed; pass an int >= 1 (steps to run)"
+            f"map_overlap(): iterations={iterations!r} is not allowed; pass an int >= 1 "
+            "(steps to run)"
         )
-    kind = np.dtype(as_dtype(dtype).name if dtype is not None else source.dtype)
-    as_dtype(kind.name)
+    _dtype(source.dtype, "x has dtype", "map_overlap")
+    kind = _dtype(dtype, "dtype=", "map_overlap") if dtype is not None else source.dtype
     fill = _check_cval(cval, boundary, source.dtype)
     shipped = ship(kernel)
     checked = dict(check_params(params))
@@ -470,5 +497,6 @@ def _edge(x: Array, axis: int, indices: list[int], cval: object) -> Array:
         chunks = tuple((len(indices),) if i == axis else c for i, c in enumerate(x.chunks))
         return cast("Array", da.full(shape, cval, dtype=x.dtype, chunks=chunks))  # type: ignore[no-untyped-call]
     return cast("Array", x[(slice(None),) * axis + (indices,)])
+
 
 __dir__ = _publish(__name__, globals())  # help() and dir() show the public names

@@ -630,20 +630,59 @@ def _at_exit() -> None:
     _close_default()
 
 
-def resolve_pool(pool: Pool | None) -> Pool:
-    """``pool`` itself, or the default pool when it is None."""
-    return default_pool() if pool is None else pool
+def resolve_pool(pool: object, /, *, where: str | None = None) -> Pool:
+    """``pool`` itself, or the default pool when it is None; anything else is refused.
+
+    ``where`` names the calling function in the message. Every primitive
+    resolves its ``pool=`` here, so a value that is not a pool gets one clear
+    error instead of an ``AttributeError`` from deep inside.
+
+    >>> resolve_pool("fast", where="map")
+    Traceback (most recent call last):
+    ...
+    shardmem._errors.ArgumentTypeError: map(): pool='fast' is a str, not a shardmem.Pool; ...
+    """
+    if pool is None:
+        return default_pool()
+    prefix = f"{where}(): " if where else ""
+    if not isinstance(pool, Pool):
+        raise ArgumentTypeError(
+            f"{prefix}pool={_short_repr(pool)} is a {_type_name(pool)}, not a shardmem.Pool; "
+            "pass a shardmem.Pool (e.g. sm.Pool(4)) or None for the default pool"
+        )
+    if pool.closed:
+        raise ClosedError(
+            f"{prefix}pool={pool!r} is closed; pass an open shardmem.Pool (create a new one "
+            "with sm.Pool()) or None for the default pool"
+        )
+    return pool
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    where = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+    return f"{where}{kind.__qualname__}"
 
 
 def run(
     kernel: Callable[..., object],
     /,
     *arrays: object,
+    pool: Pool | None = None,
     timeout: float | None = None,
     progress: bool = False,
     **params: object,
 ) -> list[object]:
-    """``Pool.run`` on the default pool: ``kernel`` once on every worker (SPMD).
+    """``Pool.run`` on ``pool`` (default: the default pool): ``kernel`` once on every worker.
+
+    ``pool``, ``timeout`` and ``progress`` are ``run``'s own keywords, as for
+    `Pool.run`; every other keyword reaches the kernel (so a kernel
+    parameter cannot be named ``pool``, ``timeout`` or ``progress``).
 
     Examples
     --------
@@ -652,8 +691,12 @@ def run(
     ...     return rank
     >>> sorted(sm.run(who)) == list(range(sm.default_pool().size))
     True
+    >>> with sm.Pool(2) as pool:
+    ...     sm.run(who, pool=pool)
+    [0, 1]
     """
-    return default_pool().run(kernel, *arrays, timeout=timeout, progress=progress, **params)
+    target = resolve_pool(pool, where="run")
+    return target.run(kernel, *arrays, timeout=timeout, progress=progress, **params)
 
 
 def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -667,4 +710,9 @@ def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
     >>> sm.submit(add, 2, b=3).result(timeout=10)
     5
     """
+    if not callable(fn):
+        raise ArgumentTypeError(
+            f"submit(): fn={_short_repr(fn)} is a {_type_name(fn)}, which is not callable; "
+            "pass a function"
+        )
     return default_pool().submit(fn, *args, **kwargs)
