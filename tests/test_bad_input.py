@@ -7,10 +7,16 @@ arrays, shape mismatches, ``out=`` aliasing an input) and checks the call
 either succeeds or raises a ``ShardmemError`` subclass (or the error of one of
 this file's kernels, re-raised with a ``KernelError`` cause). No combination
 escapes as a plain builtin error.
+
+The bad-input table (``test_bad_input_table``) is the deterministic half: one
+row per public function and kind of bad input (wrong type, shape or dtype, a
+value that is not a pool, an impossible size, a malformed file), each pinned
+to a ShardmemError whose message names the argument.
 """
 
 from __future__ import annotations
 
+import inspect
 import operator
 import re
 from collections.abc import Callable
@@ -20,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import get_pool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
-from conftest import get_pool
 from shardmem import image as im
 
 
@@ -749,3 +755,38 @@ def test_a_bad_pool_is_refused_before_any_work_even_on_empty_data() -> None:
         sm.map(k_map, sm.zeros(0), pool=3)  # type: ignore[arg-type]
     with pytest.raises(sm.ClosedError, match=r"stencil\(\): pool=.*closed"):
         sm.stencil(k_st, sm.zeros((0, 4)), pool=_closed_pool())
+
+
+_NO_ARGUMENTS = {"default_pool", "dask.worker_pool"}  # nothing to pass them, nothing to refuse
+
+
+def _public_functions() -> dict[str, Callable[..., Any]]:
+    smd = pytest.importorskip("shardmem.dask")
+    found: dict[str, Callable[..., Any]] = {}
+    for prefix, module in (("", sm), ("im.", im), ("dask.", smd)):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if callable(value) and not (isinstance(value, type) and issubclass(value, Exception)):
+                found[prefix + name] = value
+    return found
+
+
+def test_the_table_covers_every_public_function() -> None:
+    covered = {row_id.split("/")[0] for row_id in _row_ids()}
+    missing = [
+        name
+        for name in _public_functions()
+        if name not in _NO_ARGUMENTS and name not in covered and name[3:] not in covered
+    ]
+    assert not missing, f"public functions without a row in the bad-input table: {missing}"
+
+
+def test_every_function_with_pool_gets_every_not_a_pool_row() -> None:
+    pooled = set(_pooled())
+    takes_pool = [
+        name
+        for name, fn in _public_functions().items()
+        if "pool" in inspect.signature(fn).parameters
+    ]
+    assert takes_pool, "no public function takes pool="
+    assert not [n for n in takes_pool if n not in pooled], "add them to _pooled()"
