@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import get_pool
 
 import shardmem as sm
+from conftest import get_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import cpu_hog, get_pool
 from engine_state import assert_idle
 
 import shardmem as sm
+from conftest import cpu_hog, get_pool
 from shardmem import _map, _reduce, _runner
 from shardmem._engine import _calls, _core, _pool, _tasks
 from shardmem._engine._core import STOP_GRACE
@@ -116,7 +116,7 @@ def _module_functions(module: types.ModuleType) -> list[types.CodeType]:
     return [
         f.__code__
         for f in vars(module).values()
-        if isinstance(f, types.FunctionType) and f.__module__ == module.__name__
+        if isinstance(f, types.FunctionType) and f.__globals__ is vars(module)  # defined there
     ]
 
 

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cpu_hog
 from leak_probe import PRIMITIVES
+
+from conftest import cpu_hog
 
 pytestmark = [
     pytest.mark.slow,

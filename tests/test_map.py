@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
+from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
 from shardmem._sharding import default_chunks, nonempty_rows, split_rows
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 

@@ -14,11 +14,11 @@ from concurrent import interpreters
 import hostile
 import numpy as np
 import pytest
-from conftest import get_pool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
+from conftest import get_pool
 from shardmem._engine import Task, execute
 from shardmem._engine import _protocol as P  # noqa: N812
 
@@ -573,3 +573,37 @@ def test_slots_stay_consistent_under_calls_from_four_threads(
     assert _all_slots_free(pool)
     assert pool.run(echo, value=2) == [2, 2]  # (a shrink skipped under contention runs here)
     assert len(pool._core.arena.chunks) == 1
+
+
+def _square(x):  # type: ignore[no-untyped-def]
+    return x * x
+
+
+def test_a_pool_nobody_holds_finishes_its_work_then_closes() -> None:
+    """``sm.Pool(2).map(...)`` / ``.submit(...).result()`` inline: the calls keep the pool
+    alive until they complete (as ThreadPoolExecutor's work does), then it closes itself."""
+    before = len(interpreters.list_all())
+    for _ in range(20):
+        assert list(sm.Pool(2).map(_square, range(10))) == [i * i for i in range(10)]
+        assert sm.Pool(2).submit(_square, 3).result(timeout=30) == 9
+    assert list(sm.Pool(2).map(_square, range(10), chunksize=3)) == [i * i for i in range(10)]
+    results = sm.Pool(2).map(_square, range(5), buffersize=1)  # submits as it is consumed
+    gc.collect()
+    assert list(results) == [0, 1, 4, 9, 16]
+    del results
+    end = time.monotonic() + 30
+    while len(interpreters.list_all()) > before and time.monotonic() < end:
+        time.sleep(0.01)
+    assert len(interpreters.list_all()) == before, "a pool nobody holds was not closed"
+    while _engine_threads() and time.monotonic() < end:
+        time.sleep(0.01)
+
+
+def _engine_threads() -> list[threading.Thread]:
+    owned = {t for p in [get_pool(2)] for t in p._core.workers}  # (the shared pool's)
+    names = {w.thread.name for w in owned if w.thread is not None}
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("shardmem-") and t.name not in names and "collector" not in t.name
+    ]

@@ -21,12 +21,12 @@ from pathlib import Path
 import hostile
 import numpy as np
 import pytest
-from conftest import cpu_hog
 from engine_state import assert_idle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
+from conftest import cpu_hog
 from shardmem._engine import _protocol as P  # noqa: N812
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from conftest import get_pool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import shardmem as sm
+from conftest import get_pool
 from shardmem._kernels_stencil import edge_indices, pad, source_index
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
