@@ -172,17 +172,6 @@ def _surely_increasing(start: float, stop: float, step: float) -> bool:
     return step > 4 * math.ulp(largest)
 
 
-def uniform_edges(lo: Number, hi: Number, bins: int) -> list[float]:
-    """``np.linspace(lo, hi, bins + 1)`` computed the same way, in float64.
-
-    >>> uniform_edges(0, 1, 4)
-    [0.0, 0.25, 0.5, 0.75, 1.0]
-    """
-    edges = array("d", bytes(8 * (bins + 1)))
-    fill_uniform_edges(memoryview(edges), lo, hi)
-    return edges.tolist()
-
-
 def _explicit_edges(bins: Sequence[object]) -> list[float]:
     edges = [check_real(v, f"bins[{i}]", "histogram") for i, v in enumerate(bins)]
     if len(edges) < 2 or any(not b >= a for a, b in itertools.pairwise(edges)):
