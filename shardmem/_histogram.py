@@ -314,12 +314,22 @@ def _general_histogram(
     if isinstance(bins, int) and bins > SHIPPED_EDGES:
         _uniform(flat, result, outer, keep, **run)
     else:
-        edges = tuple(result.edges_view().tolist())
-        counts = [0] * nbins
-        for part in _run(bin_counts, flat, edges=edges, keep=keep, **run):  # type: ignore[arg-type]
-            counts = [a + b for a, b in zip(counts, part, strict=True)]  # type: ignore[call-overload]
-        result.counts_view()[:] = array("q", counts)
+        _bisected(flat, result, keep, **run)
     return result.counts, result.edges
+
+
+def _bisected(
+    flat: SharedArray, result: _Result, keep: tuple[Number, Number, bool] | None, **run: Any
+) -> None:
+    """Bin by bisection against the edges: a few travel with each task, more are shared."""
+    if result.edges.size <= SHIPPED_EDGES + 1:
+        parts = _run(bin_counts, flat, edges=tuple(result.edges_view().tolist()), keep=keep, **run)
+    else:
+        parts = _run(bin_counts, flat, whole(result.edges), keep=keep, **run)
+    out = result.counts_view()
+    for part in parts:
+        for index, count in cast("dict[int, int]", part).items():
+            out[index] += count
 
 
 def _uniform(

@@ -44,14 +44,25 @@ def _kept(x: memoryview, keep: tuple[Any, Any, bool] | None) -> Iterable[Any]:
 
 
 def bin_counts(
-    x: memoryview, *, edges: tuple[float, ...], keep: tuple[Any, Any, bool] | None = None
-) -> tuple[int, ...]:
-    """Counts of ``edges[i] <= v < edges[i+1]``, the last bin also holding ``edges[-1]``."""
+    x: memoryview,
+    *shared: memoryview,
+    edges: tuple[float, ...] | None = None,
+    keep: tuple[Any, Any, bool] | None = None,
+) -> dict[int, int]:
+    """Counts of ``edges[i] <= v < edges[i+1]``, the last bin also holding ``edges[-1]``.
+
+    ``edges`` travel with the task when few, else they are the shared view
+    ``shared[0]``. Returns the bins that hold values: ``{bin: count}``.
+    """
+    bounds: Any = edges if edges is not None else shared[0]
     values = list(_kept(x, keep))
-    found = collections.Counter(map(bisect.bisect_right, itertools.repeat(edges), values))
-    counts = [found.get(i, 0) for i in range(1, len(edges))]
-    counts[-1] += operator.countOf(values, edges[-1])
-    return tuple(counts)
+    found = collections.Counter(map(bisect.bisect_right, itertools.repeat(bounds), values))
+    last = len(bounds) - 1
+    counts = {i - 1: n for i, n in found.items() if 0 < i <= last}
+    on_last = operator.countOf(values, bounds[last])
+    if on_last:
+        counts[last - 1] = counts.get(last - 1, 0) + on_last
+    return counts
 
 
 def uniform_counts(

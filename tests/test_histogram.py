@@ -242,3 +242,26 @@ def test_per_worker_rows_only_when_the_data_can_fill_them(monkeypatch: pytest.Mo
     counts, _ = sm.histogram(x, 2000, pool=pool)
     assert shapes == [2000, 2001, (2, 2000)]  # one row of 8-byte counts per worker
     np.testing.assert_array_equal(np.asarray(counts), np.histogram(x, 2000)[0])
+
+
+@pytest.mark.parametrize("w", [1, 2, 3])
+def test_many_explicit_edges_are_shared_not_shipped(
+    w: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shardmem._histogram as h
+
+    sent: list[dict[str, object]] = []
+    real = h.run_blockwise
+
+    def spy(kernel: Any, operands: Any, shape: Any, pool: Any, **kw: Any) -> Any:
+        sent.append(kw["params"])
+        return real(kernel, operands, shape, pool, **kw)
+
+    monkeypatch.setattr(h, "run_blockwise", spy)
+    edges = np.cumsum(np.random.default_rng(w).random(5000))
+    x = np.concatenate([edges[::7], np.random.default_rng(9).uniform(-1, edges[-1] + 1, 3000)])
+    counts, got_edges = sm.histogram(x, edges, chunks=5, pool=get_pool(w))
+    want_counts, want_edges = np.histogram(x, edges)
+    np.testing.assert_array_equal(np.asarray(counts), want_counts)
+    np.testing.assert_array_equal(np.asarray(got_edges), want_edges)
+    assert all("edges" not in params for params in sent)
