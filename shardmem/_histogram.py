@@ -7,7 +7,9 @@ Three paths, all exact integer counts:
   most 65536 distinct values. One pass, for any ``bins``/``range``.
 * Other dtypes, explicit edges or at most ``SHIPPED_EDGES`` uniform bins:
   one pass for ``(min, max)`` when ``range`` is not given, then one
-  ``bisect`` pass per shard against the edges (which travel with each task).
+  ``bisect`` pass per shard against the edges (a few travel with each task;
+  more are one shared view of the edges output); each task returns only
+  the bins it filled.
 * More uniform bins: each shard computes the bin index arithmetically, as
   ``np.histogram`` does, from the range and the bin count alone, so the cost
   does not grow with ``bins`` beyond writing the outputs; counts come back as
