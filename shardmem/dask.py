@@ -82,7 +82,7 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
         if isinstance(x, bool | int | float | da.Array):
             out.append(x)
         elif hasattr(x, "shape") or isinstance(x, list | tuple):
-            converted = cast("Array", da.asarray(x))  # type: ignore[no-untyped-call]
+            converted = _as_dask(x, where)
             out.append(converted if first is None else converted.rechunk(first.chunks))  # type: ignore[no-untyped-call]
         else:
             raise ArgumentTypeError(
@@ -102,6 +102,18 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
             "blockwise on arrays of one shape, so reshape or slice them to match"
         )
     return out, arrays[0]
+
+
+def _as_dask(x: object, where: str) -> Array:
+    """An array-like as a Dask array; a ragged list is a `ShapeError`, not NumPy's ValueError."""
+    try:
+        return cast("Array", da.asarray(x))  # type: ignore[no-untyped-call]
+    except (TypeError, ValueError) as exc:
+        kind = ShapeError if "inhomogeneous" in str(exc) else ArgumentTypeError
+        raise kind(
+            f"{where}(): cannot use a {type(x).__name__} as an input array ({exc}); pass Dask "
+            "arrays, NumPy arrays or nested lists of one shape"
+        ) from exc
 
 
 def _dtype(value: object, what: str, where: str) -> np.dtype[Any]:
@@ -250,6 +262,11 @@ def reduction(
     >>> smd.reduction(count_odd, da.arange(11, chunks=4)).compute(scheduler="sync").item()
     5
     """
+    if not callable(combine):
+        raise ArgumentTypeError(
+            f"reduction(): combine={combine!r} is a {type(combine).__name__}, which is not "
+            "callable; pass a function of two partials (default operator.add)"
+        )
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
         raise InvalidArgumentError(
             f"reduction(): split_every={split_every!r} is not allowed; pass an int >= 2"
@@ -374,7 +391,7 @@ def map_overlap(
             f"map_overlap(): x is a {type(x).__name__}; pass a Dask array or an array-like "
             "(a NumPy array, nested lists)"
         )
-    source = x if isinstance(x, da.Array) else da.asarray(x)  # type: ignore[no-untyped-call]
+    source = x if isinstance(x, da.Array) else _as_dask(x, "map_overlap")
     if not 1 <= source.ndim <= 3:
         raise ShapeError(
             f"map_overlap() needs a 1-D, 2-D or 3-D array, not shape {source.shape}; "

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import get_pool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shardmem as sm
+from conftest import get_pool
 from shardmem import image as im
 
 
@@ -571,6 +571,15 @@ def _table_rows() -> list[Row]:
         ("dot/type", lambda: sm.dot(obj, x), _T, "object"),
         ("dot/shape", lambda: sm.dot(x, sm.zeros(5)), _S, r"\ba\b.*12.*\bb\b.*5"),
         ("dot/dtype", lambda: sm.dot(_C, _C), _D, "complex128"),
+        ("map/out-type", lambda: sm.map(k_map, x, out=np.zeros(12)), _T, "out="),
+        ("scan/out-type", lambda: sm.scan(operator.add, x, out=np.zeros(12)), _T, "out="),
+        ("cumsum/out-type", lambda: sm.cumsum(x, out=[0] * 12), _T, "out="),
+        ("stencil/out-type", lambda: sm.stencil(k_st, img, out=np.zeros((6, 8))), _T, "out="),
+        ("stencil/mode", lambda: sm.stencil(k_st, img, mode=3), _I, "mode="),
+        ("reduce/combine", lambda: sm.reduce(k_red, x, combine=3), _T, "combine"),
+        ("run/param", lambda: sm.run(k_run, extra=object()), _E, "extra="),
+        ("im.invert/out-type", lambda: im.invert(img, out=np.zeros((6, 8), np.uint8)), _T, "out="),
+        ("im.box_blur/mode", lambda: im.box_blur(img, mode="bogus"), _I, "mode="),
         # -- image --------------------------------------------------------------------------
         *_image_rows(),
         # -- dask ---------------------------------------------------------------------------
@@ -699,6 +708,9 @@ def _dask_rows() -> list[Row]:
             _T,
             "cval",
         ),
+        ("dask.reduction/combine", lambda: smd.reduction(k_red, x, combine=3), _T, "combine="),
+        ("dask.map_blocks/ragged", lambda: smd.map_blocks(k_map, [[1, 2], [3]]), _S, "input"),
+        ("dask.map_overlap/ragged", lambda: smd.map_overlap(k_st, [[1, 2], [3]]), _S, "input"),
         ("dask.ShardmemPlugin/type", lambda: smd.ShardmemPlugin(workers="2"), _T, "workers"),
         ("dask.ShardmemPlugin/size", lambda: smd.ShardmemPlugin(workers=0), _I, "workers"),
     ]
@@ -713,6 +725,7 @@ PENDING: frozenset[str] = frozenset(
         "full/type",  # _creation: DTypeError "cannot store 'a' of type str" (no "fill_value")
         "dot/shape",  # _reduce: "dot(): sizes 12 and 5 differ" names neither a nor b
         "histogram/size",  # _histogram: bins=2**40 "Unable to allocate 8.00 TiB" (no "bins")
+        "reduce/combine",  # _reduce: combine=3 is accepted (no error when one chunk needs none)
     }
 )
 
