@@ -14,6 +14,7 @@ from skimage import color, data, exposure, filters, morphology, transform, util
 
 import shardmem as sm
 from shardmem import image
+from shardmem.image import _geometry
 
 try:  # the conftest instance pytest loaded, whose leak check knows the session pools
     from conftest import get_pool  # type: ignore[import-not-found]
@@ -471,7 +472,7 @@ def test_resize_tables_that_do_not_fit_name_the_shape_and_bytes(
     def no_memory(*args: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(image, "_axis", no_memory)
+    monkeypatch.setattr(_geometry, "_axis", no_memory)
     with pytest.raises(
         sm.OutOfMemoryError,
         match=r"output_shape=\(3, 4\) needs tables of 3 rows and 12 columns, about 3\.81 KiB",

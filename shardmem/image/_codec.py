@@ -28,6 +28,8 @@ from shardmem._errors import (
     InvalidArgumentError,
     OutOfMemoryError,
 )
+from shardmem.image._point import to_uint8
+from shardmem.image._runner import _hwc, _image
 
 __all__ = ("read_image", "write_image")
 
@@ -113,18 +115,16 @@ def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) ->
     >>> image.read_image(p, plugin="stdlib").tolist()
     [[[1, 2, 3]]]
     """
-    from shardmem import image as _image
-
     file = _path(path, "write_image")
     if isinstance(compress_level, bool) or compress_level not in range(-1, 10):
         raise InvalidArgumentError(
             f"write_image(): compress_level={compress_level!r} must be an int from 0 (none) "
             "to 9 (smallest), or -1 (zlib's default)"
         )
-    a = _image._image(image, "write_image")
+    a = _image(image, "write_image")
     if a.dtype != uint8:
-        a = _image.to_uint8(a)
-    h, w, c = _image._hwc(a)
+        a = to_uint8(a)
+    h, w, c = _hwc(a)
     suffix = file.suffix.lower()
     if not suffix:
         raise ImageFormatError(
