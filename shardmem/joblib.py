@@ -63,7 +63,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"shardmem.joblib needs joblib ({exc}); install it with: pip install 'shardmem[joblib]'"
     ) from exc
 
-from shardmem._engine import Pool, default_pool, stop
+from shardmem._engine import Pool, default_pool, resolve_pool, stop
 from shardmem._public import publish as _publish
 
 __all__ = ("BACKEND_NAME", "ShardmemBackend")
@@ -102,6 +102,8 @@ class ShardmemBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
 
     def __init__(self, pool: Pool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if pool is not None:  # refuse a value that is not an open pool now, not at first use
+            resolve_pool(pool, where="ShardmemBackend")
         self._own_pool = pool
         self._futures: set[Future[Any]] = set()
         self._lock = threading.Lock()

@@ -584,6 +584,7 @@ def _table_rows() -> list[Row]:
         *_image_rows(),
         # -- dask ---------------------------------------------------------------------------
         *_dask_rows(),
+        *_joblib_rows(),
     ]
 
 
@@ -635,9 +636,29 @@ def _image_rows() -> list[Row]:
     return rows
 
 
+def _joblib_rows() -> list[Row]:
+    try:
+        from shardmem.joblib import ShardmemBackend
+    except ImportError:  # joblib is optional: its rows need it
+        return []
+    return [
+        (
+            f"joblib.ShardmemBackend/pool={kind}",
+            lambda m=make: ShardmemBackend(pool=m()),
+            error,
+            pattern.replace(r"pool=", r"ShardmemBackend\(\): pool="),
+        )
+        for kind, (make, error, pattern) in _not_pools().items()
+    ]
+
+
 def _dask_rows() -> list[Row]:
-    smd = pytest.importorskip("shardmem.dask")
-    da = pytest.importorskip("dask.array")
+    try:
+        import dask.array as da
+
+        import shardmem.dask as smd
+    except ImportError:  # Dask is optional: its rows need it
+        return []
     x, obj = da.zeros((4, 4), chunks=2), object()
     return [
         ("dask.map_blocks/kernel", lambda: smd.map_blocks(3, x), _E, "kernel"),
@@ -774,7 +795,7 @@ _NO_ARGUMENTS = {"default_pool", "dask.worker_pool"}  # nothing to pass them, no
 
 
 def _public_functions() -> dict[str, Callable[..., Any]]:
-    smd = pytest.importorskip("shardmem.dask")
+    smd = pytest.importorskip("shardmem.dask")  # (without Dask, the table has no Dask rows)
     found: dict[str, Callable[..., Any]] = {}
     for prefix, module in (("", sm), ("im.", im), ("dask.", smd)):
         for name in module.__all__:
