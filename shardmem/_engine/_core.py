@@ -84,7 +84,10 @@ def _boot_code() -> bytes:
 
 
 _BOOT: bytes | None = None
-_BOOT_SCRIPT = "import marshal as _m\nfor _c in _m.loads(BOOT):\n    exec(_c)\n"
+# BOOT is dropped before the loop starts (the code objects are all it needs of it).
+_BOOT_SCRIPT = (
+    "import marshal as _m\n_cs = _m.loads(BOOT)\ndel BOOT\nfor _c in _cs:\n    exec(_c)\n"
+)
 
 
 def _boot() -> bytes:
