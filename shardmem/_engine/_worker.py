@@ -19,7 +19,8 @@ after ``prepare_main`` has bound:
     MAIN_FD             the fd that wakes the engine's collector thread
     WATCH_FD, WATCH_W   read and write ends of this worker's watchdog pipe
     CTRL                the control block, a memoryview cast to int64
-    SPIN                seconds to poll before blocking
+    SPIN                seconds to poll for a task before blocking
+    BARRIER_SPIN        seconds to poll for a barrier's peers before blocking
 
 It never imports anything outside the standard library, so it cannot import
 shardmem either: the constants it needs come from ``_protocol.py``. Start-up
@@ -177,8 +178,8 @@ def _block():
         os.read(WAIT_FD, 4096)
 
 
-def _wait_for(poll):
-    """Return ``poll()``'s first non-None value: spin for SPIN seconds, then block.
+def _wait_for(poll, spin=SPIN):
+    """Return ``poll()``'s first non-None value: spin for ``spin`` seconds, then block.
 
     The sleeping flag is raised *before* the last poll, so a producer that
     puts an item and then reads the flag either sees the flag or its item is
@@ -187,7 +188,7 @@ def _wait_for(poll):
     item = poll()
     if item is not None:
         return item
-    deadline = perf_counter() + SPIN
+    deadline = perf_counter() + spin
     while perf_counter() < deadline:
         _yield()  # spin politely: a runnable thread (the main one, a peer) gets the core
         item = poll()
@@ -341,7 +342,7 @@ class _Barrier:
             _put(INBOXES[peer], _token_int(self.call, self.generation, rnd), -1)
             if CTRL[CTRL[C_HEADER + peer] + W_SLEEPING]:
                 _wake(WAKE_FDS[peer])
-            _wait_for(self._token_poller((self.call, self.generation, rnd)))
+            _wait_for(self._token_poller((self.call, self.generation, rnd)), BARRIER_SPIN)
             step, rnd = step * 2, rnd + 1
 
     @staticmethod
