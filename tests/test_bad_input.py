@@ -229,7 +229,7 @@ def _slots(name: str) -> list[int | str]:
     if name == "Pool":
         return [0]
     _, args, kwargs = _cases()[name]
-    return [*range(len(args)), *(k for k in kwargs if k != "pool")]
+    return [*range(len(args)), *kwargs]
 
 
 @st.composite
