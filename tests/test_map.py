@@ -175,6 +175,16 @@ def test_map_errors() -> None:
         sm.map(copy_kernel, np.zeros(2), p=object(), pool=pool)
 
 
+def test_an_input_that_cannot_convert_keeps_its_kind_of_error() -> None:
+    pool = get_pool(2)
+    with pytest.raises(sm.ShapeError, match=r"map\(\): cannot use a list as an input"):
+        sm.map(copy_kernel, [[1, 2], [3]], pool=pool)
+    with pytest.raises(sm.DTypeError, match=r"map\(\): cannot use a ndarray.*complex128"):
+        sm.map(copy_kernel, np.zeros(2, dtype=np.complex128), pool=pool)
+    with pytest.raises(sm.ArgumentTypeError, match=r"map\(\): cannot use a object as an input"):
+        sm.map(copy_kernel, object(), pool=pool)
+
+
 def test_kernel_error_is_reraised() -> None:
     def bad(x: Any, out: Any) -> None:
         raise KeyError("boom")
