@@ -112,6 +112,7 @@ class _Worker:
         self.base = base
         self.sleeping = base + P.W_SLEEPING
         self.current = base + P.W_CURRENT
+        self.status = base + P.W_STATUS
         self.ready_id = -next(_serials)
         self.waker = waker  # shared by every worker that holds this rank
         self.inbox = inbox
@@ -708,13 +709,25 @@ class Core:
             self._wake(w)
 
     def _wake_sleepers(self, count: int) -> None:
-        """Wake up to ``count`` sleeping workers for tasks on the shared queue.
+        """Wake sleeping workers for ``count`` tasks just put on the shared queue.
+
+        Workers that are idle and awake (polling, or woken and not yet
+        running) take queued tasks without a wake-up: only the tasks queued
+        beyond them need a sleeper woken. A worker publishes RUNNING before it
+        takes a task, and the flags are read after the put, so a worker counted
+        as idle polls the queue after the task is on it (or, going to sleep,
+        raises its flag before its last poll).
 
         A woken worker keeps its sleeping flag until it runs again, so waking
         "the first sleeper" for each of two quick puts would wake the same one
-        twice and leave the other asleep.
+        twice and leave the other asleep (``_wake`` clears the flag).
         """
         ctrl = self.ctrl
+        awake = 0
+        for w in self.workers:
+            if not ctrl[w.sleeping] and ctrl[w.status] == P.STATUS_IDLE:
+                awake += 1
+        count = min(count, qcount(self.shared.id) - awake)
         for w in self.workers:
             if count <= 0:
                 return

@@ -211,12 +211,18 @@ def _wait_for(poll, spin=SPIN):
 def _poll_tasks():
     if CTRL[_RETIRED]:
         return (STOP,)
+    # RUNNING is published before a task is taken: the pool counts the idle workers
+    # that are awake (IDLE, not sleeping) as ones that will take a task it queues
+    # (Core._wake_sleepers), so a worker that has taken one must not look idle.
     if _count(TASKS):
+        CTRL[_STATUS] = STATUS_RUNNING
         message = _get(TASKS)[0]
     elif _count(SHARED):
+        CTRL[_STATUS] = STATUS_RUNNING
         try:
             message = _get(SHARED)[0]
         except Exception:  # noqa: BLE001 - another worker took it first (QueueEmpty)
+            CTRL[_STATUS] = STATUS_IDLE
             return None
     elif _count(CONTROL):
         _drain_control()
@@ -890,7 +896,6 @@ def main():
                     break
                 else:
                     slot = -1
-                CTRL[_STATUS] = STATUS_RUNNING
                 _run(message, slot)  # only TASK and STOP reach the task queues
                 CTRL[_STATUS] = STATUS_IDLE
             except Cancelled:

@@ -1,0 +1,81 @@
+"""The worker loop's start-up weight and its waits (shardmem/_engine/_worker.py)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pools import get_pool
+
+import shardmem as sm
+
+
+def loaded_modules() -> tuple[str, ...]:
+    """The modules a worker has imported (names: plain strings travel without pickle)."""
+    import sys
+
+    return tuple(sorted(sys.modules))
+
+
+def worker_path() -> tuple[str, ...]:
+    import sys
+
+    return tuple(sys.path)
+
+
+def test_a_fresh_worker_has_not_imported_pickle_or_collections() -> None:
+    # A start-up message that travelled by pickle (sys.path as a list) made every worker
+    # import pickle and the modules it needs: ~2 MiB and ~20 ms per worker.
+    with sm.Pool(1) as pool:
+        modules = pool.submit(loaded_modules).result(timeout=60)
+    assert "pickle" not in modules
+    assert "collections" not in modules
+    assert "_worker" not in modules  # the loop runs as code, never imported by name
+    assert "marshal" in modules  # (the list is real: the loop's own imports are there)
+
+
+def test_a_worker_sees_the_callers_sys_path(pool2: sm.Pool) -> None:
+    assert list(pool2.submit(worker_path).result(timeout=60)) == sys.path
+
+
+def rendezvous(flags: memoryview, *, me: int, other: int) -> bool:
+    """Raise this task's flag, then wait (bounded) for the other task's: True if it came."""
+    import time
+
+    flags[me] = 1
+    end = time.monotonic() + 30
+    while not flags[other] and time.monotonic() < end:
+        time.sleep(0.0005)
+    return bool(flags[other])
+
+
+@settings(max_examples=10, deadline=None)
+@given(via_map=st.booleans(), rounds=st.integers(1, 3))
+def test_two_tasks_queued_together_run_at_once_on_two_workers(via_map: bool, rounds: int) -> None:
+    # Each task waits for the other: they finish only if a second worker (asleep or
+    # spinning when the tasks were queued) takes the second task while the first runs.
+    pool2 = get_pool(2)
+    for _ in range(rounds):
+        flags = sm.zeros(2, dtype="int64")
+        if via_map:
+            got = list(pool2.map(_rendezvous_by_index, [flags, flags], [0, 1], [1, 0], timeout=60))
+        else:
+            futures = [
+                pool2.submit(rendezvous, flags, me=0, other=1),
+                pool2.submit(rendezvous, flags, me=1, other=0),
+            ]
+            got = [f.result(timeout=60) for f in futures]
+        assert got == [True, True]
+        np.testing.assert_array_equal(np.asarray(flags), [1, 1])
+
+
+def _rendezvous_by_index(flags: memoryview, me: int, other: int) -> bool:
+    import time
+
+    flags[me] = 1
+    end = time.monotonic() + 30
+    while not flags[other] and time.monotonic() < end:
+        time.sleep(0.0005)
+    return bool(flags[other])
