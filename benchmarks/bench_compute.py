@@ -31,6 +31,7 @@ __all__ = (
     "loop_small",
     "lut_loop",
     "sum_f64",
+    "sum_u8",
     "translate",
 )
 
@@ -192,6 +193,36 @@ def sum_f64(ctx: Context) -> list[Row]:
 
     rows = run_variants(ctx, "sum_f64", variants, check, work=n, unit="Melem/s")
     scaling_target(rows, target=None)
+    return rows
+
+
+U8_SUM_TARGET = 0.6  # sm.sum on 2 workers over one sum(memoryview) call in the caller
+
+
+def sum_u8(ctx: Context) -> list[Row]:
+    """Sum of 50M uint8: ``sm.sum`` (adler32 over 256-byte runs per shard) beside one
+    ``sum(memoryview)`` call in the caller and ``np.sum``.
+    """
+    n = (8 if ctx.quick else 50) * 1_000_000
+    x = np.random.default_rng(12).integers(0, 256, n, dtype=np.uint8)
+    expected = int(x.sum(dtype=np.int64))
+    view = memoryview(x)
+    a = sm.asarray(x)
+    variants: dict[str, Callable[[], object]] = {
+        SEQUENTIAL + " (sum(memoryview))": lambda: sum(view)
+    }
+    variants |= _sm_variants(lambda p: sm.sum(a, pool=p), ctx)
+    variants[NUMPY + " (np.sum)"] = lambda: int(x.sum(dtype=np.int64))
+    rows = run_variants(
+        ctx, "sum_u8", variants, lambda got: got == expected, work=n, unit="Melem/s"
+    )
+    scaling_target(rows, target=None)
+    one = next(r for r in rows if r.variant.startswith(SEQUENTIAL))
+    two = next(r for r in rows if r.variant == SM2)
+    if one.median_s and two.median_s:
+        ratio = two.median_s / one.median_s
+        two.target = f"<= {U8_SUM_TARGET}x one sum(memoryview): {ratio:.2f}x"
+        two.ok = ratio <= U8_SUM_TARGET
     return rows
 
 

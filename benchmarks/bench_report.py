@@ -63,6 +63,7 @@ SIZE_DEPENDENT = frozenset(
         "box_blur",
         "stencil",
         "sum_f64",
+        "sum_u8",
         "cumsum_f64",
         "histogram_u8",
         "histogram_bins",

@@ -44,6 +44,7 @@ WORKLOADS: dict[str, Workload] = {
     "box_blur": bench_compute.box_blur,
     "stencil": bench_stencil_suite.stencil,
     "sum_f64": bench_compute.sum_f64,
+    "sum_u8": bench_compute.sum_u8,
     "cumsum_f64": bench_compute.cumsum_f64,
     "histogram_u8": bench_compute.histogram_u8,
     "histogram_bins": bench_compute.histogram_bins,

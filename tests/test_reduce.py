@@ -256,3 +256,34 @@ def test_generator_and_async_kernels_get_the_kernel_contract_error() -> None:
 
     with pytest.raises(sm.KernelContractError, match="generator function"):
         sm.map(fill, np.zeros(4), pool=get_pool(2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dtype=st.sampled_from(["uint8", "int8", "bool"]),
+    n=st.one_of(st.integers(0, 1100), st.sampled_from([255, 256, 257, 511, 512, 513, 70_000])),
+    step=st.sampled_from([1, 1, 3, -1]),
+    w=workers,
+    chunks=chunkings,
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_one_byte_sums_are_exact(
+    dtype: str, n: int, step: int, w: int, chunks: int | None, seed: int
+) -> None:
+    """uint8, int8 and bool sums (adler32 over 256-byte runs per shard) equal NumPy's
+    exact sum, over run boundaries, extreme values and strided views."""
+    rng = np.random.default_rng(seed)
+    raw = rng.choice(np.array([0, 1, 127, 128, 255], dtype=np.uint8), n)
+    raw[: n // 3] = rng.integers(0, 256, n // 3, dtype=np.uint8)
+    ref = (raw != 0) if dtype == "bool" else raw.view(dtype)
+    a = sm.asarray(ref)[::step]
+    expected = int(ref[::step].astype(np.int64).sum())
+    assert sm.sum(a, chunks=chunks, pool=get_pool(w)) == expected
+
+
+def test_bool_sum_counts_bytes_that_are_not_zero() -> None:
+    """A bool buffer holding bytes other than 0 and 1 counts each such element once."""
+    from shardmem._kernels_reduce import sum_partial
+
+    raw = np.frombuffer(bytes([0, 2, 255, 1] * 100), dtype=bool)
+    assert sum_partial(memoryview(raw)) == sum(memoryview(raw)) == 300
