@@ -18,7 +18,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
-from itertools import accumulate, repeat
+from itertools import accumulate, islice, repeat
 from operator import add, itemgetter, mul, sub
 from typing import Any
 
@@ -87,8 +87,13 @@ def _fetch(src: memoryview, k: int, wc: int, cval: float) -> Row:
 
 
 def put(out: memoryview, y: int, wc: int, values: Any) -> None:
-    """Write one output row (floats are stored as the view's float format)."""
-    out[y * wc : y * wc + wc] = array(out.format, values)
+    """Write one output row (floats are stored as the view's float format).
+
+    ``array`` is built from a list: from a lazy iterator it grows one item at a time.
+    """
+    out[y * wc : y * wc + wc] = array(
+        out.format, values if isinstance(values, list) else list(values)
+    )
 
 
 # -- point operations ----------------------------------------------------------------------
@@ -122,14 +127,14 @@ def point_float(
         span = q - p  # divided by, as scikit-image does (1 / span can overflow)
         clipped = map(min, map(max, vals, repeat(p)), repeat(q))
         res = map(span.__rtruediv__, map((-p).__add__, clipped))
-    out[a:b] = array(out.format, res)
+    out[a:b] = array(out.format, list(res))
 
 
 def table_float(
     src: memoryview, out: memoryview, *, a: int, b: int, table: tuple[float, ...]
 ) -> None:
     """uint8 -> float lookup table over the flat range ``a:b``."""
-    out[a:b] = array(out.format, map(table.__getitem__, src[a:b].tobytes()))
+    out[a:b] = array(out.format, list(map(table.__getitem__, src[a:b].tobytes())))
 
 
 def gray(
@@ -142,23 +147,21 @@ def gray(
     wr: float,
     wg: float,
     wb: float,
-    lut8: bool,
     to_uint8: bool,
 ) -> None:
     """Weighted sum of the first three channels of pixels ``a:b``."""
-    chans = [src[a * c + k : b * c : c].tolist() for k in range(3)]
-    if lut8:  # uint8 input: three 256-entry tables instead of multiplications
-        terms = [
-            map(tuple(wt * i for i in range(256)).__getitem__, ch)
-            for wt, ch in zip((wr, wg, wb), chans, strict=True)
-        ]
-    else:
-        terms = [map(wt.__mul__, ch) for wt, ch in zip((wr, wg, wb), chans, strict=True)]
-    y = map(add, map(add, terms[0], terms[1], strict=False), terms[2], strict=False)
+    r, g, bl = (src[a * c + k : b * c : c].tolist() for k in range(3))
+    # wr*r + wg*g + wb*b: one multiplication, then two math.fma (ints too, for uint8)
+    y = map(
+        math.fma,
+        bl,
+        repeat(wb),
+        map(math.fma, g, repeat(wg), map(mul, r, repeat(wr), strict=False)),
+    )
     if to_uint8:  # (NaN -> 0, and clipped, as the float path's ubyte)
         out[a:b] = bytes(map(round, map(min, map(max, repeat(0.0), y), repeat(255.0))))
     else:
-        out[a:b] = array(out.format, y)
+        out[a:b] = array(out.format, list(y))
 
 
 def histogram(src: memoryview, *, a: int, b: int) -> tuple[int, ...]:
@@ -195,8 +198,8 @@ def correlate(
             p = hpad(row, w, c, cx, kw - 1 - cx, mode, cval)
             for j in range(kw):
                 wt = weights[i * kw + j]
-                if wt:
-                    acc = map(add, acc, map(wt.__mul__, p[j * c : j * c + wc]), strict=False)
+                if wt:  # acc + wt * shifted row in one C call (math.fma)
+                    acc = map(math.fma, p[j * c : j * c + wc], repeat(wt), acc)
                 if j % DEPTH == DEPTH - 1:
                     acc = list(acc)
             acc = list(acc)
@@ -231,23 +234,24 @@ def _shifted(p: Row, c: int, wc: int) -> Callable[[int], Row]:
 
 
 def _weighted(part: Callable[[int], Row], wts: tuple[float, ...]) -> Iterator[Any]:
-    """``sum(wts[i] * part(i))`` elementwise, lazily; equal weights at mirrored taps
-    (a Gaussian's) are applied once to the sum of their two parts, halving the products.
+    """``sum(wts[i] * part(i))`` elementwise, lazily, one ``math.fma`` per tap; equal
+    weights at mirrored taps (a Gaussian's) are applied once to the sum of their two
+    parts, so a tap pair costs one addition and one fma.
     """
     n = len(wts)
     if any(wts[i] != wts[n - 1 - i] for i in range(n // 2)):
-        acc: Any = map(wts[0].__mul__, part(0))
+        acc: Any = map(mul, part(0), repeat(wts[0]))
         for i in range(1, n):
-            acc = map(add, acc, map(wts[i].__mul__, part(i)), strict=False)
+            acc = map(math.fma, part(i), repeat(wts[i]), acc)
             if i % DEPTH == 0:
                 acc = list(acc)
         return acc  # type: ignore[no-any-return]
     k = n // 2
-    acc = map(wts[k].__mul__, part(k))
+    acc = map(mul, part(k), repeat(wts[k]))
     for i in range(k):
         pair = map(add, part(i), part(n - 1 - i), strict=False)
-        acc = map(add, acc, map(wts[i].__mul__, pair), strict=False)
-        if i % (DEPTH // 4) == DEPTH // 4 - 1:
+        acc = map(math.fma, pair, repeat(wts[i]), acc)
+        if i % (DEPTH // 2) == DEPTH // 2 - 1:
             acc = list(acc)
     return acc  # type: ignore[no-any-return]
 
@@ -266,25 +270,72 @@ def box(
     mode: str,
     cval: float,
 ) -> None:
-    """Mean over a ``k x k`` box: column sums, then running sums along the row."""
+    """Mean over a ``k x k`` box: column sums, then running sums along the row.
+
+    Column sums: for ``k == 3`` two rows at a time share the sum of their two
+    common source rows, and ``math.fma`` adds the third row and applies
+    ``scale`` in one pass (2 passes a row, scale included); for ``k > 3`` a
+    running sum (add the entering row, subtract the leaving one). Row sums:
+    ``accumulate`` prefix sums, one ``sub`` of the prefix shifted by ``k``.
+    """
     wc, lo = w * c, k // 2
-    for y, rows in enumerate(windows(src, h, wc, r0, r1, lo, k - 1 - lo, mode, cval), r0):
-        v: Any = rows[0]
-        for i, row in enumerate(rows[1:], 1):
-            v = map(add, v, row, strict=False)
-            if i % DEPTH == 0:
-                v = list(v)
-        p = hpad(list(v), w, c, lo, k - 1 - lo, mode, cval * k)
-        if c == 1:
-            pre = list(accumulate(p, initial=0))
-            s: Any = map(sub, pre[k:], pre[:-k], strict=False)
+    hi, fetch = k - 1 - lo, _RowCache(src, h, wc, mode, cval)
+    factor = repeat(scale)
+    v: Row = []
+    for y in range(r0, r1):
+        if k == 3:
+            if y == r0 or (y - r0) % 2 == 0:  # s*(R[y] + R[y+1]): shared by rows y and y+1
+                both = list(
+                    map(mul, map(add, fetch(y), fetch(y + 1), strict=False), factor, strict=False)
+                )
+                v = list(map(math.fma, fetch(y - 1), factor, both, strict=False))
+            else:
+                v = list(map(math.fma, fetch(y + 1), factor, both, strict=False))
+        elif y == r0 or k < 3:
+            v = fetch(y - lo)
+            for d in range(-lo + 1, hi + 1):
+                v = list(map(add, v, fetch(y + d), strict=False))
         else:
-            s = p[:wc]
-            for j in range(1, k):
-                s = map(add, s, p[j * c : j * c + wc], strict=False)
-                if j % DEPTH == 0:
-                    s = list(s)
-        put(out, y, wc, map(scale.__mul__, s))
+            v = list(
+                map(sub, map(add, v, fetch(y + hi), strict=False), fetch(y - lo - 1), strict=False)
+            )
+        fetch.forget(y - lo - 1)
+        sums = _box_row(
+            hpad(v, w, c, lo, hi, mode, cval * k * (scale if k == 3 else 1.0)), c, wc, k
+        )
+        put(out, y, wc, sums if k == 3 else map(mul, sums, factor, strict=False))
+
+
+def _box_row(p: Row, c: int, wc: int, k: int) -> Row:
+    """Sums of ``k`` neighbouring pixels along a padded row: prefix sums, one subtraction."""
+    if c == 1:
+        pre = list(accumulate(p, initial=0.0))
+        return list(map(sub, islice(pre, k, None), pre, strict=False))
+    res: Row = [0.0] * wc
+    for ch in range(c):
+        pre = list(accumulate(p[ch::c], initial=0.0))
+        res[ch::c] = list(map(sub, islice(pre, k, None), pre, strict=False))
+    return res
+
+
+class _RowCache:
+    """``fetch(y)``: source row ``y`` (border rules applied) as a list, each fetched once."""
+
+    def __init__(self, src: memoryview, h: int, wc: int, mode: str, cval: float) -> None:
+        self.src, self.h, self.wc, self.mode, self.cval = src, h, wc, mode, cval
+        self.cache: dict[int, Row] = {}
+
+    def __call__(self, y: int) -> Row:
+        k = source_index(y, self.h, self.mode)
+        row = self.cache.get(k)
+        if row is None:
+            row = self.cache[k] = _fetch(self.src, k, self.wc, self.cval)
+        return row
+
+    def forget(self, y: int) -> None:
+        """Drop row ``y`` once no later output row reads it (rows are read in order)."""
+        if 0 <= y < self.h:
+            self.cache.pop(y, None)
 
 
 def sobel(
@@ -300,7 +351,7 @@ def sobel(
     mode: str,
     cval: float,
 ) -> None:
-    """Sobel magnitude ``scale * sqrt(gx**2 + gy**2)`` with integer-exact gradients."""
+    """Sobel magnitude ``scale * hypot(gx, gy)`` with integer-exact gradients (uint8)."""
     wc, c2 = w * c, 2 * c
     for y, (a, m, b) in enumerate(windows(src, h, wc, r0, r1, 1, 1, mode, cval), r0):
         s = hpad(
@@ -325,8 +376,7 @@ def sobel(
                 strict=False,
             )
         )
-        sq = map(add, map(mul, gx, gx, strict=False), map(mul, gy, gy, strict=False), strict=False)
-        put(out, y, wc, map(scale.__mul__, map(math.sqrt, sq)))
+        put(out, y, wc, map(mul, map(math.hypot, gx, gy, strict=False), repeat(scale)))
 
 
 def _med3(x: Row, y: Row, z: Any) -> Any:
@@ -432,18 +482,7 @@ def resize(
             put(out, y, owc, _gather(ra, i0))
             continue
         rb = src[yb * wc : yb * wc + wc].tolist()
-        v = list(
-            map(
-                add,
-                map((scale * (1.0 - fy)).__mul__, ra),
-                map((scale * fy).__mul__, rb),
-                strict=False,
-            )
-        )
+        far = map(mul, rb, repeat(scale * fy), strict=False)
+        v = list(map(math.fma, ra, repeat(scale * (1.0 - fy)), far, strict=False))
         h0, h1 = _gather(v, i0), _gather(v, i1)
-        put(
-            out,
-            y,
-            owc,
-            map(add, h0, map(mul, f1, map(sub, h1, h0, strict=False), strict=False), strict=False),
-        )
+        put(out, y, owc, map(math.fma, f1, map(sub, h1, h0, strict=False), h0, strict=False))

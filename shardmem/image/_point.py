@@ -258,7 +258,6 @@ def rgb2gray(
         wr=0.2125 * k,
         wg=0.7154 * k,
         wb=0.0721 * k,
-        lut8=a.dtype == uint8,
         to_uint8=dtype == "uint8",
     )
     return res
