@@ -25,6 +25,7 @@ if str(HERE) not in sys.path:  # the kernels must stay importable by name (forks
 import bench_algorithms  # noqa: E402
 import bench_compute  # noqa: E402
 import bench_engine  # noqa: E402
+import bench_image  # noqa: E402
 import bench_integrations  # noqa: E402
 import bench_report  # noqa: E402
 import bench_resources  # noqa: E402
@@ -42,6 +43,7 @@ WORKLOADS: dict[str, Workload] = {
     "lut_loop": bench_compute.lut_loop,
     "translate": bench_compute.translate,
     "box_blur": bench_compute.box_blur,
+    "image_ops": bench_image.image_ops,
     "stencil": bench_stencil_suite.stencil,
     "sum_f64": bench_compute.sum_f64,
     "sum_u8": bench_compute.sum_u8,

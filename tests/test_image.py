@@ -489,3 +489,25 @@ def test_resize_output_shape_of_the_wrong_type_or_length() -> None:
         with pytest.raises(sm.ShapeError, match=r"output_shape=.* must be \(rows, cols\)"):
             image.resize(x, bad)  # type: ignore[arg-type]
     assert image.resize(x, (np.int64(3), 4), pool=get_pool(2)).shape == (3, 4)
+
+
+def test_the_benchmark_table_covers_every_operation_and_checks_it_against_its_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """benchmarks/bench_image.py times every operation, each checked against its reference."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_image  # type: ignore[import-not-found]
+    from bench_harness import Context  # type: ignore[import-not-found]
+
+    names = {name.split()[0] for name in bench_image.OPERATIONS}
+    assert names == set(image.__all__) - {"read_image", "write_image"}
+    ctx = Context(quick=True, reps=1)
+    ctx._cache.update({("sm", 1): get_pool(1), ("sm", 2): get_pool(2)})  # the shared pools
+    for op in bench_image._ops():
+        best, ok = bench_image._measure(op, 24, 1, ctx)
+        assert ok, op.name
+        assert len(best) == 3
+        assert all(t > 0 for t in best.values())
+    ctx.close()

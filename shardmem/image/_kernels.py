@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate, islice, repeat
 from operator import add, itemgetter, mul, sub
+from struct import pack_into
 from typing import Any
 
 from shardmem._borders import source_index
@@ -89,11 +90,15 @@ def _fetch(src: memoryview, k: int, wc: int, cval: float) -> Row:
 def put(out: memoryview, y: int, wc: int, values: Any) -> None:
     """Write one output row (floats are stored as the view's float format).
 
-    ``array`` is built from a list: from a lazy iterator it grows one item at a time.
+    ``struct.pack_into`` packs a row about twice as fast as building an ``array``; a
+    float beyond float32's range (which ``struct`` refuses) goes through ``array``,
+    which stores it as infinity, as NumPy's cast does.
     """
-    out[y * wc : y * wc + wc] = array(
-        out.format, values if isinstance(values, list) else list(values)
-    )
+    row = values if isinstance(values, list) else list(values)
+    try:
+        pack_into(f"{wc}{out.format}", out, y * wc * out.itemsize, *row)
+    except OverflowError:
+        out[y * wc : y * wc + wc] = array(out.format, row)
 
 
 # -- point operations ----------------------------------------------------------------------
