@@ -129,8 +129,17 @@ def bounded(op: Op, fmt: str, bits: int, name: str = "op") -> Op:
     Python functions): a product of many int64 values would otherwise become
     a huge Python int. ``+``, ``max``, ``min`` and bitwise ops keep ``op``.
     A result that is not an integer (a float, None) is refused by name.
+
+    For bool scans every step's result becomes its truth value, so the next
+    step starts from True or False wherever the shard and chunk borders fall
+    (as NumPy's ``accumulate`` carries its running value in the output's
+    dtype). ``+`` and ``*`` keep ``op``: on True/False their results have the
+    truth values of ``or`` and ``and`` at every step anyway.
     """
-    if fmt in ("?", "f", "d"):
+    if fmt == "?":
+        closed = (operator.add, operator.mul, max, min, operator.and_, operator.or_, operator.xor)
+        return op if op in closed else _truth_steps(op, name)  # bool op bool: a bool or 0/1
+    if fmt in ("f", "d"):
         return op
     if op in (operator.add, max, min, operator.and_, operator.or_, operator.xor):
         return op
@@ -143,6 +152,18 @@ def bounded(op: Op, fmt: str, bits: int, name: str = "op") -> Op:
             return ((result + half) & mask) - half
         except TypeError:
             raise TypeError(BAD_RESULT, bad_result(name, result, fmt)) from None
+
+    return step
+
+
+def _truth_steps(op: Op, name: str) -> Op:
+    """``op`` whose every result is stored as its truth value (None is refused by name)."""
+
+    def step(a: Any, b: Any) -> bool:
+        result = op(a, b)
+        if result is None:
+            raise TypeError(BAD_RESULT, bad_result(name, result, "?"))
+        return bool(result)
 
     return step
 

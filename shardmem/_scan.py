@@ -27,11 +27,15 @@ after every step for ``*`` and Python functions, so they never grow into
 huge ints). That is exact for ``+``, ``*``, ``max``, ``min``, bitwise
 operators and any function made of them, since these commute with the
 reduction; with other functions keep values within the dtype's range.
-bool outputs store the truth value of each result (so ``+`` acts as ``or``
-and ``*`` as ``and``, like NumPy). float32 results are accumulated in
-double precision and rounded once when stored. float64 sums equal NumPy's
-sequential ones bit for bit on 1 or 2 workers; with more, the totals of
-the middle shards are added in another order and the last bits may differ.
+bool scans keep the truth value of every step's result and start the next
+step from it, as NumPy's ``accumulate`` keeps its running value in the
+output's dtype (and as integers wrap after every step): ``+`` acts as
+``or``, ``*`` as ``and``, and the result does not depend on where shard or
+chunk borders fall (``op`` must be associative on True and False).
+float32 results are accumulated in double precision and rounded once
+when stored. float64 sums equal NumPy's sequential ones bit for bit on 1
+or 2 workers; with more, the totals of the middle shards are added in
+another order and the last bits may differ.
 """
 
 from __future__ import annotations
@@ -115,7 +119,8 @@ def scan(
     Raises
     ------
     ArgumentTypeError
-        If ``op`` is not a function or ``out`` not a SharedArray.
+        If ``op`` is not a function, ``out`` not a SharedArray or
+        ``inclusive`` not a bool.
     InvalidArgumentError
         If an exclusive scan has no ``initial`` for ``op``, or ``out`` conflicts.
     ValueOverflowError
@@ -123,7 +128,9 @@ def scan(
         ``dtype`` (NumPy's cast gives an undefined value there; the message
         names the value and its index), as ``astype`` refuses it.
     KernelContractError
-        If ``op`` is a generator or ``async`` function, or returns what the
+        If ``op`` cannot be called with two arguments (checked with
+        `inspect.signature` where the function has one), is a generator or
+        ``async`` function, or returns what the
         dtype cannot hold (a float or None for an integer dtype, None for
         any): the message names the operator, the value and the dtype.
 
@@ -132,7 +139,12 @@ def scan(
     Integer results wrap around on overflow (two's complement), as in NumPy:
     exact for ``+``, ``*``, ``max``, ``min``, bitwise operators and functions
     made of them; with other functions keep values within the dtype's range.
-    bool results are truth values (``+`` acts as ``or``, ``*`` as ``and``).
+    bool scans keep the truth value of each step's result and start the next
+    step from it (as NumPy's ``accumulate`` keeps its running value in the
+    output's dtype): ``+`` acts as ``or``, ``*`` as ``and``, and ``op`` must
+    be associative on True and False, e.g.
+    ``scan(lambda a, b: a + b - 1, [False] * 4, dtype=bool)`` is
+    ``[False, True, False, True]`` on any number of workers.
     float32 results are accumulated in double precision, rounded once.
     float64 sums match NumPy bit for bit on 1 or 2 workers; with more, the
     middle shards' totals are added in another order (last bits may differ).
@@ -153,6 +165,11 @@ def scan(
     [255, 255, 255]
     """
     fn = _check_op(op)
+    if not isinstance(inclusive, bool):
+        raise ArgumentTypeError(
+            f"scan(): inclusive={inclusive!r} must be True (out[i] includes x[i]) or False "
+            "(exclusive: out[i] stops before x[i])"
+        )
     source, shape = _flat_source(x)
     kind = _result_dtype(dtype, out)
     kind = source.dtype if kind is None else kind
@@ -234,7 +251,27 @@ def _check_op(op: object) -> Op:
             "coroutine, not a value; the op must return the combined value of its two "
             "arguments (a plain def or lambda, without yield or async)"
         )
+    _check_arity(op)
     return op
+
+
+def _check_arity(op: Op) -> None:
+    """Refuse an ``op`` that cannot take two positional arguments.
+
+    Builtins that publish no signature (``max``, ``min``) pass.
+    """
+    try:
+        signature = inspect.signature(op)
+    except ValueError, TypeError:
+        return  # max, min and other builtins that publish no signature
+    try:
+        signature.bind(0, 0)
+    except TypeError as exc:
+        raise KernelContractError(
+            f"scan() op {kernel_name(op)!r} cannot be called with two arguments: its signature "
+            f"is {kernel_name(op)}{signature} ({exc}); the op combines two values, op(a, b), so "
+            "pass a function of exactly two positional arguments (e.g. lambda a, b: a + b)"
+        ) from None
 
 
 def _flat_source(x: object) -> tuple[SharedArray, tuple[int, ...]]:

@@ -428,3 +428,101 @@ def test_generator_and_async_ops_get_the_kernel_contract_error() -> None:
         sm.scan(gen, [1, 2], pool=get_pool(2))
     with pytest.raises(sm.KernelContractError, match=r"'.*coro' is an async function"):
         sm.scan(coro, [1, 2], pool=get_pool(2))
+
+
+# -- bool scans with Python ops, op arity, inclusive= (review of issue 25) -----------------------
+
+
+def xnor(a: bool, b: bool) -> int:
+    return a + b - 1  # an int; as a truth value, a == b (associative on True/False)
+
+
+def xor_by_subtraction(a: bool, b: bool) -> int:
+    return a - b  # truth value: a != b
+
+
+def keep_last(a: bool, b: bool) -> bool:
+    return b
+
+
+BOOL_PY_OPS = (xnor, xor_by_subtraction, keep_last, operator.add, operator.mul)
+
+
+def truth_steps(op: Any, values: list[bool], initial: bool | None, inclusive: bool) -> list[bool]:
+    """The documented rule: every step's result is kept as its truth value."""
+    out: list[bool] = []
+    acc = initial
+    for v in values:
+        if not inclusive:
+            out.append(bool(acc))
+        acc = v if acc is None else bool(op(acc, v))
+        if inclusive:
+            out.append(bool(acc))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    w=workers,
+    op=st.sampled_from(BOOL_PY_OPS),
+    inclusive=st.booleans(),
+)
+def test_bool_scan_with_python_op_does_not_depend_on_workers(
+    data: st.DataObject, w: int, op: Any, inclusive: bool
+) -> None:
+    n = data.draw(st.integers(1, 40))
+    values = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    initial = data.draw(st.booleans()) if not inclusive else data.draw(st.none() | st.booleans())
+    got = sm.scan(op, values, dtype=bool, inclusive=inclusive, initial=initial, pool=get_pool(w))
+    assert got.tolist() == truth_steps(op, values, initial, inclusive)
+    if op in (operator.add, operator.mul) and inclusive and initial is None:
+        ufunc = np.logical_or if op is operator.add else np.logical_and
+        assert got.tolist() == ufunc.accumulate(np.array(values)).tolist()
+
+
+@pytest.mark.parametrize("w", [1, 2, 3])
+def test_bool_scan_with_python_op_across_the_chunk_border(w: int) -> None:
+    from shardmem._kernels_scan import CHUNK
+
+    values = [False] * (CHUNK + 2)
+    got = sm.scan(xnor, values, pool=get_pool(w)).tolist()
+    assert got == truth_steps(xnor, values, None, True)
+    assert got[CHUNK - 2 :] == [False, True, False, True]
+
+
+def three(a: int, b: int, c: int) -> int:
+    return a + b + c
+
+
+def one(a: int) -> int:
+    return a
+
+
+@pytest.mark.parametrize(
+    ("op", "shown"),
+    [
+        (one, r"'.*one' cannot be called with two arguments: its signature is one\(a[^,]*\)"),
+        (three, r"'three' cannot be called with two arguments: .*three\(a.*, b.*, c.*\)"),
+        (abs, r"'abs' cannot be called with two arguments: its signature is abs\(x, /\)"),
+        (lambda: 0, r"cannot be called with two arguments"),
+    ],
+)
+def test_an_op_of_the_wrong_arity_is_refused_before_any_work(op: Any, shown: str) -> None:
+    with pytest.raises(sm.KernelContractError, match=shown) as info:
+        sm.scan(op, [1, 2, 3], pool=get_pool(2))
+    assert isinstance(info.value, TypeError)
+    assert "op(a, b)" in str(info.value)
+
+
+@pytest.mark.parametrize("op", [max, min, math.gcd, operator.sub, lambda a, b=0, *rest: a - b])
+def test_ops_that_take_two_arguments_pass_the_arity_check(op: Any) -> None:
+    values = [40, 6, 9, 12]
+    got = sm.scan(op, values, pool=get_pool(2)).tolist()
+    assert got == sequential(op, values, sm.int64)
+
+
+@pytest.mark.parametrize("inclusive", ["no", None, 0, 1, np.bool_(True)])
+def test_inclusive_must_be_a_bool(inclusive: object) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=rf"inclusive={inclusive!r} must be True"):
+        sm.scan(operator.add, [1, 2, 3], inclusive=inclusive, pool=get_pool(2))  # type: ignore[arg-type]
