@@ -11,6 +11,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent import interpreters
 from concurrent.futures import InterpreterPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -60,21 +61,34 @@ def value_row(workload: str, variant: str, values: list[float], unit: str) -> Ro
 # -- memory per idle worker ---------------------------------------------------------------------
 
 
-def _rss_delta(start: Callable[[int], sm.Pool | InterpreterPoolExecutor], n: int) -> float:
+def _rss_delta(start: Callable[[int], sm.Pool | InterpreterPoolExecutor | _Bare], n: int) -> float:
     gc.collect()
     before = rss_mib()
     handle = start(n)
     time.sleep(0.05)
     after = rss_mib()
-    if isinstance(handle, sm.Pool):
-        handle.close()
-    else:
+    if isinstance(handle, InterpreterPoolExecutor):
         handle.shutdown()
+    else:
+        handle.close()
     return (after - before) / n
 
 
 def _sm_started(n: int) -> sm.Pool:
     return _ran(sm.Pool(n))
+
+
+class _Bare:
+    """``n`` bare ``concurrent.interpreters.create()`` interpreters (the reference weight)."""
+
+    def __init__(self, n: int) -> None:
+        self.interps = [interpreters.create() for _ in range(n)]
+        for interp in self.interps:
+            interp.exec("pass")
+
+    def close(self) -> None:
+        for interp in self.interps:
+            interp.close()
 
 
 def _ipe_started(n: int) -> InterpreterPoolExecutor:
@@ -95,26 +109,38 @@ def _mp_pss(n: int) -> float:
 
 
 def memory(ctx: Context) -> list[Row]:
-    """RSS per idle worker, from ``/proc/self/statm`` before and after starting 2 and 4."""
+    """RSS per idle worker, from ``/proc/self/statm`` before and after starting 2 and 8."""
     ctx.close()  # measure against a process with no other pool started
     reps = 2 if ctx.quick else ctx.reps
     with sm.Pool(1) as warm:  # one-time imports are not per-worker memory
         warm.run(noop_rank)
     _ipe_started(1).shutdown()
+    _Bare(1).close()
     rows = []
-    for n in (2, 4):
+    for n in (2, 8):
         workload = f"memory_{n}_workers"
-        shard = [_rss_delta(_sm_started, n) for _ in range(reps)]
-        ipe = [_rss_delta(_ipe_started, n) for _ in range(reps)]
+        shard, bare, ipe = [], [], []
+        for _ in range(reps):  # interleaved: each round measures each kind once
+            shard.append(_rss_delta(_sm_started, n))
+            bare.append(_rss_delta(_Bare, n))
+            ipe.append(_rss_delta(_ipe_started, n))
         mp = [_mp_pss(n) for _ in range(reps)]
         sm_row = value_row(workload, f"shardmem, {n} workers", shard, "MiB/worker")
         sm_row.reference = True
-        sm_row.target = f"<= 8 MiB per idle worker: {sm_row.value:.2f} MiB"
-        sm_row.ok = (sm_row.value or 0) <= 8
+        bare_row = value_row(
+            workload, f"bare interpreters.create(), {n} (reference weight)", bare, "MiB/worker"
+        )
+        over = (sm_row.value or 0) - (bare_row.value or 0)
+        sm_row.target = (
+            f"<= 3 MiB per idle worker: {sm_row.value:.2f} MiB ({over:+.2f} MiB over a bare "
+            "interpreter in this environment)"
+        )
+        sm_row.ok = (sm_row.value or 0) <= 3
         mp_row = value_row(workload, f"multiprocessing.Pool({n}), PSS per child", mp, "MiB/worker")
         mp_row.note += "; a separate process each (PSS: shared pages split)"
         rows += [
             _log(sm_row),
+            _log(bare_row),
             _log(value_row(workload, f"InterpreterPoolExecutor({n})", ipe, "MiB/worker")),
             _log(mp_row),
         ]
