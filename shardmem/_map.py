@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import hashlib
+import inspect
 import math
 import operator
 import secrets
@@ -543,6 +545,28 @@ def kernel_label(kernel: object) -> str:
     return f"kernel {kernel_name(kernel)!r}"
 
 
+def refuse_not_plain(fn: object, what: str) -> None:
+    """Raise `KernelContractError` when ``fn`` is a generator or ``async`` function.
+
+    ``what`` names the role for the message (``"vectorize() function"``,
+    ``"reduce() combine="``). Calling such a function returns a generator or
+    coroutine instead of doing the work, so it is refused before any work.
+    """
+    plain = inspect.isfunction(fn) or inspect.ismethod(fn) or isinstance(fn, functools.partial)
+    call = fn if plain else type(fn).__call__  # a callable object: its __call__ method
+    if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+        kind = "a generator function"
+    elif inspect.iscoroutinefunction(call):
+        kind = "an async function"
+    else:
+        return
+    raise KernelContractError(
+        f"{what} {kernel_name(fn)!r} is {kind}: calling it returns a generator or coroutine, "
+        "not a value, so its work would never run; write a plain def (without yield or "
+        "async) that computes and returns its result"
+    )
+
+
 def _sees_its_shard(kernel: Callable[..., object]) -> bool:
     if not isinstance(getattr(kernel, "__code__", None), types.CodeType):
         return True  # (not a Python function: assume the worst)
@@ -582,6 +606,7 @@ def vectorize(fn: Callable[..., object], /, *, lut: bool = True) -> Callable[...
     """
     if not callable(fn):
         raise ArgumentTypeError(f"vectorize(): {fn!r} is not callable; pass a function")
+    refuse_not_plain(fn, "vectorize() function")
     if not isinstance(lut, bool):
         raise ArgumentTypeError(f"vectorize(): lut={lut!r} must be True or False")
     try:

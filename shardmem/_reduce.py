@@ -50,6 +50,7 @@ from shardmem._map import (
     Whole,
     as_operand,
     common_shape,
+    refuse_not_plain,
     rng_options,
     run_blockwise,
     wanted_injections,
@@ -243,9 +244,12 @@ def reduce(
 
     Raises
     ------
+    KernelContractError
+        If ``combine`` is a generator or ``async`` function (before any work).
     ArgumentTypeError
-        If ``combine(initial, result)`` raises a ``TypeError`` (``initial``
-        does not combine with the partials, e.g. ``initial=None`` with
+        If ``combine`` is not callable, or ``combine(initial, result)``
+        raises a ``TypeError`` (``initial`` does not combine with the
+        partials, e.g. ``initial=None`` with
         ``operator.add``); that error is its ``__cause__``.
     InvalidArgumentError
         For empty inputs without ``initial``.
@@ -285,6 +289,13 @@ def reduce(
         )
     if not isinstance(in_workers, bool):
         raise ArgumentTypeError(f"reduce(): in_workers={in_workers!r} must be True or False")
+    if combine is not None:
+        if not callable(combine):
+            raise ArgumentTypeError(
+                f"reduce(): combine={combine!r} is not callable; pass a function of two "
+                "partials, e.g. combine=operator.add"
+            )
+        refuse_not_plain(combine, "reduce() combine=")
     if in_workers and combine is None:
         raise InvalidArgumentError(
             "reduce(): in_workers=True folds partials inside the workers with combine=, so "

@@ -33,6 +33,7 @@ from shardmem._engine import (
     bind,
     check_params,
     kernel_name,
+    pack,
     resolve_pool,
 )
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
@@ -212,6 +213,7 @@ def stencil(
     source = _as_source(src)
     channels = _check_channel_axis(channel_axis, source)
     checked = _check_options(radius, mode, cval, iterations)
+    bound = _bind(kernel)
     result = _check_out(out, source)
     if pool is not None:  # a bad pool= fails on any data, empty too
         resolve_pool(pool, where="stencil")
@@ -228,9 +230,7 @@ def stencil(
         steps = (checked[3], counter)
     tasks = _tasks(source, result, checked, params, target.size, extra=extra)
     try:
-        run_tasks(
-            target, _bind(kernel), tasks, gang=True, timeout=timeout, progress=progress, steps=steps
-        )
+        run_tasks(target, bound, tasks, gang=True, timeout=timeout, progress=progress, steps=steps)
     except Exception as exc:
         if source.ndim == 3 and not channels and source.shape[-1] <= 4:
             exc.add_note(
@@ -362,4 +362,5 @@ def _bind(kernel: Callable[..., object]) -> Callable[..., object]:
             f"stencil() kernel {kernel!r} is a {type(kernel).__name__}, not a Python function; "
             "define it with def (kernels are shipped to worker interpreters)"
         )
+    pack(kernel)  # a generator or async kernel: KernelContractError before any work
     return bind(kernels.stencil_task, "_USER_KERNEL", kernel, kernel_name(kernel))

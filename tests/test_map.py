@@ -282,3 +282,26 @@ def test_results_do_not_depend_on_how_the_model_splits(n: int, workers: int, cal
     for _ in range(200):
         ref = (ref * ref) % 1000003
     np.testing.assert_array_equal(np.asarray(got), ref)
+
+
+def _gen_scalar(v: Any) -> Any:
+    yield v
+
+
+async def _async_scalar(v: Any) -> Any:
+    return v
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind"), [(_gen_scalar, "a generator function"), (_async_scalar, "an async function")]
+)
+@pytest.mark.parametrize("lut", [True, False])
+@pytest.mark.parametrize("dtype", ["uint8", "float64"])
+def test_vectorize_refuses_generator_and_async_functions_up_front(
+    fn: Any, kind: str, lut: bool, dtype: str
+) -> None:
+    with pytest.raises(sm.KernelContractError, match=rf"vectorize\(\) function .* is {kind}"):
+        sm.vectorize(fn, lut=lut)
+    x = sm.asarray(np.arange(5), dtype=dtype)  # a plain function of the same shape still maps
+    got = sm.map(sm.vectorize(lambda v: v, lut=lut), x, pool=get_pool(2))
+    np.testing.assert_array_equal(np.asarray(got), np.arange(5).astype(dtype))

@@ -287,3 +287,60 @@ def test_bool_sum_counts_bytes_that_are_not_zero() -> None:
 
     raw = np.frombuffer(bytes([0, 2, 255, 1] * 100), dtype=bool)
     assert sum_partial(memoryview(raw)) == sum(memoryview(raw)) == 300
+
+
+def _gen_combine(a: Any, b: Any) -> Any:
+    yield a + b
+
+
+async def _async_combine(a: Any, b: Any) -> Any:
+    return a + b
+
+
+class _AsyncCallable:
+    async def __call__(self, a: Any, b: Any) -> Any:
+        return a + b
+
+
+def _partial_sum(v: Any) -> float:
+    return float(sum(v))
+
+
+@pytest.mark.parametrize(
+    ("combine", "kind"),
+    [
+        (_gen_combine, "a generator function"),
+        (_async_combine, "an async function"),
+        (_AsyncCallable(), "an async function"),
+    ],
+)
+@pytest.mark.parametrize("in_workers", [False, True])
+@pytest.mark.parametrize("chunks", [1, 4])
+def test_generator_and_async_combine_is_refused_before_any_work(
+    combine: Any, kind: str, in_workers: bool, chunks: int
+) -> None:
+    calls = sm.zeros(1, dtype="int64")
+
+    def counted(v: Any, calls: Any) -> float:
+        calls[0] += 1
+        return float(sum(v))
+
+    with pytest.raises(sm.KernelContractError, match=rf"combine= .* is {kind}: calling it"):
+        sm.reduce(
+            counted,
+            sm.arange(10.0),
+            sm.whole(calls),
+            combine=combine,
+            chunks=chunks,
+            in_workers=in_workers,
+            pool=get_pool(2),
+        )
+    assert calls.tolist() == [0]  # no chunk ran
+    plain = sm.reduce(_partial_sum, sm.arange(10.0), combine=operator.add, chunks=chunks)
+    assert plain == float(np.arange(10.0).sum())
+
+
+@pytest.mark.parametrize("combine", [3, "add"])
+def test_combine_must_be_callable(combine: object) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=rf"combine={combine!r} is not callable"):
+        sm.reduce(_partial_sum, sm.arange(10.0), combine=combine, chunks=1, pool=get_pool(2))  # type: ignore[arg-type]

@@ -515,3 +515,25 @@ def test_rebound_global_of_a_kernel_is_seen() -> None:
         assert sm.stencil(scaled, src, pool=get_pool(2)).tolist() == (5 * src).tolist()
     finally:
         FACTOR = 2
+
+
+def _gen_kernel(rows: Any, out_row: Any) -> Any:
+    yield
+
+
+async def _async_kernel(rows: Any, out_row: Any) -> None:
+    out_row[0] = 1
+
+
+@pytest.mark.parametrize(
+    ("kernel", "kind"),
+    [(_gen_kernel, "a generator function"), (_async_kernel, "an async function")],
+)
+@pytest.mark.parametrize("shape", [(6, 5), (0, 5)])
+def test_generator_and_async_kernels_are_refused_before_any_work(
+    kernel: Any, kind: str, shape: tuple[int, int]
+) -> None:
+    out = sm.full(shape, 7.0)
+    with pytest.raises(sm.KernelContractError, match=rf"kernel '.*' is {kind}"):
+        sm.stencil(kernel, sm.zeros(shape), out=out, pool=get_pool(2))
+    np.testing.assert_array_equal(np.asarray(out), np.full(shape, 7.0))
