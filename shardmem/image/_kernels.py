@@ -359,10 +359,9 @@ def sobel(
     """Sobel magnitude ``scale * hypot(gx, gy)`` with integer-exact gradients (uint8)."""
     wc, c2 = w * c, 2 * c
     for y, (a, m, b) in enumerate(windows(src, h, wc, r0, r1, 1, 1, mode, cval), r0):
+        two = repeat(2.0)  # x + 2*y as one math.fma: exact for the integer sums of uint8
         s = hpad(
-            list(
-                map(add, map(add, a, b, strict=False), map(add, m, m, strict=False), strict=False)
-            ),
+            list(map(math.fma, m, two, map(add, a, b, strict=False), strict=False)),
             w,
             c,
             1,
@@ -371,15 +370,13 @@ def sobel(
             4 * cval,
         )
         d = hpad(list(map(sub, a, b, strict=False)), w, c, 1, 1, mode, 0)
-        gx = list(map(sub, s[c2 : c2 + wc], s[:wc], strict=False))
-        dm = d[c : c + wc]
-        gy = list(
-            map(
-                add,
-                map(add, d[:wc], d[c2 : c2 + wc], strict=False),
-                map(add, dm, dm, strict=False),
-                strict=False,
-            )
+        gx = map(sub, s[c2 : c2 + wc], s[:wc], strict=False)
+        gy = map(
+            math.fma,
+            d[c : c + wc],
+            two,
+            map(add, d[:wc], d[c2 : c2 + wc], strict=False),
+            strict=False,
         )
         put(out, y, wc, map(mul, map(math.hypot, gx, gy, strict=False), repeat(scale)))
 
