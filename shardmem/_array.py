@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import ctypes
 import math
 import operator
 import reprlib
@@ -12,7 +13,7 @@ import typing
 from collections.abc import Buffer, Iterator
 from types import EllipsisType
 
-from shardmem._buffer import SharedBuffer, strided_memoryview
+from shardmem._buffer import SharedBuffer, buffer_holding, strided_memoryview
 from shardmem._dtypes import (
     Casting,
     DType,
@@ -61,7 +62,8 @@ def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
     ------
     ShapeError
         If the shape is an array, a length is not an int or is negative, or
-        the array would not fit memory.
+        ``itemsize`` times the product of the nonzero lengths exceeds
+        ``sys.maxsize`` (NumPy's "array is too big", even with a length 0).
 
     Examples
     --------
@@ -91,11 +93,14 @@ def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
             raise _shape_error(
                 shape, f"has a negative length {length} on axis {axis}; lengths must be >= 0"
             )
-        total *= n
+        total *= n or 1  # NumPy's rule: the lengths other than 0 must fit too
         dims.append(n)
     if total > sys.maxsize:
         raise _shape_error(
-            shape, f"needs {total} bytes, more than the maximum {sys.maxsize}; use a smaller shape"
+            shape,
+            f"is too big: it needs {total} bytes, more than the maximum {sys.maxsize} "
+            f"({itemsize}-byte elements times the lengths other than 0: as NumPy, they count "
+            "even beside a 0); use a smaller shape",
         )
     return tuple(dims)
 
@@ -339,7 +344,7 @@ class SharedArray:
         for item in keys:
             length, stride = self._shape[axis], self._strides[axis]
             if isinstance(item, slice):
-                start, stop, step = item.indices(length)
+                start, stop, step = _slice_indices(item, length, axis)
                 count = len(range(start, stop, step))
                 offset += start * stride if count else 0
                 shape.append(count)
@@ -417,27 +422,39 @@ class SharedArray:
         shape, strides = self._shape[::-1], self._strides[::-1]
         return SharedArray._new(self._buffer, self._dtype, shape, strides, self._offset)
 
-    def _read_order(self, order: object, where: str) -> str:
-        """``'C'`` or ``'F'`` for NumPy's ``order=`` (``'A'``: F only for F-contiguous arrays)."""
-        if order not in ("C", "F", "A"):
+    def _read_order(self, order: object, where: str, allowed: str = "CFA") -> str:
+        """``'C'`` or ``'F'`` for NumPy's ``order=`` (any case; None: ``'C'``).
+
+        ``'A'``: F only for F-contiguous arrays; ``'K'`` (where ``allowed``):
+        F when the strides grow along the axes (as a transposed array's), else C.
+        """
+        letter = "C" if order is None else order.upper() if isinstance(order, str) else order
+        if letter not in tuple(allowed):
+            names = ", ".join(repr(c) for c in allowed)
             raise InvalidArgumentError(
-                f"{where}(): order={order!r} is not supported; use 'C' (row-major, the "
-                "default), 'F' (column-major) or 'A' ('F' for F-contiguous arrays, else 'C')"
+                f"{where}(): order={order!r} is not supported; use one of {names}: 'C' "
+                "(row-major, the default), 'F' (column-major), 'A' ('F' for F-contiguous "
+                "arrays, else 'C')" + (", 'K' (the memory's order)" if "K" in allowed else "")
             )
-        if order == "A":
+        if letter == "A":
             fortran = self._transposed()._is_c_contiguous() and not self._is_c_contiguous()
             return "F" if fortran else "C"
-        return str(order)
+        if letter == "K":
+            steps = [abs(s) for n, s in zip(self._shape, self._strides, strict=True) if n > 1]
+            fortran = len(steps) > 1 and steps == sorted(steps) and not self._is_c_contiguous()
+            return "F" if fortran else "C"
+        return str(letter)
 
-    def tobytes(self, order: str = "C") -> bytes:
+    def tobytes(self, order: str | None = "C") -> bytes:
         """Return the elements as bytes, like NumPy's ``ndarray.tobytes``.
 
         Parameters
         ----------
-        order : {'C', 'F', 'A'}, optional
+        order : {'C', 'F', 'A', 'K', None}, optional
             Element order: row-major (``'C'``, the default, whatever the
-            strides), column-major (``'F'``), or ``'F'`` only when the array is
-            Fortran-contiguous and not C-contiguous (``'A'``).
+            strides; also ``'K'`` and None, as in NumPy), column-major
+            (``'F'``), or ``'F'`` only when the array is Fortran-contiguous
+            and not C-contiguous (``'A'``). Lowercase letters work too.
 
         Raises
         ------
@@ -451,11 +468,18 @@ class SharedArray:
         >>> a.tobytes(), a.tobytes("F"), a[:, ::-1].tobytes()
         (b'\\x01\\x02\\x03\\x04', b'\\x01\\x03\\x02\\x04', b'\\x02\\x01\\x04\\x03')
         """
-        fortran = self._read_order(order, "tobytes") == "F"
+        keep = isinstance(order, str) and order.upper() == "K"  # NumPy: 'K' is 'C' here
+        fortran = not keep and self._read_order(order, "tobytes") == "F"
         return (self._transposed() if fortran else self)._tobytes()
 
     def astype(
-        self, dtype: object, /, *, casting: Casting = "unsafe", copy: bool = True
+        self,
+        dtype: object,
+        /,
+        order: str | None = "K",
+        casting: Casting = "unsafe",
+        subok: bool = True,
+        copy: bool | None = True,
     ) -> SharedArray:
         """Return the elements converted to ``dtype``, in a new C-contiguous SharedArray.
 
@@ -476,13 +500,24 @@ class SharedArray:
             Which casts are allowed, as ``np.can_cast`` rules them: ``'safe'``
             keeps every value, ``'same_kind'`` also narrows within bool <
             unsigned < signed < float, ``'unsafe'`` (the default) allows any.
-        copy : bool, optional
-            With ``copy=False`` and the same dtype, ``self`` is returned.
+        order : {'K', 'C', 'F', 'A', None}, optional
+            The result's layout, as NumPy's: ``'K'`` (the default) is ``'F'``
+            when the strides grow along the axes (a transposed array), else
+            ``'C'``; ``'A'`` is ``'F'`` for a Fortran-contiguous array; None
+            is ``'C'``.
+        subok : bool, optional
+            Accepted for NumPy compatibility (there are no subclasses).
+        copy : bool or None, optional
+            With a false ``copy`` (False, None, 0, ``np.False_``), the same
+            dtype and an array already in the asked ``order``, ``self`` is
+            returned, as NumPy does.
 
         Raises
         ------
         DTypeError
             If ``dtype`` is unknown or ``casting`` forbids the cast.
+        InvalidArgumentError
+            If ``order`` is not one of these.
         ValueOverflowError
             If a float is NaN, infinite or out of range for an integer ``dtype``.
 
@@ -499,16 +534,22 @@ class SharedArray:
         ...
         shardmem.DTypeError: astype(): cannot cast float64 to float32 under casting='safe' ...
         """
-        target = as_dtype(dtype)
-        if not isinstance(copy, bool):
-            raise ArgumentTypeError(f"astype(): copy={copy!r} must be True or False")
+        target = as_dtype("float64" if dtype is None else dtype)  # NumPy: None is float64
+        copying = _truth(copy, "copy")
+        _truth(subok, "subok")
         if not can_cast(self._dtype, target, casting):
             raise DTypeError(
                 f"astype(): cannot cast {self._dtype} to {target} under casting={casting!r} "
                 "(it would change values); pass casting='unsafe' (the default) or 'same_kind'"
             )
+        layout = self._read_order(order, "astype", "CFAK")
+        as_laid = (self._transposed() if layout == "F" else self)._is_c_contiguous()
+        if target == self._dtype and not copying and as_laid:
+            return self
+        if layout == "F":
+            return self._transposed().astype(target, order="C")._transposed()
         if target == self._dtype:
-            return self.copy() if copy else self
+            return self.copy()
         with cast_view(memoryview(self._tobytes()), self._dtype.format) as flat:
             values = cast_values(flat.tolist(), self._dtype, target)
         raw = bytes(values) if target.kind == "b" else array.array(target.format, values)  # type: ignore[arg-type]
@@ -569,7 +610,8 @@ class SharedArray:
             raise ArgumentTypeError("reshape() needs a shape: a.reshape((2, 3)) or a.reshape(2, 3)")
         if copy is not None and not isinstance(copy, bool):
             raise ArgumentTypeError(f"reshape(): copy={copy!r} must be None, True or False")
-        new = _resolve_reshape(shape[0] if len(shape) == 1 else shape, self.size)
+        given = shape[0] if len(shape) == 1 else shape
+        new = _resolve_reshape(given, self.size, self._dtype.itemsize)
         if self._read_order(order, "reshape") == "F":
             return self._transposed().reshape(new[::-1], copy=copy)._transposed()
         strides = None if copy else self._strides_for(new)
@@ -636,8 +678,21 @@ class SharedArray:
         pattern = struct.pack(self._dtype.format, check_scalar(self._dtype, value))
         self._write(pattern * self.size)
 
-    def copy(self) -> SharedArray:
-        """Return a C-contiguous copy in a new buffer.
+    def copy(self, order: str | None = "C") -> SharedArray:
+        """Return a copy in a new buffer, C-contiguous unless ``order`` asks otherwise.
+
+        Parameters
+        ----------
+        order : {'C', 'F', 'A', 'K', None}, optional
+            The copy's layout, as NumPy's ``copy``: row-major (``'C'``, the
+            default; also None), column-major (``'F'``), ``'F'`` only for a
+            Fortran-contiguous array (``'A'``), or ``'F'`` when the strides
+            grow along the axes, as a transposed array's, else ``'C'`` (``'K'``).
+
+        Raises
+        ------
+        InvalidArgumentError
+            If ``order`` is not one of these.
 
         Examples
         --------
@@ -647,7 +702,11 @@ class SharedArray:
         >>> b[0] = 10
         >>> a.tolist(), b.tolist()
         ([0, 1, 2, 3], [10, 2, 1, 0])
+        >>> sm.zeros((2, 3)).copy("F").strides
+        (8, 16)
         """
+        if self._read_order(order, "copy", "CFAK") == "F":
+            return self._transposed().copy()._transposed()
         return from_raw(self._tobytes(), self._shape, self._dtype)
 
     def tolist(self) -> list[object] | Scalar:
@@ -835,7 +894,15 @@ def _check_key_type(k: object) -> None:
 
 
 def _index_array_kind(k: object) -> str | None:
-    """``'b'``, ``'i'``/``'u'`` for a mask or an integer array / list index, else None."""
+    """``'b'``, ``'i'``/``'u'`` for a mask or an integer array / list index, else None.
+
+    A scalar True/False (also NumPy's) is a 0-d mask for NumPy, a ``range`` an
+    integer-array index.
+    """
+    if isinstance(k, bool) or type(k).__name__ == "bool":
+        return "b"
+    if isinstance(k, range):
+        return "i"
     dtype = getattr(k, "dtype", None)
     if dtype is not None and getattr(k, "ndim", 0) != 0:
         return str(getattr(dtype, "kind", "")) or None
@@ -852,6 +919,31 @@ def _index_array_kind(k: object) -> str | None:
     if leaves and all(isinstance(v, bool) or type(v).__name__ == "bool" for v in leaves):
         return "b"
     return "i" if all(as_index(v) is not None for v in leaves) else None
+
+
+def _truth(value: object, name: str) -> bool:
+    """NumPy's reading of a flag such as ``copy=``: bools, None (False), 0 and 1."""
+    if value is None or isinstance(value, bool) or type(value).__name__ == "bool":
+        return bool(value)
+    if as_index(value) in (0, 1):
+        return bool(as_index(value))
+    raise ArgumentTypeError(f"astype(): {name}={value!r} must be True or False (or None)")
+
+
+def _slice_indices(item: slice, length: int, axis: int) -> tuple[int, int, int]:
+    """``item.indices(length)``, with shardmem's errors for a zero step or a bad bound."""
+    try:
+        return item.indices(length)
+    except ValueError:
+        raise ArrayIndexError(
+            f"slice {item!r} on axis {axis} has step 0; a step must be a nonzero int "
+            "(e.g. ::2, or ::-1 to reverse)"
+        ) from None
+    except TypeError:
+        raise ArrayIndexError(
+            f"slice {item!r} on axis {axis} has a bound that is not an int or None; "
+            "slice with ints (e.g. a[1:3], or a[int(start):int(stop)])"
+        ) from None
 
 
 def _int_index(item: object, length: int, axis: int) -> int:
@@ -896,7 +988,7 @@ def _nocopy_strides(
     return tuple(strides)
 
 
-def _resolve_reshape(shape: object, size: int) -> tuple[int, ...]:
+def _resolve_reshape(shape: object, size: int, itemsize: int) -> tuple[int, ...]:
     if as_index(shape) is None and not isinstance(shape, tuple | list):
         check_shape(shape)  # raises: not an int or a tuple of ints
     items = [shape] if as_index(shape) is not None else list(shape)  # type: ignore[call-overload]
@@ -905,13 +997,13 @@ def _resolve_reshape(shape: object, size: int) -> tuple[int, ...]:
         raise ShapeError(f"shape {shape!r} has more than one -1; at most one length may be -1")
     if unknown:
         items[unknown[0]] = 1
-    known = check_shape(tuple(items))
+    known = check_shape(tuple(items), itemsize)
     product = 1
     for n in known:
         product *= n
     if unknown and product and size % product == 0:
         items[unknown[0]] = size // product
-        return check_shape(tuple(items))
+        return check_shape(tuple(items), itemsize)
     if unknown or product != size:
         raise ShapeError(
             f"cannot reshape an array of size {size} into shape {shape!r}; "
@@ -926,14 +1018,20 @@ def borrow_arguments(
 ) -> tuple[tuple[object, ...], typing.Callable[[_T], _T]]:
     """Copy array arguments that are not in shared memory into it, for one call.
 
-    SharedArrays and SharedBuffers pass through unchanged (zero-copy). A NumPy
-    array, a buffer (bytearray, array.array, memoryview...), nested lists or an
-    Array-API array is copied into a new SharedArray, as ``sm.asarray`` does.
-    Returns the arguments and ``finish(result)``: called once the call has
-    succeeded, it copies each such copy back into its source when the source
-    is writeable (a writeable NumPy array or buffer) and returns ``result``, so
-    what the kernel wrote there is seen in the caller's array. Read-only
-    sources (bytes, read-only arrays) and lists are not written.
+    SharedArrays and SharedBuffers pass through unchanged (zero-copy), and so
+    does a C-contiguous NumPy array of a SharedArray's memory
+    (``np.asarray(a)``). A NumPy array, a buffer (bytearray, array.array,
+    memoryview...), nested lists or an Array-API array is copied into a new
+    SharedArray, as ``sm.asarray`` does. An object passed twice is copied
+    once, and NumPy arrays that share memory (views of one array) become
+    views of one shared copy of the memory they span, so the kernel sees
+    them alias as the caller's arrays do. Returns the arguments and
+    ``finish(result)``: called once the call has succeeded, it copies each
+    such copy back into its source when the source is writeable (a writeable
+    NumPy array or buffer) and returns ``result``, so what the kernel wrote
+    there is seen in the caller's array. Read-only sources (bytes, read-only
+    arrays) and lists are not written: the kernel still receives a writeable
+    copy, and what it writes there is discarded.
 
     Raises
     ------
@@ -942,7 +1040,9 @@ def borrow_arguments(
         converted to an array.
     InvalidArgumentError
         If a writeable buffer other than a NumPy array is multi-dimensional
-        and not contiguous (it could not be written back).
+        and not contiguous, or strided with a format its writes cannot be
+        copied back in (it could not be written back), or NumPy arguments
+        that share memory include one that is not C-contiguous.
 
     Examples
     --------
@@ -954,16 +1054,27 @@ def borrow_arguments(
     >>> finish("done"), data.tolist()  # ... is copied back when the call has finished
     ('done', [5.0, 2.0])
     """
-    converted: list[object] = []
+    converted: list[object] = list(values)
     back: list[tuple[SharedArray, object]] = []
-    for value in values:
+    seen: dict[int, int] = {}  # id(value) -> index of its first occurrence
+    arrays: list[int] = []  # positions of NumPy arrays, handled together below
+    repeats: list[tuple[int, int]] = []
+    for i, value in enumerate(values):
         if isinstance(value, SharedArray | SharedBuffer):
-            converted.append(value)
             continue
-        shared = _borrowed(value, where)
-        converted.append(shared)
+        if id(value) in seen:
+            repeats.append((i, seen[id(value)]))
+            continue
+        seen[id(value)] = i
+        if _is_ndarray(value) and int(getattr(value, "size", 0)):
+            arrays.append(i)
+            continue
+        converted[i] = _borrowed(value, where)
         if _writeable(value, where):
-            back.append((shared, value))
+            back.append((typing.cast(SharedArray, converted[i]), value))
+    _borrow_numpy(values, arrays, converted, back, where)
+    for i, first in repeats:
+        converted[i] = converted[first]
 
     def finish(result: _T) -> _T:
         for shared, source in back:
@@ -971,6 +1082,120 @@ def borrow_arguments(
         return result
 
     return tuple(converted), finish
+
+
+def _is_ndarray(value: object) -> bool:
+    return type(value).__module__.split(".")[0] == "numpy" and hasattr(value, "__array_interface__")
+
+
+def _borrow_numpy(
+    values: tuple[object, ...],
+    positions: list[int],
+    converted: list[object],
+    back: list[tuple[SharedArray, object]],
+    where: str,
+) -> None:
+    """Share NumPy arguments: zero-copy views of SharedBuffers, one copy per aliasing group."""
+    if not positions:
+        return
+    from numpy.lib.array_utils import byte_bounds
+
+    spans: list[tuple[int, int, int]] = []
+    for i in positions:
+        start, end = byte_bounds(typing.cast(typing.Any, values[i]))
+        zero_copy = _view_of_shared(values[i], start, end)
+        if zero_copy is not None:
+            converted[i] = zero_copy
+        else:
+            spans.append((start, end, i))
+    shared = {id(_buffer_of(v)) for v in converted if isinstance(v, SharedArray | SharedBuffer)}
+    for start, end, i in spans:
+        found = buffer_holding(start, end)
+        if found is not None and id(found[0]) in shared:
+            raise InvalidArgumentError(
+                f"{where}(): a NumPy argument (shape {values[i].shape}, strides "  # type: ignore[attr-defined]
+                f"{values[i].strides}) is a non-contiguous view of the memory of another "  # type: ignore[attr-defined]
+                "argument, so its copy would be written back over that argument; pass a "
+                "SharedArray view instead (slice the SharedArray) or np.ascontiguousarray(x)"
+            )
+    spans.sort()
+    group: list[tuple[int, int, int]] = []
+    for span in spans:
+        if group and span[0] >= max(end for _, end, _ in group):
+            _borrow_group(values, group, converted, back, where)
+            group = []
+        group.append(span)
+    if group:
+        _borrow_group(values, group, converted, back, where)
+
+
+def _buffer_of(value: SharedArray | SharedBuffer) -> SharedBuffer:
+    return value._buffer if isinstance(value, SharedArray) else value
+
+
+def _native_dtype(arr: typing.Any) -> DType | None:
+    if not arr.dtype.isnative:
+        return None
+    try:
+        return as_dtype(arr.dtype)
+    except DTypeError:
+        return None
+
+
+def _view_of_shared(arr: typing.Any, start: int, end: int) -> SharedArray | None:
+    """A SharedArray of the same memory when ``arr`` is a C-contiguous view of a SharedBuffer."""
+    dtype = _native_dtype(arr)
+    if dtype is None or not arr.flags.c_contiguous:
+        return None
+    found = buffer_holding(start, end)
+    if found is None:
+        return None
+    buffer, offset = found
+    shape = tuple(int(n) for n in arr.shape)
+    return SharedArray._new(buffer, dtype, shape, c_strides(shape, dtype.itemsize), offset)
+
+
+def _borrow_group(
+    values: tuple[object, ...],
+    group: list[tuple[int, int, int]],
+    converted: list[object],
+    back: list[tuple[SharedArray, object]],
+    where: str,
+) -> None:
+    """Copy NumPy arrays whose memory overlaps: one copy of the bytes they span, views of it."""
+    if len(group) == 1:
+        i = group[0][2]
+        converted[i] = _borrowed(values[i], where)
+        if _writeable(values[i], where):
+            back.append((typing.cast(SharedArray, converted[i]), values[i]))
+        return
+    low, high = group[0][0], max(end for _, end, _ in group)
+    members = [values[i] for _, _, i in group]
+    _check_aliasing(members, where)
+    buffer = SharedBuffer(high - low)
+    with memoryview(buffer._data) as view:
+        view[:] = ctypes.string_at(low, high - low)
+    for _, _, i in group:
+        arr: typing.Any = values[i]
+        dtype = as_dtype(arr.dtype)
+        start = int(arr.__array_interface__["data"][0])
+        shape = tuple(int(n) for n in arr.shape)
+        strides = c_strides(shape, dtype.itemsize)
+        converted[i] = SharedArray._new(buffer, dtype, shape, strides, start - low)
+        if arr.flags.writeable:
+            back.append((typing.cast(SharedArray, converted[i]), arr))
+
+
+def _check_aliasing(members: list[typing.Any], where: str) -> None:
+    for arr in members:
+        if _native_dtype(arr) is None or not arr.flags.c_contiguous:
+            raise InvalidArgumentError(
+                f"{where}(): NumPy arguments share memory and one of them (shape {arr.shape}, "
+                f"dtype {arr.dtype}, strides {arr.strides}) is not a C-contiguous array of a "
+                "native shardmem dtype, so they cannot be passed as views of one shared copy; "
+                "pass them as one SharedArray and its views (sm.asarray(x) once, then slice "
+                "it), or pass np.ascontiguousarray(...) copies"
+            )
 
 
 def _borrowed(value: object, where: str) -> SharedArray:
@@ -1003,12 +1228,21 @@ def _writeable(value: object, where: str) -> bool:
     with memoryview(value) as view:
         if view.readonly:
             return False
-        if view.ndim > 1 and not view.c_contiguous:
+        if not view.c_contiguous and (view.ndim > 1 or not _castable(view.format)):
             raise InvalidArgumentError(
                 f"{where}(): a writeable {type(value).__name__} argument of shape {view.shape} "
-                "is not contiguous, so the kernel's writes could not be copied back; pass a "
-                "SharedArray (sm.asarray(x)) or a contiguous buffer"
+                f"and format {view.format!r} is not contiguous, so the kernel's writes could "
+                "not be copied back; pass a SharedArray (sm.asarray(x)) or a contiguous buffer"
             )
+    return True
+
+
+def _castable(fmt: str) -> bool:
+    """Whether ``memoryview.cast`` takes ``fmt`` (a native one-letter format)."""
+    try:
+        cast_view(memoryview(b""), fmt)
+    except ValueError, TypeError:
+        return False
     return True
 
 
@@ -1023,6 +1257,6 @@ def _copy_back(shared: SharedArray, source: object) -> None:
         if view.c_contiguous:
             with view.cast("B") as target:
                 target[:] = raw
-        else:
-            with cast_view(memoryview(raw), shared.dtype.format) as typed:
+        else:  # cast to the source's own format ('l' for int64 ...), which _writeable checked
+            with cast_view(memoryview(raw), view.format) as typed:
                 view[:] = typed

@@ -24,6 +24,7 @@ from shardmem._errors import (
 __all__ = (
     "SharedBuffer",
     "add_release_listener",
+    "buffer_holding",
     "format_nbytes",
     "remove_release_listener",
     "strided_memoryview",
@@ -31,6 +32,7 @@ __all__ = (
 
 _ids = itertools.count(1)
 _listeners: list[Callable[[int], None]] = []
+_live: weakref.WeakSet[SharedBuffer] = weakref.WeakSet()
 
 
 def add_release_listener(fn: Callable[[int], None], /) -> None:
@@ -158,6 +160,7 @@ class SharedBuffer:
         self._id = next(_ids)
         self._closed = False
         self._finalizer = weakref.finalize(self, _notify_dropped, self._id)
+        _live.add(self)
 
     @property
     def id(self) -> int:
@@ -388,6 +391,36 @@ class _Keeper:
     def __buffer__(self, flags: int, /) -> memoryview:
         view: memoryview = _api.PyMemoryView_FromBuffer(ctypes.byref(self._spec))
         return view
+
+
+_api.PyByteArray_AsString.argtypes = (ctypes.py_object,)
+_api.PyByteArray_AsString.restype = ctypes.c_void_p
+
+
+def buffer_holding(start: int, end: int, /) -> tuple[SharedBuffer, int] | None:
+    """The open `SharedBuffer` whose memory holds the addresses ``[start, end)``, and the offset.
+
+    Finds the buffer behind a NumPy array of a SharedArray's memory
+    (``np.asarray(a)``); None for memory that no SharedBuffer owns. Reads
+    each buffer's address without exporting it (so no ``close`` is blocked).
+
+    Examples
+    --------
+    >>> import ctypes
+    >>> from shardmem._buffer import SharedBuffer, buffer_holding
+    >>> buf = SharedBuffer(8)
+    >>> base = ctypes.addressof(ctypes.c_char.from_buffer(buf.memoryview()))
+    >>> buffer_holding(base + 2, base + 6) == (buf, 2), buffer_holding(base + 6, base + 9)
+    (True, None)
+    """
+    for buffer in tuple(_live):
+        size = len(buffer._data)
+        if buffer._closed or not size:
+            continue
+        base = _api.PyByteArray_AsString(buffer._data) or 0
+        if base <= start and end <= base + size:
+            return buffer, start - base
+    return None
 
 
 def strided_memoryview(

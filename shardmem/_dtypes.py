@@ -7,6 +7,7 @@ import math
 import numbers
 import operator
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
@@ -41,7 +42,9 @@ __all__ = (
     "uint64",
 )
 
-_FLOAT32_MAX = 3.4028234663852886e38
+# float32's largest value plus half its last step: larger magnitudes round to infinity
+# (round-to-nearest-even; FLT_MAX's last bit is odd, so the tie itself rounds up too)
+_FLOAT32_OVERFLOW = 3.4028235677973366e38
 _FORMAT_CODES = ("?", "b", "h", "i", "q", "B", "H", "I", "Q", "f", "d")
 type Format = Literal["?", "b", "h", "i", "q", "B", "H", "I", "Q", "f", "d"]
 
@@ -157,18 +160,22 @@ def as_dtype(value: object, /) -> DType:
     Parameters
     ----------
     value : DType, str, NumPy dtype or type, or Python ``bool``/``int``/``float``
-        ``bool``, ``int`` and ``float`` mean bool, int64 and float64.
+        ``bool``, ``int`` and ``float`` mean bool, int64 and float64. Strings
+        are read as NumPy reads them: names (``'uint8'``, ``'float'``,
+        ``'double'``, ``'bool_'``...), kind and size (``'f8'``, ``'i1'``,
+        ``'u4'``) and one-letter codes (``'d'``, ``'B'``), with an optional
+        byte order that must be the machine's (``'<i4'`` on little-endian).
 
     Raises
     ------
     DTypeError
-        If ``value`` names no supported dtype.
+        If ``value`` names no supported dtype, or a byte order that is not native.
 
     Examples
     --------
     >>> from shardmem._dtypes import as_dtype
-    >>> as_dtype("uint16"), as_dtype(float)
-    (DType('uint16'), DType('float64'))
+    >>> as_dtype("uint16"), as_dtype(float), as_dtype("f8"), as_dtype("B")
+    (DType('uint16'), DType('float64'), DType('float64'), DType('uint8'))
     """
 
     if isinstance(value, DType):
@@ -177,12 +184,59 @@ def as_dtype(value: object, /) -> DType:
         return _BY_NAME[value]
     if isinstance(value, type) and value in _PYTHON_TYPES:
         return _PYTHON_TYPES[value]
+    if isinstance(value, str):
+        found = _parse_spelling(value)
+        if found is not None:
+            return found
+    if getattr(value, "isnative", True) is False:  # a NumPy dtype such as '>f8'
+        raise _byte_order_error(value)
     name = _numpy_name(value)
     if name is None:
         name = getattr(value, "name", None)
     if isinstance(name, str) and name in _BY_NAME:
         return _BY_NAME[name]
     raise DTypeError(f"unknown dtype {value!r}; use one of {_NAMES} (or a DType such as sm.uint8)")
+
+
+_ALIASES = {
+    "float": "float64", "double": "float64", "single": "float32", "int": "int64",
+    "bool_": "bool", "bool8": "bool", "byte": "int8", "ubyte": "uint8", "short": "int16",
+    "ushort": "uint16", "intc": "int32", "uintc": "uint32", "long": "int64",
+    "ulong": "uint64", "longlong": "int64", "ulonglong": "uint64", "int_": "int64",
+    "uint": "uint64", "intp": "int64", "uintp": "uint64",
+}  # fmt: skip
+_KIND_LETTERS = {"b": "b", "i": "i", "u": "u", "f": "f"}
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+
+
+def _byte_order_error(value: object) -> DTypeError:
+    return DTypeError(
+        f"dtype {value!r} has a non-native byte order; shardmem stores elements in the "
+        f"machine's order ({sys.byteorder}-endian): use the dtype without the byte order "
+        "(e.g. 'float64'), and convert foreign-order data with x.astype(x.dtype.newbyteorder('='))"
+    )
+
+
+def _parse_spelling(text: str) -> DType | None:
+    """The DType of a NumPy string spelling ('f8', '<i4', 'd', 'double'...), or None."""
+    order, code = (text[0], text[1:]) if text[:1] in "<>=|" else ("", text)
+    if order in "<>" and order and order != _NATIVE:
+        found = _parse_spelling(code)
+        if found is not None and found.itemsize > 1:
+            raise _byte_order_error(text)
+        return found
+    code = _ALIASES.get(code, code)
+    if code in _BY_NAME:
+        return _BY_NAME[code]
+    if len(code) == 1 and code in "?bhilqBHILQfd":
+        return _BY_KIND_SIZE.get((_kind_of_code(code), struct.calcsize(code)))
+    if len(code) == 2 and code[0] in _KIND_LETTERS and code[1] in "1248":
+        return _BY_KIND_SIZE.get((_KIND_LETTERS[code[0]], int(code[1])))
+    return None
+
+
+def _kind_of_code(code: str) -> str:
+    return "b" if code == "?" else "f" if code in "fd" else "i" if code.islower() else "u"
 
 
 def dtype_from_format(fmt: str, itemsize: int, /) -> DType:
@@ -303,7 +357,7 @@ def _check_float(dtype: DType, value: object) -> float:
         number = float(value)
     except OverflowError:
         number = math.inf
-    if dtype is float32 and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+    if dtype is float32 and math.isfinite(number) and abs(number) >= _FLOAT32_OVERFLOW:
         number = math.inf
     if math.isinf(number) and not (isinstance(value, float) and math.isinf(value)):
         raise ValueOverflowError(

@@ -288,7 +288,12 @@ def test_scalars_and_zero_d() -> None:
         (1.0, sm.ArrayIndexError, "index 1.0 of type float is not supported"),
         ([0, 1], sm.ArrayIndexError, r"index \[0, 1\] of type list is not supported"),
         (None, sm.ArrayIndexError, "of type NoneType is not supported"),
-        (True, sm.ArrayIndexError, "of type bool is not supported"),
+        (True, sm.ArrayIndexError, "boolean mask index True is not supported"),
+        (np.True_, sm.ArrayIndexError, "boolean mask index np.True_ is not supported"),
+        (range(2), sm.ArrayIndexError, r"integer-array \(fancy\) index range\(0, 2\)"),
+        (slice(None, None, 0), sm.ArrayIndexError, "has step 0; a step must be a nonzero int"),
+        (slice(1.0, 3), sm.ArrayIndexError, "has a bound that is not an int or None"),
+        ((0, slice(0, 2, 0)), sm.ArrayIndexError, "on axis 1 has step 0"),
     ],
 )
 def test_index_errors(index: Any, error: type[Exception], message: str) -> None:
@@ -466,8 +471,12 @@ def test_reshape_forms_and_errors() -> None:
         a.reshape(6, copy="no")  # type: ignore[arg-type]
     with pytest.raises(sm.InvalidArgumentError, match=r"ravel\(\): order='X'"):
         a.ravel("X")
-    with pytest.raises(sm.InvalidArgumentError, match=r"tobytes\(\): order='K'"):
-        a.tobytes("K")
+    with pytest.raises(sm.InvalidArgumentError, match=r"tobytes\(\): order='X'"):
+        a.tobytes("X")
+    with pytest.raises(sm.InvalidArgumentError, match=r"copy\(\): order='X' .*'K'"):
+        a.copy("X")
+    with pytest.raises(sm.InvalidArgumentError, match=r"astype\(\): order='X'"):
+        a.astype("int8", order="X")
 
 
 @given(st.data(), strided())
@@ -525,9 +534,10 @@ def test_astype_matches_numpy(
         with pytest.raises(sm.ValueOverflowError, match=f"to {target.name} .* undefined"):
             view.astype(target)
         return
-    got = view.astype(target)
-    same(got, _numpy_cast(ref, target))
-    assert got._is_c_contiguous()
+    got, want = view.astype(target), _numpy_cast(ref, target)
+    same(got, want)
+    assert got._is_c_contiguous() == bool(want.flags.c_contiguous)  # order='K', as NumPy
+    assert got._transposed()._is_c_contiguous() == bool(want.flags.f_contiguous)
     assert not _views_same_memory(got, view)
 
 
@@ -570,8 +580,8 @@ def test_astype_copy_and_errors() -> None:
         a.astype("complex64")
     with pytest.raises(sm.InvalidArgumentError, match="casting='maybe' is not a casting rule"):
         a.astype("int8", casting="maybe")  # type: ignore[arg-type]
-    with pytest.raises(sm.ArgumentTypeError, match="copy=None must be True or False"):
-        a.astype("int8", copy=None)  # type: ignore[arg-type]
+    with pytest.raises(sm.ArgumentTypeError, match="copy='no' must be True or False"):
+        a.astype("int8", copy="no")  # type: ignore[arg-type]
     with pytest.raises(sm.ValueOverflowError, match="cannot cast float64 value nan to int8"):
         sm.asarray([float("nan")]).astype("int8")
 
