@@ -34,6 +34,7 @@ import bisect
 import itertools
 import math
 import operator
+import reprlib
 import sys
 from array import array
 from collections import Counter
@@ -42,7 +43,7 @@ from typing import Any, cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, zeros
-from shardmem._dtypes import as_index, check_real
+from shardmem._dtypes import as_float, as_index, check_real
 from shardmem._engine import Pool, resolve_pool
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
 from shardmem._kernels_histogram import (
@@ -109,9 +110,10 @@ def _check_range(range_: object) -> tuple[Number, Number]:
             f"histogram(): range=({lo}, {hi}): max must be larger than min in range "
             "parameter; pass range=(lo, hi) with lo <= hi"
         )
-    if not (math.isfinite(lo) and math.isfinite(hi)):
+    if not (math.isfinite(as_float(lo)) and math.isfinite(as_float(hi))):
         raise InvalidArgumentError(
-            f"histogram(): supplied range of [{lo}, {hi}] is not finite; pass finite bounds"
+            f"histogram(): supplied range of [{reprlib.repr(lo)}, {reprlib.repr(hi)}] is not "
+            "finite (range= must hold float64 numbers, at most about 1.8e308); pass finite bounds"
         )
     return lo, hi
 
@@ -199,6 +201,12 @@ def _check_bins(bins: object) -> int | list[float]:
                 f"maximum {sys.maxsize}; pass fewer bins"
             )
         return count
+    if getattr(bins, "ndim", None) == 0:  # a NumPy float scalar, a 0-d array
+        raise ArgumentTypeError(
+            f"histogram(): bins={bins!r} must be an int number of bins or a 1-D sequence of "
+            f"edges, not a 0-d {getattr(bins, 'dtype', type(bins).__name__)} value; pass "
+            "bins=int(...) for that many bins, or a list of edges"
+        )
     if hasattr(bins, "ndim") and hasattr(bins, "tolist"):  # SharedArray, NumPy array
         if bins.ndim != 1:
             raise ShapeError(

@@ -12,8 +12,15 @@ from collections.abc import Buffer
 from typing import Any
 
 from shardmem._array import SharedArray, cast_view, check_shape
+from shardmem._buffer import format_nbytes
 from shardmem._dtypes import DType, as_dtype, check_scalar, dtype_from_format, result_dtype
-from shardmem._errors import ArgumentTypeError, DTypeError, ShapeError, ValueOverflowError
+from shardmem._errors import (
+    ArgumentTypeError,
+    DTypeError,
+    OutOfMemoryError,
+    ShapeError,
+    ValueOverflowError,
+)
 
 __all__ = ("is_numpy", "pack", "to_raw")
 
@@ -204,10 +211,20 @@ def _from_numpy(obj: object, dtype: DType | None) -> tuple[Raw, tuple[int, ...],
             "x.astype(...) to bool, (u)int8..64, float32 or float64 first"
         ) from None
     target = dtype or source
-    if target != source:
-        arr = _cast_numpy(np, arr, source, target)
-    arr = np.asarray(arr, dtype=target.name, order="C")
-    shape = tuple(int(n) for n in arr.shape)
+    shape = check_shape(tuple(int(n) for n in arr.shape), target.itemsize)
+    try:
+        if target != source or not arr.flags.c_contiguous:
+            np.empty(shape, dtype=target.name)  # the copy's size, refused before scanning values
+        if target != source:
+            arr = _cast_numpy(np, arr, source, target)
+        arr = np.asarray(arr, dtype=target.name, order="C")
+    except MemoryError as exc:  # a broadcast or strided view whose copy is too large
+        nbytes = math.prod(shape) * target.itemsize
+        raise OutOfMemoryError(
+            f"Unable to allocate {format_nbytes(nbytes)} for an array with shape {shape} and "
+            f"data type {target.name} (a copy of the {type(obj).__name__} in shared memory); "
+            "free memory or pass a smaller array"
+        ) from exc
     raw: Raw = memoryview(arr).cast("B") if arr.ndim and arr.size else arr.tobytes()
     return raw, shape, target
 

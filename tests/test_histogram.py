@@ -117,7 +117,13 @@ def test_errors() -> None:
         (None, sm.ArgumentTypeError, "must be an int or a sequence of edges"),
         (np.zeros((2, 3)), sm.ShapeError,
          r"bins as an array of edges must be 1-D, not of shape \(2, 3\)"),
-        (sm.zeros(()), sm.ShapeError, r"must be 1-D, not of shape \(\)"),
+        (sm.zeros(()), sm.ArgumentTypeError,
+         r"bins=SharedArray\(0\.0, dtype=float64\) must be an int number of bins or a 1-D "
+         r"sequence of edges, not a 0-d float64 value"),
+        (np.float64(3), sm.ArgumentTypeError,
+         r"bins=np\.float64\(3\.0\) must be an int number of bins or a 1-D sequence of edges, "
+         r"not a 0-d float64 value; pass bins=int\(\.\.\.\)"),
+        (np.array(2.5), sm.ArgumentTypeError, "not a 0-d float64 value"),
         (np.zeros(3, np.complex128), sm.ArgumentTypeError,
          r"histogram\(\): bins\[0\]=0j must be a real number \(int or float\), not complex"),
         ([0, "1", 2], sm.ArgumentTypeError, r"bins\[1\]='1' must be a real number"),
@@ -265,3 +271,14 @@ def test_many_explicit_edges_are_shared_not_shipped(
     np.testing.assert_array_equal(np.asarray(counts), want_counts)
     np.testing.assert_array_equal(np.asarray(got_edges), want_edges)
     assert all("edges" not in params for params in sent)
+
+
+@pytest.mark.parametrize("bound", [2**1100, -(2**1100), 10**400])
+def test_a_range_beyond_float64_names_range(bound: int) -> None:
+    range_ = (min(0, bound), max(0, bound))
+    with pytest.raises(TypeError):
+        np.histogram([1.0], range=range_)  # NumPy refuses it too (with a ufunc TypeError)
+    with pytest.raises(
+        sm.InvalidArgumentError, match=r"supplied range of \[.*\] is not finite \(range="
+    ):
+        sm.histogram([1.0], range=range_, pool=get_pool(2))

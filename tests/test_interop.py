@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import re
 import subprocess
 import sys
 import time
@@ -308,3 +309,46 @@ def test_large_copies_are_c_speed() -> None:
     sm.asarray(bytes(n))
     sm.zeros(n, dtype="uint8")
     assert time.perf_counter() - start < 5.0  # a per-element loop would take minutes
+
+
+# -- impossible copies of NumPy views (review of issue 25) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base", "shape", "dtype"),
+    [
+        (np.zeros(1), (2**40,), None),
+        (np.zeros(1, np.uint8), (2**20, 2**22), None),
+        (np.zeros(1, np.int64), (2**40,), "int32"),  # a cast that would scan 2**40 values first
+        (np.zeros(1, np.float32), (2**41,), "float64"),
+    ],
+)
+def test_a_view_too_large_to_copy_is_an_out_of_memory_error(
+    base: Any, shape: tuple[int, ...], dtype: str | None
+) -> None:
+    view = np.broadcast_to(base, shape)
+    with pytest.raises(MemoryError):
+        np.ascontiguousarray(view, dtype=dtype)  # the reference: NumPy cannot make it either
+    name = dtype or view.dtype.name
+    pattern = rf"Unable to allocate .* shape {re.escape(str(shape))} and data type {name}"
+    with pytest.raises(sm.OutOfMemoryError, match=pattern):
+        sm.asarray(view, dtype=dtype)
+
+
+def test_a_view_beyond_the_address_space_is_a_shape_error() -> None:
+    view = np.broadcast_to(np.zeros(1, np.uint8), (2**62,))
+    with pytest.raises(sm.ShapeError, match="more than the maximum"):
+        sm.asarray(view, dtype="float64")
+
+
+def test_map_of_a_huge_broadcast_input_is_an_out_of_memory_error() -> None:
+    view = np.broadcast_to(np.zeros(1), (2**40,))
+    with pytest.raises(sm.OutOfMemoryError, match=r"Unable to allocate 8\.00 TiB"):
+        sm.map(lambda a, out: None, view)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (0, 3)])
+def test_a_small_broadcast_view_still_copies(shape: tuple[int, ...]) -> None:
+    view = np.broadcast_to(np.arange(shape[-1], dtype=np.int16), shape)
+    np.testing.assert_array_equal(np.asarray(sm.asarray(view)), view)
+    np.testing.assert_array_equal(np.asarray(sm.asarray(view, dtype="int64")), view)
