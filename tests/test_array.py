@@ -784,3 +784,159 @@ def test_run_writes_back_nothing_when_the_kernel_fails(pool2: sm.Pool) -> None:
     with pytest.raises(ValueError, match="kernel failed"):
         pool2.run(write_then_fail, target)
     assert target.tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def write_then_read(x, y, *, rank, barrier):  # type: ignore[no-untyped-def]
+    """Rank 0 writes every element of ``x``; after the barrier every rank reads ``y``."""
+    if rank == 0:
+        for i in range(len(x)):
+            x[i] = i + 100
+    barrier()
+    return [y[i] for i in range(len(y))]
+
+
+def _sequential_write_then_read(x: Any, y: Any) -> list[Any]:
+    """The reference: the same writes and reads on the NumPy arrays themselves."""
+    flat = x.reshape(-1)  # a view: the arguments are C-contiguous
+    for i in range(flat.size):
+        flat[i] = i + 100
+    return list(y.reshape(-1).tolist())
+
+
+@given(
+    st.sampled_from(["float64", "int64", "int16"]),
+    st.integers(1, 12),
+    st.data(),
+    st.sampled_from(["same object", "views", "reshaped view"]),
+    st.sampled_from([1, 2]),
+)
+@settings(max_examples=60, deadline=None)
+def test_run_aliasing_numpy_arguments_share_one_copy(
+    dtype: str, n: int, data: st.DataObject, how: str, workers: int
+) -> None:
+    base = np.arange(n, dtype=dtype) % 50
+    start = data.draw(st.integers(0, n - 1))
+    stop = data.draw(st.integers(start + 1, n))
+    other = data.draw(st.integers(0, n - 1))
+    if how == "same object":
+        x = y = base[start:stop]
+    elif how == "views":
+        x, y = base[start:stop], base[other : data.draw(st.integers(other + 1, n))]
+    else:
+        x, y = base[start:stop], base.reshape(1, n)
+    ref_base = base.copy()
+    ref_x = ref_base[start:stop]
+    ref_y = (
+        ref_x if y is x else ref_base.reshape(1, n) if y.ndim == 2 else ref_base[other:][: y.size]
+    )
+    want = _sequential_write_then_read(ref_x, ref_y)
+    got = get_pool(workers).run(write_then_read, x, y)
+    assert got == [want] * workers  # every rank read what rank 0 wrote through the other argument
+    assert base.tolist() == ref_base.tolist()  # and the caller's array holds the writes
+
+
+def test_run_numpy_view_of_a_shared_array_is_passed_zero_copy(pool2: sm.Pool) -> None:
+    s = sm.zeros(6)
+    pool2.run(write_then_read, np.asarray(s)[2:5], s)
+    assert s.tolist() == [0.0, 0.0, 100.0, 101.0, 102.0, 0.0]
+    t = sm.zeros(4)
+    reads = pool2.run(write_then_read, t, np.asarray(t))  # the SharedArray and its NumPy view
+    assert reads == [[100.0, 101.0, 102.0, 103.0]] * 2
+    assert t.tolist() == [100.0, 101.0, 102.0, 103.0]
+
+
+def test_run_refuses_aliasing_it_cannot_share(pool2: sm.Pool) -> None:
+    s = sm.zeros(6)
+    with pytest.raises(sm.InvalidArgumentError, match=r"run\(\): a NumPy argument .* view of"):
+        pool2.run(write_then_read, np.asarray(s)[::2], s)
+    base = np.zeros(6)
+    with pytest.raises(sm.InvalidArgumentError, match=r"NumPy arguments share memory .* not a C"):
+        pool2.run(write_then_read, base[::2], base)
+    assert not base.any()  # refused before any work
+    assert not np.asarray(s).any()
+    alone = np.asarray(s)[::2]  # a strided view of shared memory alone: copied and written back
+    pool2.run(write_then_read, alone, alone)
+    assert s.tolist() == [100.0, 0.0, 101.0, 0.0, 102.0, 0.0]
+
+
+def test_run_strided_buffer_written_back_in_its_own_format(pool2: sm.Pool) -> None:
+    import array
+    import ctypes
+
+    data = array.array("l", [0] * 8)  # 'l', not shardmem's 'q'
+    pool2.run(write_then_read, memoryview(data)[::2], b"")
+    assert data.tolist() == [100, 0, 101, 0, 102, 0, 103, 0]
+    foreign = memoryview((ctypes.c_int64 * 4)())[::2]  # format '<q': cannot be cast back
+    with pytest.raises(sm.InvalidArgumentError, match=r"format '<q' is not contiguous"):
+        pool2.run(write_then_read, foreign, b"")
+
+
+ORDERS = ["C", "F", "A", "K", "c", "f", "a", "k", None]
+
+
+@given(st.data(), strided(), st.sampled_from(ORDERS))
+@settings(max_examples=150, deadline=None)
+def test_copy_tobytes_astype_orders_match_numpy(
+    data: st.DataObject, pair: tuple[sm.SharedArray, Any], order: Any
+) -> None:
+    view, ref = pair
+    got, want = view.copy(order), ref.copy(order)
+    same(got, want)
+    assert got._is_c_contiguous() == bool(want.flags.c_contiguous)
+    assert got._transposed()._is_c_contiguous() == bool(want.flags.f_contiguous)
+    assert view.tobytes(order) == ref.tobytes(order)
+    target = data.draw(dtypes())
+    if not _undefined_in_numpy(ref, target):
+        cast, want_cast = view.astype(target, order=order), _numpy_cast(ref, target)
+        same(cast, want_cast.astype(target.name, order=order))
+
+
+def test_order_values_numpy_refuses_are_refused() -> None:
+    a = sm.arange(6)
+    with pytest.raises(sm.InvalidArgumentError, match=r"reshape\(\): order='k' is not supported"):
+        a.reshape(2, 3, order="k")
+    assert a.reshape(2, 3, order=None).tolist() == np.arange(6).reshape(2, 3, order=None).tolist()
+    assert a.reshape(2, 3, order="f").tolist() == np.arange(6).reshape(2, 3, order="F").tolist()
+
+
+@pytest.mark.parametrize("copy", [False, None, 0, np.False_])
+def test_astype_false_copy_values_return_self_as_numpy(copy: Any) -> None:
+    a, ref = sm.arange(4), np.arange(4)
+    assert (a.astype("int64", copy=copy) is a) == (ref.astype("int64", copy=copy) is ref)
+    assert a.astype("int64", copy=copy, order="F") is a  # 1-D: C and F at once
+    t = sm.arange(6).reshape(2, 3)._transposed()
+    assert t.astype("int64", copy=copy) is t  # 'K' keeps the F layout, so nothing to copy
+    assert t.astype("int64", copy=copy, order="C") is not t
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((2**31, 0, 2**31), "float64"),
+        ((2**30, 0, 2**30), "float64"),
+        ((2**62, 0), "uint8"),
+        ((2**62, 0), "float64"),
+        ((2**60, 0, 8), "float64"),
+        ((2**60, 0, 7), "uint8"),
+        ((2**63 - 1, 0), "uint8"),
+        ((2**60, 0), "float64"),
+    ],
+)
+def test_too_big_shapes_are_refused_as_numpy_refuses_them(shape: Any, dtype: str) -> None:
+    try:
+        np.empty(shape, dtype)
+    except ValueError:
+        refused = True
+    else:
+        refused = False
+    makers = [
+        lambda: sm.empty(shape, dtype=dtype),
+        lambda: sm.zeros(shape, dtype=dtype),
+        lambda: sm.zeros(0, dtype=dtype).reshape(shape),
+    ]
+    for make in makers:
+        if refused:
+            with pytest.raises(sm.ShapeError, match=r"is too big: it needs \d+ bytes"):
+                make()
+        else:
+            assert make().shape == shape

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import sys
+
 import numpy as np
 import pytest
 from strategies import ALL_DTYPES
@@ -118,3 +121,59 @@ def test_check_scalar_rules() -> None:
         check_scalar(sm.float64, 10**400)
     with pytest.raises(sm.DTypeError, match="pass a float or int"):
         check_scalar(sm.float64, "1.0")
+
+
+SPELLINGS = [
+    "f8", "f4", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1", "?", "b", "B", "h", "H",
+    "i", "I", "l", "L", "q", "Q", "f", "d", "float", "int", "double", "single", "bool_", "byte",
+    "ubyte", "short", "ushort", "intc", "uintc", "long", "ulong", "longlong", "ulonglong",
+    "intp", "uintp", "=f8", "|u1", "|i1", ">u1", "<u1",
+    "<f8" if sys.byteorder == "little" else ">f8",
+    np.dtype("<i4" if sys.byteorder == "little" else ">i4"),
+    np.intc, np.longlong, np.ulonglong, np.double, np.bool_, bool, int, float,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS, ids=repr)
+def test_numpy_spellings_name_the_same_dtype(spelling: object) -> None:
+    assert as_dtype(spelling).name == np.dtype(spelling).name  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("foreign", [">f8", ">i4", np.dtype(">u2"), np.dtype(">f4")], ids=repr)
+def test_foreign_byte_order_is_refused_clearly(foreign: object) -> None:
+    if sys.byteorder != "little":
+        foreign = str(foreign).replace(">", "<")
+    with pytest.raises(sm.DTypeError, match=r"non-native byte order; .*newbyteorder\('='\)"):
+        as_dtype(foreign)
+    with pytest.raises(sm.DTypeError, match="non-native byte order"):
+        sm.zeros(2).astype(foreign)
+
+
+# float32's largest value plus half a step: the first float64 that rounds to infinity
+_F32_OVERFLOW = 3.4028235677973366e38
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        3.4028235e38,
+        np.finfo(np.float32).max.item(),
+        math.nextafter(_F32_OVERFLOW, 0),
+        _F32_OVERFLOW,
+    ],
+)
+def test_float32_range_is_what_rounds_to_infinity(value: float) -> None:
+    with np.errstate(over="ignore"):
+        want = np.full(2, value, np.float32)
+    for sign in (1, -1):
+        if np.isinf(want).any():
+            with pytest.raises(sm.ValueOverflowError, match="too large for float32"):
+                check_scalar(sm.float32, sign * value)
+            with pytest.raises(sm.ValueOverflowError, match="too large for float32"):
+                sm.full(2, sign * value, dtype="float32")
+            continue
+        a = sm.zeros(2, dtype="float32")
+        a.fill(sign * value)
+        a[0] = sign * value
+        assert a.tolist() == (sign * want).tolist()
+        assert sm.full(2, sign * value, dtype="float32").tolist() == (sign * want).tolist()
