@@ -79,3 +79,41 @@ def _rendezvous_by_index(flags: memoryview, me: int, other: int) -> bool:
     while not flags[other] and time.monotonic() < end:
         time.sleep(0.0005)
     return bool(flags[other])
+
+
+def lose_a_race() -> tuple[bool, bool]:
+    """Take from an empty queue, as a worker that loses the race for a shared task does."""
+    import _interpqueues
+    import sys
+
+    qid = _interpqueues.create(1, 2, 1)
+    try:
+        _interpqueues.get(qid)
+    except Exception:  # noqa: BLE001 - whichever class is registered
+        raised = True
+    else:
+        raised = False
+    finally:
+        _interpqueues.destroy(qid)
+    return raised, "concurrent.interpreters" in sys.modules or "pickle" in sys.modules
+
+
+def stdlib_queue_empty() -> str:
+    """A kernel that uses concurrent.interpreters itself gets its real QueueEmpty."""
+    from concurrent import interpreters
+
+    queue = interpreters.create_queue()
+    try:
+        queue.get_nowait()
+    except interpreters.QueueEmpty as exc:
+        return type(exc).__module__
+    return "nothing raised"
+
+
+def test_an_empty_queue_in_a_worker_raises_without_importing_concurrent_interpreters() -> None:
+    with sm.Pool(1) as pool:
+        assert pool.submit(lose_a_race).result(timeout=60) == (True, False)
+        assert (
+            pool.submit(stdlib_queue_empty).result(timeout=60).startswith("concurrent.interpreters")
+        )
+        assert pool.submit(lose_a_race).result(timeout=60)[0] is True

@@ -47,6 +47,26 @@ _count = _interpqueues.get_count
 _put = _interpqueues.put
 
 
+class _QueueEmptyError(Exception):
+    pass
+
+
+class _QueueFullError(Exception):
+    pass
+
+
+class _NoQueue:
+    pass
+
+
+# A worker that loses the race for the last task on the shared queue gets QueueEmpty
+# from _interpqueues.get, whose class lives in concurrent.interpreters: raising it the
+# first time imports that package and ~25 modules (pickle, threading, queue: ~3 MiB and
+# 25-45 ms per worker). Light classes are registered instead; a kernel that imports
+# concurrent.interpreters registers the real ones again.
+_interpqueues._register_heap_types(_NoQueue, _QueueEmptyError, _QueueFullError)
+
+
 class Cancelled(BaseException):
     """Raised inside a running kernel (from the watchdog thread) to stop it."""
 
