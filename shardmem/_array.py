@@ -1020,9 +1020,10 @@ def borrow_arguments(
 
     SharedArrays and SharedBuffers pass through unchanged (zero-copy), and so
     does a C-contiguous NumPy array of a SharedArray's memory
-    (``np.asarray(a)``). A NumPy array, a buffer (bytearray, array.array,
-    memoryview...), nested lists or an Array-API array is copied into a new
-    SharedArray, as ``sm.asarray`` does. An object passed twice is copied
+    (``np.asarray(a)``; a read-only one too: workers see writeable views).
+    A NumPy array, a buffer (bytearray, array.array, memoryview...), nested
+    lists or an Array-API array is copied into a new SharedArray, as
+    ``sm.asarray`` does. An object passed twice is copied
     once, and NumPy arrays that share memory (views of one array) become
     views of one shared copy of the memory they span, so the kernel sees
     them alias as the caller's arrays do. Returns the arguments and

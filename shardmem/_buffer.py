@@ -32,7 +32,7 @@ __all__ = (
 
 _ids = itertools.count(1)
 _listeners: list[Callable[[int], None]] = []
-_live: weakref.WeakSet[SharedBuffer] = weakref.WeakSet()
+_live: weakref.WeakKeyDictionary[SharedBuffer, int] = weakref.WeakKeyDictionary()  # -> address
 
 
 def add_release_listener(fn: Callable[[int], None], /) -> None:
@@ -160,7 +160,7 @@ class SharedBuffer:
         self._id = next(_ids)
         self._closed = False
         self._finalizer = weakref.finalize(self, _notify_dropped, self._id)
-        _live.add(self)
+        _live[self] = 0  # its address, read when first asked for (buffer_holding)
 
     @property
     def id(self) -> int:
@@ -413,11 +413,13 @@ def buffer_holding(start: int, end: int, /) -> tuple[SharedBuffer, int] | None:
     >>> buffer_holding(base + 2, base + 6) == (buf, 2), buffer_holding(base + 6, base + 9)
     (True, None)
     """
-    for buffer in tuple(_live):
+    for buffer, known in tuple(_live.items()):
         size = len(buffer._data)
         if buffer._closed or not size:
             continue
-        base = _api.PyByteArray_AsString(buffer._data) or 0
+        base = known or _api.PyByteArray_AsString(buffer._data) or 0
+        if not known:
+            _live[buffer] = base  # stable from now on: an open SharedBuffer is never resized
         if base <= start and end <= base + size:
             return buffer, start - base
     return None

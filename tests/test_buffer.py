@@ -127,3 +127,22 @@ def test_cannot_be_resized() -> None:
     assert not hasattr(buf, "resize")
     with pytest.raises(AttributeError):
         buf.nbytes = 8  # type: ignore[misc]
+
+
+def test_buffer_holding_finds_the_buffer_behind_numpy_views() -> None:
+    from shardmem._buffer import buffer_holding
+
+    a = sm.zeros(6)
+    view = np.asarray(a)[2:5]
+    start = view.__array_interface__["data"][0]
+    assert buffer_holding(start, start + view.nbytes) == (a.buffer, 16)
+    assert buffer_holding(start, start + 48) is None  # past the buffer's end
+    own = np.zeros(3)
+    address = own.__array_interface__["data"][0]
+    assert buffer_holding(address, address + own.nbytes) is None  # NumPy's own memory
+    b = sm.SharedBuffer(8)
+    gone = np.asarray(b)
+    address = gone.__array_interface__["data"][0]
+    del gone
+    b.close()
+    assert buffer_holding(address, address + 8) is None  # closed buffers are not found
