@@ -577,7 +577,8 @@ class SharedArray:
         Parameters
         ----------
         *shape : int or tuple of ints
-            The new shape, as one tuple or as separate ints.
+            The new shape, as one tuple or as separate ints (None: the same
+            shape, as NumPy).
         order : {'C', 'F', 'A'}, optional
             Read and place elements in row-major (``'C'``, the default) or
             column-major (``'F'``) order; ``'A'`` is ``'F'`` for a
@@ -611,6 +612,8 @@ class SharedArray:
         if copy is not None and not isinstance(copy, bool):
             raise ArgumentTypeError(f"reshape(): copy={copy!r} must be None, True or False")
         given = shape[0] if len(shape) == 1 else shape
+        if given is None:  # NumPy: the same shape, as a view
+            given = self._shape
         new = _resolve_reshape(given, self.size, self._dtype.itemsize)
         if self._read_order(order, "reshape") == "F":
             return self._transposed().reshape(new[::-1], copy=copy)._transposed()

@@ -897,6 +897,12 @@ def test_order_values_numpy_refuses_are_refused() -> None:
         a.reshape(2, 3, order="k")
     assert a.reshape(2, 3, order=None).tolist() == np.arange(6).reshape(2, 3, order=None).tolist()
     assert a.reshape(2, 3, order="f").tolist() == np.arange(6).reshape(2, 3, order="F").tolist()
+    m = sm.arange(6).reshape(2, 3)[:, ::2]
+    same_shape = m.reshape(None)  # NumPy: the same shape, a view
+    assert same_shape.shape == np.arange(6).reshape(2, 3)[:, ::2].reshape(None).shape
+    assert same_shape.buffer is m.buffer
+    with pytest.raises(sm.ShapeError, match="has a non-integer length None"):
+        m.reshape(None, 2)
 
 
 @pytest.mark.parametrize("copy", [False, None, 0, np.False_])
