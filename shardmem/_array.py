@@ -563,7 +563,7 @@ class SharedArray:
 
     def reshape(
         self,
-        *shape: int | tuple[int, ...] | list[int],
+        *shape: int | tuple[int, ...] | list[int] | None,
         order: str = "C",
         copy: bool | None = None,
     ) -> SharedArray:
