@@ -19,13 +19,17 @@ Three paths, all exact integer counts:
   the data hold at least ``bins / 4`` values).
 
 Edges are ``i * step + lo`` for uniform bins, with the last edge set to
-``hi``, exactly as ``np.linspace`` computes them in float64, and a value
-``v`` lands in bin ``i`` when ``edges[i] <= v < edges[i+1]`` (the last bin
-includes ``hi``), as in NumPy. Values are compared as float64, as NumPy
-does (int64 and uint64 values beyond 2**53 round first); with ``range=``,
-NumPy's range filter compares 64-bit integers with int bounds exactly.
-Float32 data are binned against float64 edges (NumPy would use float32
-edges), bools as 0 and 1.
+``hi``, exactly as ``np.linspace`` computes them, in NumPy's dtype for them
+(``result_type(lo, hi, data)``, float64 for integers): float32 for float32
+data, computed in float32 steps when the bounds are the data's float32
+extremes, else in float64 and rounded once; a range of NumPy scalars has
+its edges computed by NumPy itself. Explicit edges keep the dtype
+``np.asarray(bins)`` gives them. A value ``v`` lands in bin ``i`` when
+``edges[i] <= v < edges[i+1]`` (the last bin includes ``hi``), compared in
+the dtype NumPy promotes the data and the edges to: exactly for integers
+with integer edges, else as float64 (int64 and uint64 values beyond 2**53
+round first); with ``range=``, NumPy's range filter compares 64-bit
+integers with int bounds exactly. bools are binned as 0 and 1.
 """
 
 from __future__ import annotations
@@ -39,13 +43,26 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, zeros
-from shardmem._dtypes import as_float, as_index, check_real
+from shardmem._dtypes import (
+    DType,
+    as_dtype,
+    as_float,
+    as_index,
+    bool_,
+    check_real,
+    float32,
+    float64,
+    int64,
+    uint64,
+)
 from shardmem._engine import Pool, resolve_pool
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
+from shardmem._interop import is_numpy
 from shardmem._kernels_histogram import (
     bin_counts,
     fill_edges,
@@ -136,57 +153,138 @@ def _too_many(bins: int, start: float, stop: float) -> InvalidArgumentError:
     )
 
 
-type EdgeFiller = Callable[[float, float, int], None]
+type EdgeFiller = Callable[[float, float, int, bool], None]
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded to the nearest float32 (infinity beyond its range)."""
+    return array("f", [value])[0]
 
 
 def fill_uniform_edges(
-    out: memoryview, lo: Number, hi: Number, *, workers: EdgeFiller | None = None
+    out: memoryview,
+    lo: Number,
+    hi: Number,
+    *,
+    workers: EdgeFiller | None = None,
+    f32: bool = False,
 ) -> None:
-    """Write ``np.linspace(lo, hi, len(out))`` into ``out``, computed the same way, in float64.
+    """Write ``np.linspace(lo, hi, len(out))`` into ``out``, computed the same way.
 
-    More than ``SHIPPED_EDGES`` edges are written by ``workers(first, delta,
-    bins)`` when given. Raises `InvalidArgumentError` when the edges do not
-    increase (too many bins for the range, as NumPy refuses them).
+    In float64 and rounded once to ``out``'s format; with ``f32`` (``lo`` and
+    ``hi`` float32 values) every step in float32, as NumPy's ``linspace``
+    computes between float32 bounds. More than ``SHIPPED_EDGES`` edges are
+    written by ``workers(first, delta, bins, f32)`` when given. Raises
+    `InvalidArgumentError` when the edges do not increase (too many bins
+    for the range, as NumPy refuses them).
     """
     bins = len(out) - 1
     start, stop = float(lo), float(hi)
-    delta = stop - start
-    step = delta / bins
+    delta = _f32(stop - start) if f32 else stop - start
+    step = _f32(delta / bins) if f32 else delta / bins
     if not math.isfinite(step):
         raise _too_many(bins, start, stop)
     if workers is None or bins <= SHIPPED_EDGES:
-        linspace_into(out[:bins], 0, start, delta, bins)
+        linspace_into(out[:bins], 0, start, delta, bins, f32)
     else:
-        workers(start, delta, bins)
-    out[bins] = stop  # type: ignore[call-overload]  # a 'd' view takes floats
-    if not _surely_increasing(start, stop, step) and any(
+        workers(start, delta, bins, f32)
+    out[bins] = stop  # type: ignore[call-overload]  # a 'd' or 'f' view takes floats
+    narrow = out.format == "f"
+    if not _surely_increasing(start, stop, step, narrow) and any(
         map(operator.ge, out[:-1], out[1:], strict=True)
     ):
         raise _too_many(bins, start, stop)
 
 
-def _surely_increasing(start: float, stop: float, step: float) -> bool:
+def _surely_increasing(start: float, stop: float, step: float, f32: bool = False) -> bool:
     """Whether ``i * step + start`` rounds to strictly increasing values for every ``i``.
 
     Consecutive products differ by at least ``step`` less one rounding, and
     their sums with ``start`` by that less another: a step of four units in
-    the last place of the largest magnitude keeps them apart.
+    the last place of the largest magnitude keeps them apart (float32 units
+    for float32 edges: 2**29 float64 units, at least float32's smallest).
     """
     largest = max(abs(start), abs(stop), abs(stop - start))
-    return step > 4 * math.ulp(largest)
+    unit = max(math.ulp(largest) * 2**29, 2.0**-149) if f32 else math.ulp(largest)
+    return step > 4 * unit
 
 
-def _explicit_edges(bins: Sequence[object]) -> list[float]:
-    edges = [check_real(v, f"bins[{i}]", "histogram") for i, v in enumerate(bins)]
-    if len(edges) < 2 or any(not b >= a for a, b in itertools.pairwise(edges)):
+# -- explicit edges: their dtype and how they compare, as NumPy's ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Edges:
+    """Explicit edges: their values (ints stay ints) and NumPy's dtype for them."""
+
+    values: list[Number]
+    dtype: DType
+
+
+def _explicit_edges(bins: Sequence[object], source: object) -> _Edges:
+    for i, v in enumerate(bins):
+        check_real(v, f"bins[{i}]", "histogram")
+    values = cast("list[Number]", [_real(v) for v in bins])
+    if len(values) < 2 or any(not b >= a for a, b in itertools.pairwise(values)):
         raise InvalidArgumentError(
             f"histogram(): bins={list(bins)!r} as edges must hold >= 2 values increasing "
             "monotonically; pass sorted edges or an int number of bins"
         )
-    return edges
+    return _Edges(values, _edges_dtype(source, bins, values))
 
 
-def _check_bins(bins: object) -> int | list[float]:
+def _edges_dtype(source: object, bins: Sequence[object], values: list[Number]) -> DType:
+    """The dtype ``np.asarray(bins)`` has (float64 where shardmem has none)."""
+    name = getattr(getattr(source, "dtype", None), "name", None)
+    if name is None and any(map(is_numpy, bins)):  # NumPy scalars: NumPy decides
+        import numpy as np
+
+        name = np.asarray(bins).dtype.name
+    if name is None:
+        return _python_edges_dtype(values)
+    try:
+        return as_dtype(name)
+    except DTypeError:
+        return float64  # float16, longdouble, object: values compared as float64
+
+
+def _python_edges_dtype(values: list[Number]) -> DType:
+    """NumPy's dtype for a list of Python numbers: ints as int64, else uint64, else float64."""
+    if any(isinstance(v, float) for v in values):
+        return float64
+    kinds = {
+        "i" if -(2**63) <= v < 2**63 else "u" if 0 <= v < 2**64 else "o"
+        for v in values
+        if not isinstance(v, bool)
+    }
+    if not kinds:
+        return bool_
+    return {frozenset("i"): int64, frozenset("u"): uint64}.get(frozenset(kinds), float64)
+
+
+def compares_as_float(data: DType, edges: DType) -> bool:
+    """Whether NumPy compares ``data`` with ``edges`` as float64 (else exactly, as ints).
+
+    NumPy promotes the two: a float on either side, or a uint64 beside a
+    signed integer, gives float64; other integers (bool among them) promote
+    to an integer type that holds both.
+    """
+    if "f" in (data.kind, edges.kind):
+        return True
+    kinds = {data.kind: data.itemsize, edges.kind: edges.itemsize}
+    return data.kind != edges.kind and kinds.get("u") == 8 and "i" in kinds
+
+
+def _write_edges(out: memoryview, edges: _Edges) -> None:
+    fmt = out.format
+    if fmt == "?":
+        out[:] = memoryview(bytes(map(bool, edges.values))).cast("?")
+    elif fmt in ("f", "d"):
+        out[:] = array(fmt, map(as_float, edges.values))
+    else:
+        out[:] = array(fmt, map(int, edges.values))
+
+
+def _check_bins(bins: object) -> int | _Edges:
     if isinstance(bins, bool):
         raise ArgumentTypeError("histogram(): bins=True is not allowed; pass an int or edges")
     count = as_index(bins)
@@ -213,21 +311,57 @@ def _check_bins(bins: object) -> int | list[float]:
                 f"histogram(): bins as an array of edges must be 1-D, not of shape "
                 f"{getattr(bins, 'shape', '?')}; pass e.g. a.ravel() or an int number of bins"
             )
-        return _explicit_edges(bins.tolist())
+        return _explicit_edges(bins.tolist(), bins)
     if isinstance(bins, Sequence) and not isinstance(bins, str | bytes | bytearray):
-        return _explicit_edges(bins)
+        return _explicit_edges(bins, bins)
     raise ArgumentTypeError(
         f"histogram(): bins={bins!r} must be an int or a sequence of edges (bin-width "
         "estimators such as bins='auto' are not supported)"
     )
 
 
+# -- uniform edges: NumPy's bin dtype ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """Uniform edges: their dtype (NumPy's ``bin_type``) and, for a range of NumPy
+    scalars, the widened bounds and NumPy's own dtype name (NumPy computes those edges)."""
+
+    dtype: DType
+    numpy: tuple[Any, Any, str] | None = None
+
+
+def _bin_spec(data: DType, range_arg: object) -> _Spec:
+    """NumPy's dtype for uniform edges: ``result_type(lo, hi, data)``, floats for integers.
+
+    Python bounds are weak (they do not widen float32 data); NumPy scalars
+    take part with their own dtype.
+    """
+    pair = list(range_arg) if isinstance(range_arg, tuple | list) else []
+    if not any(map(is_numpy, pair)):
+        return _Spec(float32 if data == float32 else float64)
+    import numpy as np
+
+    first, last = pair
+    if first == last:
+        first, last = first - 0.5, last + 0.5
+    kind = np.result_type(first, last, np.empty(0, dtype=data.name))
+    if np.issubdtype(kind, np.integer) or kind == np.bool_:
+        kind = np.result_type(kind, float)
+    try:
+        found = as_dtype(kind.name)
+    except DTypeError:
+        found = float64  # float16 edges, kept as float64 values
+    return _Spec(found, (first, last, kind.name))
+
+
 class _Result:
     """The two outputs, allocated before any work (an impossible size fails first)."""
 
-    def __init__(self, nbins: int) -> None:
+    def __init__(self, nbins: int, edges: DType) -> None:
         self.counts = zeros(nbins, dtype="int64")
-        self.edges = zeros(nbins + 1, dtype="float64")
+        self.edges = zeros(nbins + 1, dtype=edges)
 
     def counts_view(self) -> memoryview:
         return memoryview(self.counts)
@@ -260,46 +394,114 @@ def _bin_values(counts: Counter[int], edges: memoryview, out: memoryview) -> Non
             out[index] += count
 
 
+@dataclass(frozen=True, slots=True)
+class _Filled:
+    """What binning needs after the edges are written.
+
+    ``outer``: the outer edges as Python numbers; ``keep``: NumPy's range
+    filter; ``standard``: the edges are float64 ``i * step + lo`` (workers
+    may compute them instead of reading them).
+    """
+
+    outer: tuple[Number, Number]
+    keep: tuple[Number, Number, bool] | None
+    standard: bool
+
+
 def _small_int_histogram(
-    flat: SharedArray, bins: int | list[float], range_: tuple[Number, Number] | None, **run: object
+    flat: SharedArray, bins: int | _Edges, range_: _Range, **run: Any
 ) -> tuple[SharedArray, SharedArray]:
     total: Counter[int] = Counter()
-    for part in _run(value_counts, flat, **run):  # type: ignore[arg-type]
+    for part in _run(value_counts, flat, **run):
         total.update(cast("dict[int, int]", part))
-    result = _Result(bins if isinstance(bins, int) else len(bins) - 1)
-    _fill_edges(result, bins, range_, lambda: (min(total), max(total)), bool(total), run=run)
+    result = _Result(*_shape_of(bins, range_))
+    extremes = lambda: (min(total), max(total))  # noqa: E731 - called only for uniform bins
+    _fill_edges(result, bins, range_, extremes, bool(total), data=flat.dtype, run=run)
     _bin_values(total, result.edges_view(), result.counts_view())
     return result.counts, result.edges
 
 
+type _Range = tuple[tuple[Number, Number] | None, _Spec | None]
+
+
+def _shape_of(bins: int | _Edges, range_: _Range) -> tuple[int, DType]:
+    if isinstance(bins, _Edges):
+        return len(bins.values) - 1, bins.dtype
+    assert range_[1] is not None
+    return bins, range_[1].dtype
+
+
 def _fill_edges(
     result: _Result,
-    bins: int | list[float],
-    range_: tuple[Number, Number] | None,
-    extremes: object,
+    bins: int | _Edges,
+    range_: _Range,
+    extremes: Callable[[], tuple[Number, Number]],
     nonempty: bool,
     *,
+    data: DType,
     run: dict[str, Any],
-) -> tuple[Number, Number]:
-    """Write the edges into ``result``; return the outer edges (before float rounding)."""
-    if not isinstance(bins, int):
-        result.edges_view()[:] = array("d", bins)
-        return bins[0], bins[-1]
-    if range_ is not None:
-        outer = _outer(*range_, auto=False)
+) -> _Filled:
+    """Write the edges into ``result``, as NumPy computes them in its dtype for them."""
+    view = result.edges_view()
+    if isinstance(bins, _Edges):
+        _write_edges(view, bins)
+        return _Filled((bins.values[0], bins.values[-1]), None, False)
+    bounds, spec = range_
+    assert spec is not None
+    if spec.numpy is not None:
+        return _numpy_edges(result, spec.numpy, data)
+    narrow = result.edges.dtype == float32
+    f32 = False
+    if bounds is not None:
+        outer = _outer(*bounds, auto=False)
     elif not nonempty:
         outer = (0, 1)
     else:
-        lo, hi = extremes()  # type: ignore[operator]
+        lo, hi = extremes()
         outer = _outer(lo, hi, auto=True)
+        f32 = narrow  # NumPy's bounds are the data's float32 min and max: it computes in float32
+        if f32 and lo == hi:
+            outer = (_f32(lo - 0.5), _f32(hi + 0.5))
 
-    def workers(first: float, delta: float, nbins: int) -> None:
+    def workers(first: float, delta: float, nbins: int, f32: bool) -> None:
         edges = cast("SharedArray", result.edges[:nbins])
-        params = {"first": first, "delta": delta, "nbins": nbins}
+        params = {"first": first, "delta": delta, "nbins": nbins, "f32": f32}
         _run(fill_edges, edges, chunks=None, pool=run["pool"], timeout=run["timeout"], **params)
 
-    fill_uniform_edges(result.edges_view(), *outer, workers=workers)
-    return outer
+    fill_uniform_edges(view, *outer, workers=workers, f32=f32)
+    if not narrow:
+        return _Filled(outer, _keep(bounds, outer), True)
+    keep = None if bounds is None else (view[0], view[len(view) - 1], True)
+    return _Filled(outer, keep, False)  # NumPy casts Python bounds to float32 to compare
+
+
+def _numpy_edges(result: _Result, spec: tuple[Any, Any, str], data: DType) -> _Filled:
+    """Edges for a range of NumPy scalars, computed by NumPy itself (NumPy is loaded)."""
+    import numpy as np
+
+    first, last, kind = spec
+    nbins = result.counts.size
+    edges = np.linspace(first, last, nbins + 1, endpoint=True, dtype=kind)
+    if np.any(edges[:-1] >= edges[1:]):
+        raise _too_many(nbins, float(first), float(last))
+    memoryview(result.edges).cast("B")[:] = edges.astype(result.edges.dtype.name).tobytes()
+    lo, hi = cast("tuple[Number, Number]", (_real(first), _real(last)))
+    if _bound_as_float(data, first) or _bound_as_float(data, last):
+        return _Filled((lo, hi), (float(lo), float(hi), True), False)
+    return _Filled((lo, hi), (int(lo), int(hi), False), False)
+
+
+def _bound_as_float(data: DType, bound: object) -> bool:
+    """Whether NumPy's range filter compares ``data`` with ``bound`` as floats."""
+    if isinstance(bound, float) or data.kind == "f":
+        return True
+    if not is_numpy(bound):
+        return False  # a Python int: weak, compared exactly with integer data
+    try:
+        kind = as_dtype(getattr(bound, "dtype", float64).name)
+    except DTypeError:
+        return True  # float16
+    return compares_as_float(data, kind)
 
 
 def _nan_pair(a: tuple[Number, Number], b: tuple[Number, Number]) -> tuple[Number, Number]:
@@ -309,51 +511,79 @@ def _nan_pair(a: tuple[Number, Number], b: tuple[Number, Number]) -> tuple[Numbe
 
 
 def _general_histogram(
-    flat: SharedArray, bins: int | list[float], range_: tuple[Number, Number] | None, **run: object
+    flat: SharedArray, bins: int | _Edges, range_: _Range, **run: Any
 ) -> tuple[SharedArray, SharedArray]:
     def extremes() -> tuple[Number, Number]:
-        pairs = _run(minmax, flat, **run)  # type: ignore[arg-type]
+        pairs = _run(minmax, flat, **run)
         return tree_combine(cast("list[tuple[Number, Number]]", pairs), _nan_pair)
 
-    nbins = bins if isinstance(bins, int) else len(bins) - 1
-    result = _Result(nbins)
-    outer = _fill_edges(result, bins, range_, extremes, flat.size > 0, run=run)
+    result = _Result(*_shape_of(bins, range_))
+    filled = _fill_edges(result, bins, range_, extremes, flat.size > 0, data=flat.dtype, run=run)
     if not flat.size:
         return result.counts, result.edges
-    keep = _keep(range_, outer)
-    if isinstance(bins, int) and bins > SHIPPED_EDGES:
-        _uniform(flat, result, outer, keep, **run)
+    if isinstance(bins, _Edges):
+        _explicit(flat, result, bins, **run)
+    elif bins > SHIPPED_EDGES:
+        _uniform(flat, result, filled, **run)
     else:
-        _bisected(flat, result, keep, **run)
+        _bisected(flat, result, filled.keep, **run)
     return result.counts, result.edges
 
 
-def _bisected(
-    flat: SharedArray, result: _Result, keep: tuple[Number, Number, bool] | None, **run: Any
-) -> None:
-    """Bin by bisection against the edges: a few travel with each task, more are shared."""
-    if result.edges.size <= SHIPPED_EDGES + 1:
-        parts = _run(bin_counts, flat, edges=tuple(result.edges_view().tolist()), keep=keep, **run)
-    else:
-        parts = _run(bin_counts, flat, whole(result.edges), keep=keep, **run)
+def _explicit(flat: SharedArray, result: _Result, edges: _Edges, **run: Any) -> None:
+    """Bin against explicit edges, comparing as NumPy does (exact ints where it does)."""
+    if not compares_as_float(flat.dtype, edges.dtype):
+        parts = _run(bin_counts, flat, whole(result.edges), exact=True, **run)
+        _add_parts(result, parts)
+    elif edges.dtype.kind == "f":
+        _bisected(flat, result, None, **run)
+    else:  # integer edges compared as float64: their rounded values
+        floats = asarray([as_float(v) for v in edges.values], dtype="float64")
+        _bisected(flat, result, None, floats=floats, **run)
+
+
+def _add_parts(result: _Result, parts: list[object]) -> None:
     out = result.counts_view()
     for part in parts:
         for index, count in cast("dict[int, int]", part).items():
             out[index] += count
 
 
-def _uniform(
+def _bisected(
     flat: SharedArray,
     result: _Result,
-    outer: tuple[Number, Number],
     keep: tuple[Number, Number, bool] | None,
+    *,
+    floats: SharedArray | None = None,
     **run: Any,
 ) -> None:
-    """Bin by arithmetic in the workers: only the range and the bin count travel."""
-    lo, hi = outer
+    """Bin by bisection against the edges: a few travel with each task, more are shared."""
+    edges = result.edges if floats is None else floats
+    if edges.size <= SHIPPED_EDGES + 1:
+        shipped = tuple(memoryview(edges).tolist())
+        parts = _run(bin_counts, flat, edges=shipped, keep=keep, **run)
+    else:
+        parts = _run(bin_counts, flat, whole(edges), keep=keep, **run)
+    _add_parts(result, parts)
+
+
+def _uniform(flat: SharedArray, result: _Result, filled: _Filled, **run: Any) -> None:
+    """Bin by arithmetic in the workers: only the range and the bin count travel.
+
+    Edges that are not float64 ``i * step + lo`` (float32 ones, or NumPy's
+    own) are shared with the workers, which correct the index against them.
+    """
+    lo, hi = filled.outer
     nbins = result.counts.size
     both_int = isinstance(lo, int) and isinstance(hi, int)
     denom = float(hi - lo) if both_int else float(hi) - float(lo)  # NumPy's _unsigned_subtract
+    first, stop = float(lo), float(hi)
+    shared: tuple[Whole, ...] = ()
+    if not filled.standard:
+        view = result.edges_view()
+        first, stop = float(view[0]), float(view[nbins])
+        denom = stop - first
+        shared = (whole(result.edges),)
     pool = resolve_pool(run["pool"])
     dense = flat.size * 4 >= nbins  # shards may fill more bins than a dict should carry
     rows = zeros((pool.size, nbins) if dense else 0, dtype="int64")
@@ -361,21 +591,22 @@ def _uniform(
         uniform_counts,
         flat,
         whole(rows),
-        first=float(lo),
-        stop=float(hi),
+        *shared,
+        first=first,
+        stop=stop,
         denom=denom,
         nbins=nbins,
-        keep=keep,
+        keep=filled.keep,
         chunks=run["chunks"],
         pool=pool,
         timeout=run["timeout"],
     )
     out = result.counts_view()
-    filled = sorted({p for p in parts if isinstance(p, int)})
-    if filled:
+    filled_rows = sorted({p for p in parts if isinstance(p, int)})
+    if filled_rows:
         flat_rows = memoryview(rows).cast("B").cast("q")
-        total = array("q", flat_rows[filled[0] * nbins : (filled[0] + 1) * nbins])
-        for rank in filled[1:]:
+        total = array("q", flat_rows[filled_rows[0] * nbins : (filled_rows[0] + 1) * nbins])
+        for rank in filled_rows[1:]:
             total = array(
                 "q",
                 map(operator.add, total, flat_rows[rank * nbins : (rank + 1) * nbins], strict=True),
@@ -411,7 +642,8 @@ def histogram(
     range : (float, float), optional
         Lower and upper edge (Python or NumPy numbers); default the data's
         min and max (widened by 0.5 on both sides when they are equal;
-        ``(0, 1)`` for empty data). Values outside are not counted.
+        ``(0, 1)`` for empty data). Values outside are not counted. Ignored
+        when ``bins`` are edges, as NumPy ignores it.
     chunks : int, optional
         Number of dynamically scheduled chunks; default one shard per worker.
     pool, timeout
@@ -422,7 +654,11 @@ def histogram(
     counts : SharedArray
         ``int64`` counts, one per bin.
     edges : SharedArray
-        ``float64`` bin edges, one more than the counts.
+        Bin edges, one more than the counts, in NumPy's dtype: for uniform
+        bins float64, or float32 for float32 data (NumPy scalars in
+        ``range`` take part as NumPy promotes them); explicit edges keep the
+        dtype NumPy gives them (``[0, 2, 4]`` is int64, a float32 array
+        stays float32; float16 and object edges become float64).
 
     Raises
     ------
@@ -440,8 +676,12 @@ def histogram(
 
     Notes
     -----
-    Values are binned as float64, as NumPy bins integers (so int64 and
-    uint64 values beyond 2**53 round first). More than 1024 uniform bins
+    Values are compared with the edges in the dtype NumPy promotes the two
+    to: integers with integer edges exactly (``[2**53, 2**53 + 1]`` with
+    edges ``[0, 2**53 + 1, 2**53 + 3]`` fall in different bins), otherwise
+    as float64 (int64 and uint64 values beyond 2**53 round first, as
+    against uniform bins, whose edges are floats); float32 data against
+    float32 edges, as NumPy. More than 1024 uniform bins
     are binned without the edges: each worker computes a value's bin from
     the range and the bin count as NumPy does, corrected against the edges
     on either side, so the cost grows with the data, and with ``bins`` only
@@ -455,10 +695,16 @@ def histogram(
     >>> counts, edges = sm.histogram([0, 1, 1, 2, 7], bins=4)
     >>> counts.tolist(), edges.tolist()
     ([3, 1, 0, 1], [0.0, 1.75, 3.5, 5.25, 7.0])
+    >>> counts, edges = sm.histogram([2**53, 2**53 + 1], bins=[0, 2**53 + 1, 2**53 + 3])
+    >>> counts.tolist(), edges.dtype
+    ([1, 1], DType('int64'))
     """
     flat = _flat(x)
     kind = _check_bins(bins)
-    range_ = None if range is None else _check_range(range)
+    range_: _Range = (None, None)
+    if isinstance(kind, int):  # NumPy ignores range= beside explicit edges
+        bounds = None if range is None else _check_range(range)
+        range_ = (bounds, _bin_spec(flat.dtype, range))
     run = {"chunks": chunks, "pool": pool, "timeout": timeout}
     small = flat.dtype.kind in "biu" and flat.dtype.itemsize <= 2
     make = _small_int_histogram if small else _general_histogram

@@ -27,10 +27,17 @@ ranges = st.one_of(
 
 def reference(x: Any, bins: Any, range_: Any) -> tuple[Any, Any]:
     if x.dtype == np.bool_:
-        x = x.astype(np.int64)
-    elif x.dtype == np.float32:
-        x = x.astype(np.float64)
+        x = x.astype(np.int64)  # NumPy cannot subtract bools for uniform bins; shardmem bins 0/1
     return np.histogram(x, bins, range=range_)
+
+
+def assert_same(got: tuple[Any, Any], want: tuple[Any, Any]) -> None:
+    """Counts and edges equal NumPy's, the edges in NumPy's dtype."""
+    counts, edges = got
+    assert counts.dtype == sm.int64
+    assert edges.dtype.name == want[1].dtype.name
+    np.testing.assert_array_equal(np.asarray(counts), want[0])
+    np.testing.assert_array_equal(np.asarray(edges), want[1])
 
 
 @settings(max_examples=30, deadline=None)
@@ -50,11 +57,8 @@ def test_matches_numpy(data: st.DataObject, bins: Any, range_: Any, w: int, chun
         with pytest.raises(sm.InvalidArgumentError, match="too many bins for data range"):
             sm.histogram(ref, bins, range=range_, chunks=chunks, pool=get_pool(w))
         return
-    counts, edges = sm.histogram(ref, bins, range=range_, chunks=chunks, pool=get_pool(w))
-    assert counts.dtype == sm.int64
-    assert edges.dtype == sm.float64
-    np.testing.assert_array_equal(np.asarray(counts), want_counts)
-    np.testing.assert_array_equal(np.asarray(edges), want_edges.astype(np.float64))
+    got = sm.histogram(ref, bins, range=range_, chunks=chunks, pool=get_pool(w))
+    assert_same(got, (want_counts, want_edges))
 
 
 @pytest.mark.parametrize("w", [1, 2, 3, 4])
@@ -191,12 +195,9 @@ def test_many_bins_with_dense_counts_match_numpy(
     n = data.draw(st.integers(bins // 4, 3 * bins))  # enough values for per-worker rows
     seed = data.draw(st.integers(0, 2**32 - 1))
     x = (np.random.default_rng(seed).standard_normal(n) * 1000).astype(dtype)
-    ref = x.astype(np.float64) if dtype == "float32" else x
     range_ = data.draw(st.sampled_from([None, (-500, 700), (-500.5, 700.25)]))
-    counts, edges = sm.histogram(x, bins, range=range_, chunks=chunks, pool=get_pool(w))
-    want_counts, want_edges = np.histogram(ref, bins, range=range_)
-    np.testing.assert_array_equal(np.asarray(counts), want_counts)
-    np.testing.assert_array_equal(np.asarray(edges), want_edges)
+    got = sm.histogram(x, bins, range=range_, chunks=chunks, pool=get_pool(w))
+    assert_same(got, np.histogram(x, bins, range=range_))
 
 
 def test_many_uniform_bins_send_only_the_range_to_workers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,3 +283,126 @@ def test_a_range_beyond_float64_names_range(bound: int) -> None:
         sm.InvalidArgumentError, match=r"supplied range of \[.*\] is not finite \(range="
     ):
         sm.histogram([1.0], range=range_, pool=get_pool(2))
+
+
+# -- float32 data, integer edges beyond 2**53, NumPy's edge dtypes (review of issue 25) ----------
+
+float32_ranges = st.one_of(
+    st.none(),
+    st.sampled_from([(-1.5, 2.25), (0, 1), (-3, 5)]),
+    st.sampled_from([(np.float32(-1.1), np.float32(2.3)), (np.float64(-1.1), np.float64(2.3))]),
+    st.sampled_from([(np.float32(0.1), 3), (np.int8(-2), np.int8(3)), (np.float16(0), 2)]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    bins=st.one_of(st.integers(1, 40), st.sampled_from([1024, 1025, 3000])),
+    range_=float32_ranges,
+    w=workers,
+    chunks=chunkings,
+)
+def test_float32_data_bins_like_numpy(
+    data: st.DataObject, bins: int, range_: Any, w: int, chunks: int | None
+) -> None:
+    n = data.draw(st.integers(0, 400))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    kind = data.draw(st.sampled_from(["normal", "constant", "sevenths"]))
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        x = rng.standard_normal(n).astype(np.float32)
+    elif kind == "constant":
+        x = np.full(n, rng.standard_normal(), dtype=np.float32)
+    else:
+        x = np.arange(n, dtype=np.float32) / np.float32(7)
+    try:
+        want = np.histogram(x, bins, range=range_)
+    except ValueError as exc:
+        assert "Too many bins" in str(exc)  # noqa: PT017
+        with pytest.raises(sm.InvalidArgumentError, match="too many bins"):
+            sm.histogram(x, bins, range=range_, chunks=chunks, pool=get_pool(w))
+        return
+    assert_same(sm.histogram(x, bins, range=range_, chunks=chunks, pool=get_pool(w)), want)
+
+
+def test_float32_edges_are_numpys_float32_edges() -> None:
+    x = np.array([0.1, 0.2, 0.3, 0.7, 1.0], dtype=np.float32)
+    counts, edges = sm.histogram(x, 3, pool=get_pool(2))
+    assert edges.dtype == sm.float32
+    assert counts.tolist() == [3, 0, 2] == np.histogram(x, 3)[0].tolist()  # float64 edges: 3, 1, 1
+
+
+def test_numpy_scalar_range_edges_are_computed_in_their_dtype() -> None:
+    x = np.linspace(0, 3.5, 1000)  # float64 data, float32 bounds: linspace runs in float32
+    for bins in (7, 2000):
+        want = np.histogram(x, bins, range=(np.float32(0.1), np.float32(3.3)))
+        assert_same(sm.histogram(x, bins, range=(np.float32(0.1), np.float32(3.3))), want)
+
+
+wide_ints = st.sampled_from(
+    [0, 1, 2**53 - 1, 2**53, 2**53 + 1, 2**53 + 2, 2**53 + 3, 2**62 + 1, 2**63 - 1, -(2**53) - 1]
+)
+wide_uints = st.sampled_from([0, 2**53 + 1, 2**63, 2**63 + 1, 2**64 - 1, 2**64 - 2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(["int64", "uint64", "int32", "uint8", "float64", "bool"]),
+    edge_kind=st.sampled_from(["int list", "uint list", "mixed list", "int64", "uint64", "float"]),
+    range_=st.sampled_from([None, (5, 1), (0, 2**40)]),
+    w=workers,
+    chunks=chunkings,
+)
+def test_explicit_edges_compare_as_numpy_does(  # noqa: PLR0917 - hypothesis draws
+    data: st.DataObject, dtype: str, edge_kind: str, range_: Any, w: int, chunks: int | None
+) -> None:
+    if dtype in ("int64", "float64"):
+        values = data.draw(st.lists(wide_ints, min_size=0, max_size=30))
+    elif dtype == "uint64":
+        values = data.draw(st.lists(wide_uints, min_size=0, max_size=30))
+    else:
+        values = data.draw(st.lists(st.integers(0, 200), min_size=0, max_size=30))
+    x = np.array(values, dtype=np.int64 if dtype != "uint64" else np.uint64).astype(dtype)
+    pool = wide_uints if edge_kind in ("uint list", "uint64") else wide_ints
+    raw = sorted(set(data.draw(st.lists(pool, min_size=2, max_size=8))))
+    if len(raw) < 2:
+        raw = [raw[0], raw[0] + 1]
+    if edge_kind == "mixed list":
+        raw = [float(raw[0]), *raw[1:]]
+    bins: Any = raw
+    if edge_kind in ("int64", "uint64"):
+        bins = np.array(raw, dtype=edge_kind)
+    elif edge_kind == "float":
+        bins = np.array(raw, dtype=np.float64)
+    ref = x.astype(np.uint8) if dtype == "bool" else x  # what NumPy does, with a warning
+    want = np.histogram(ref, bins, range=range_)  # NumPy ignores range= beside edges
+    assert_same(sm.histogram(x, bins, range=range_, chunks=chunks, pool=get_pool(w)), want)
+
+
+def test_integer_edges_beyond_2_53_compare_exactly() -> None:
+    x = np.array([2**53, 2**53 + 1, 2**53 + 2], dtype=np.int64)
+    edges = [0, 2**53 + 1, 2**53 + 3]
+    counts, got_edges = sm.histogram(x, bins=edges, pool=get_pool(2))
+    assert counts.tolist() == [1, 2] == np.histogram(x, bins=edges)[0].tolist()
+    assert got_edges.dtype == sm.int64
+    assert got_edges.tolist() == edges
+    many = [*range(0, 2 * 2000, 2), 2**53 + 1, 2**53 + 3]  # shared with the workers
+    counts, _ = sm.histogram(x, bins=many, pool=get_pool(2))
+    np.testing.assert_array_equal(np.asarray(counts), np.histogram(x, bins=many)[0])
+
+
+@pytest.mark.parametrize("data", ALL_DTYPES, ids=str)
+@pytest.mark.parametrize("edges", ALL_DTYPES, ids=str)
+def test_compares_as_float_is_numpys_promotion(data: sm.DType, edges: sm.DType) -> None:
+    from shardmem._histogram import compares_as_float
+
+    promoted = np.result_type(np.dtype(data.name), np.dtype(edges.name))
+    assert compares_as_float(data, edges) == (promoted.kind == "f")
+
+
+def test_range_is_ignored_beside_explicit_edges_as_numpy_does() -> None:
+    for range_ in [(5, 1), (0, 2**1100)]:
+        counts, _ = sm.histogram([1, 2, 3], [0, 2, 4], range=range_, pool=get_pool(2))  # type: ignore[arg-type]
+        assert counts.tolist() == np.histogram([1, 2, 3], [0, 2, 4], range=range_)[0].tolist()

@@ -233,10 +233,10 @@ def test_histogram_of_constant_empty_and_single(
     data: st.DataObject, dtype: sm.DType, bins: int, w: int, chunks: int | None
 ) -> None:
     a = data.draw(small_inputs(dtype))
-    ref = a.astype(np.float64) if dtype.kind == "f" else a  # float32 vs float64 edges (documented)
-    if dtype.kind == "f":
-        ref = np.clip(ref, -1e300, 1e300)
-        a = ref.astype(dtype.name)
+    if dtype.kind == "f":  # float32 data against NumPy's float32 edges, as NumPy bins them
+        limit = 1e300 if dtype == sm.float64 else 1e30
+        a = np.clip(a, -limit, limit).astype(dtype.name)
+    ref = a
     try:
         want_counts, want_edges = np.histogram(ref, bins)
     except ValueError as exc:  # v - 0.5 and v + 0.5 round to one float
@@ -245,6 +245,7 @@ def test_histogram_of_constant_empty_and_single(
             sm.histogram(a, bins, chunks=chunks, pool=get_pool(w))
         return
     counts, edges = sm.histogram(a, bins, chunks=chunks, pool=get_pool(w))
+    assert edges.dtype.name == want_edges.dtype.name
     np.testing.assert_array_equal(np.asarray(counts), want_counts)
     np.testing.assert_array_equal(np.asarray(edges), want_edges)
 
@@ -351,6 +352,47 @@ def test_histogram_values_on_edges_match_numpy(  # noqa: PLR0917 - hypothesis dr
     counts, got_edges = sm.histogram(values, bins, range=range_, chunks=chunks, pool=get_pool(w))
     np.testing.assert_array_equal(np.asarray(got_edges), want_edges)
     np.testing.assert_array_equal(np.asarray(counts), want_counts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    lo=st.floats(-1e4, 1e4, width=32),
+    width=st.floats(0.125, 1e4, width=32),
+    bins=st.sampled_from([3, 10, 1000, 1025, 4099]),
+    w=workers,
+    chunks=chunkings,
+    ranged=st.booleans(),
+)
+def test_float32_histogram_values_on_edges_match_numpy(  # noqa: PLR0917 - hypothesis draws
+    data: st.DataObject,
+    lo: float,
+    width: float,
+    bins: int,
+    w: int,
+    chunks: int | None,
+    ranged: bool,
+) -> None:
+    edges = np.linspace(lo, lo + width, bins + 1, dtype=np.float32)
+    picks = data.draw(st.lists(st.integers(0, bins), min_size=1, max_size=40))
+    nudge = data.draw(
+        st.lists(st.sampled_from([-1, 0, 1]), min_size=len(picks), max_size=len(picks))
+    )
+    toward = edges[picks] + np.array(nudge, dtype=np.float32)
+    values = np.nextafter(edges[picks], toward).astype(np.float32)
+    values = np.concatenate([values, edges[[0, -1]]])
+    range_ = (lo, lo + width) if ranged else None
+    try:
+        want = np.histogram(values, bins, range=range_)
+    except ValueError as exc:
+        assert "Too many bins" in str(exc)  # noqa: PT017
+        with pytest.raises(sm.InvalidArgumentError, match="too many bins"):
+            sm.histogram(values, bins, range=range_, chunks=chunks, pool=get_pool(w))
+        return
+    counts, got_edges = sm.histogram(values, bins, range=range_, chunks=chunks, pool=get_pool(w))
+    assert got_edges.dtype == sm.float32
+    np.testing.assert_array_equal(np.asarray(got_edges), want[1])
+    np.testing.assert_array_equal(np.asarray(counts), want[0])
 
 
 @settings(max_examples=40, deadline=None)
