@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import struct
 import sys
+from collections.abc import Sized
 
 from shardmem._array import SharedArray, c_strides, check_shape, from_raw
 from shardmem._buffer import SharedBuffer, format_nbytes
@@ -202,9 +203,11 @@ def asarray(obj: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:
     Raises
     ------
     ShapeError
-        If nested sequences are ragged.
+        If nested sequences are ragged, or a range is too long for memory.
     DTypeError, ValueOverflowError
         If a value does not fit the dtype or the type is not supported.
+    OutOfMemoryError
+        If the elements cannot be allocated.
 
     Examples
     --------
@@ -220,7 +223,18 @@ def asarray(obj: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:
     target = None if dtype is None else as_dtype(dtype)
     if isinstance(obj, SharedArray) and target in (None, obj.dtype):
         return obj
-    raw, shape, kind = to_raw(obj, target)
+    if isinstance(obj, range):  # its length is known before a byte is made
+        check_shape((len(obj),), (target or as_dtype("int64")).itemsize)
+    try:
+        raw, shape, kind = to_raw(obj, target)
+    except MemoryError as exc:
+        if isinstance(exc, OutOfMemoryError):
+            raise
+        length = len(obj) if isinstance(obj, Sized) else "?"
+        raise OutOfMemoryError(
+            f"asarray(): Unable to allocate the elements of a {type(obj).__name__} of length "
+            f"{length}; free memory or convert less data"
+        ) from exc
     return from_raw(raw, shape, kind)
 
 

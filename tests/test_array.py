@@ -946,3 +946,11 @@ def test_too_big_shapes_are_refused_as_numpy_refuses_them(shape: Any, dtype: str
                 make()
         else:
             assert make().shape == shape
+
+
+def test_asarray_of_a_range_too_long_is_refused_before_allocating() -> None:
+    with pytest.raises(sm.ShapeError, match=r"shape \(4611686018427387904,\) is too big"):
+        sm.asarray(range(2**62))
+    with pytest.raises(sm.ShapeError, match=r"shape \(2305843009213693952,\) is too big"):
+        sm.asarray(range(2**61), dtype="int32")
+    assert sm.asarray(range(3), dtype="int8").tolist() == np.arange(3, dtype="int8").tolist()
