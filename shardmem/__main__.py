@@ -39,14 +39,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except (ShardmemError, OSError) as exc:
-        print(f"shardmem {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        _say(f"shardmem {args.command}: error: {_one_line(exc)}", sys.stderr)
         return 2
     except MemoryError:
-        print(f"shardmem {args.command}: error: not enough memory for this", file=sys.stderr)
+        _say(f"shardmem {args.command}: error: not enough memory for this", sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"shardmem {args.command}: interrupted", file=sys.stderr)
+        _say(f"shardmem {args.command}: interrupted", sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, never a traceback
+        _say(
+            f"shardmem {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(a bug in shardmem: please report it with this command line)",
+            sys.stderr,
+        )
+        return 1
+
+
+def _say(text: str, stream: Any) -> None:
+    """Print ``text`` on ``stream`` even where its encoding cannot show every character.
+
+    A file name that is not valid in the file system's encoding reaches Python
+    with surrogate escapes (``'\\udcff'``), which a strict UTF-8 stream refuses;
+    such characters are written as backslash escapes instead.
+    """
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -228,7 +246,7 @@ def _image(args: argparse.Namespace) -> int:
         result = _apply(op, picture, pool, params)
         took = time.perf_counter() - start
     image.write_image(args.output, result)
-    print(f"{args.operation}: {args.input} -> {args.output} in {took * 1e3:.1f} ms")
+    _say(f"{args.operation}: {args.input} -> {args.output} in {took * 1e3:.1f} ms", sys.stdout)
     return 0
 
 

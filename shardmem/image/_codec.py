@@ -27,6 +27,7 @@ from shardmem._errors import (
     ImageFormatError,
     InvalidArgumentError,
     OutOfMemoryError,
+    ShapeError,
 )
 from shardmem.image._point import to_uint8
 from shardmem.image._runner import _hwc, _image
@@ -37,6 +38,7 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _PLUGINS = ("auto", "stdlib", "pillow")
 _MASK = (255).__and__
+_MAX_PIXELS = 2 * 89_478_485  # Pillow's default: it refuses over 2 * Image.MAX_IMAGE_PIXELS
 _MAX_DIGITS = 18  # longest number read from a PGM/PPM (int() refuses over 4,300 digits)
 type PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
@@ -122,9 +124,19 @@ def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) ->
             "to 9 (smallest), or -1 (zlib's default)"
         )
     a = _image(image, "write_image")
+    h, w, c = _hwc(a)
+    if not 1 <= c <= 4:
+        raise ShapeError(
+            f"write_image(): image has shape {a.shape}, {c} channels; an image file holds "
+            "1-4 channels (gray, gray+alpha, RGB, RGBA): pass H x W or H x W x 1..4"
+        )
+    if not h or not w:
+        raise ShapeError(
+            f"write_image(): image has shape {a.shape}, no pixels; image files cannot "
+            "hold an image of zero height or width: pass at least 1 x 1 pixels"
+        )
     if a.dtype != uint8:
         a = to_uint8(a)
-    h, w, c = _hwc(a)
     suffix = file.suffix.lower()
     if not suffix:
         raise ImageFormatError(
@@ -150,7 +162,13 @@ def write_image(path: PathLike, image: object, /, *, compress_level: int = 6) ->
 def _path(path: object, where: str) -> Path:
     """``path`` (str, bytes or path-like, as ``open`` takes) as a Path."""
     if isinstance(path, str | bytes | os.PathLike):
-        return Path(os.fsdecode(path))
+        name = os.fsdecode(path)
+        if "\0" in name:
+            raise InvalidArgumentError(
+                f"{where}(): path={name!r} holds a NUL character, which no file name can; "
+                "pass the file name without it"
+            )
+        return Path(name)
     raise ArgumentTypeError(
         f"{where}(): path={path!r} is a {type(path).__name__}; pass the file name as a "
         "str, bytes or pathlib.Path"
@@ -209,6 +227,7 @@ def _decode_png(data: bytes, name: str) -> SharedArray:
     w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", header)
     if not w or not h:
         raise ImageFormatError(f"{name}: corrupt PNG: it declares {w} x {h} pixels")
+    _check_pixels(w, h, name)
     if depth != 8 or interlace or ctype not in _PNG_CHANNELS:
         raise ImageFormatError(
             f"{name}: PNG with bit depth {depth}, colour type {ctype}, interlace {interlace} "
@@ -227,8 +246,30 @@ def _decode_png(data: bytes, name: str) -> SharedArray:
         )
     pixels = _unfilter(raw, h, w * c, c, name)
     if ctype == 3:
-        pixels, c = _depalette(pixels, chunks.get(b"PLTE", [b""])[0], name), 3
+        alpha = chunks.get(b"tRNS", [b""])[0]
+        pixels = _depalette(pixels, chunks.get(b"PLTE", [b""])[0], alpha, name)
+        c = 4 if alpha else 3
     return from_raw(pixels, (h, w, c) if c > 1 else (h, w), uint8)
+
+
+def _pixel_limit() -> int | None:
+    """Pillow's limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``, None: off), its default without it."""
+    pil = _pillow()
+    if pil is None:
+        return _MAX_PIXELS
+    most = pil.MAX_IMAGE_PIXELS
+    return None if most is None else 2 * int(most)
+
+
+def _check_pixels(w: int, h: int, name: str) -> None:
+    """Refuse, as Pillow does, an image declaring more pixels than its decompression-bomb limit."""
+    limit = _pixel_limit()
+    if limit is not None and w * h > limit:
+        raise ImageFormatError(
+            f"{name}: {w} x {h} = {w * h:,} pixels is over the limit of {limit:,}, so it is "
+            "refused as a possible decompression bomb (as Pillow refuses it); if you trust "
+            "the file, raise PIL.Image.MAX_IMAGE_PIXELS (half the limit)"
+        )
 
 
 def _unfilter(raw: bytes, h: int, stride: int, bpp: int, name: str) -> bytearray:
@@ -273,13 +314,18 @@ def _unfilter_slow(kind: int, line: bytes, prev: bytes, bpp: int) -> bytes:
     return bytes(cur)
 
 
-def _depalette(index: bytearray, palette: bytes, name: str) -> bytearray:
+def _depalette(index: bytearray, palette: bytes, alpha: bytes, name: str) -> bytearray:
+    """RGB of each palette index; RGBA when the file has a tRNS chunk (as Pillow reads it:
+    entries past the end of tRNS are opaque)."""
     if not palette or len(palette) % 3:
         raise ImageFormatError(f"{name}: palette PNG without a valid PLTE chunk")
     pal = palette.ljust(768, b"\0")
-    out = bytearray(3 * len(index))
-    for k in range(3):
-        out[k::3] = index.translate(pal[k::3])
+    planes = [pal[k::3] for k in range(3)]
+    if alpha:
+        planes.append(alpha[:256].ljust(256, b"\xff"))
+    out = bytearray(len(planes) * len(index))
+    for k, plane in enumerate(planes):
+        out[k :: len(planes)] = index.translate(plane)
     return out
 
 
@@ -325,8 +371,16 @@ def _pnm_header(data: bytes, name: str) -> tuple[list[int], int]:
 
 
 def _decode_pnm(data: bytes, name: str) -> SharedArray:
+    if not data[2:3].isspace():
+        raise ImageFormatError(
+            f"{name}: corrupt PGM/PPM header: the magic {data[:2]!r} must be followed by "
+            f"whitespace, not {data[2:3]!r}"
+        )
     (w, h, maxval), pos = _pnm_header(data, name)
     c = 3 if data[:2] in (b"P3", b"P6") else 1
+    if not w or not h:
+        raise ImageFormatError(f"{name}: corrupt PGM/PPM header: it declares {w} x {h} pixels")
+    _check_pixels(w, h, name)
     if maxval < 1:
         raise ImageFormatError(f"{name}: corrupt PGM/PPM header: maxval is {maxval}, not >= 1")
     if maxval > 255:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import operator
+from array import array
+from itertools import repeat
+from operator import sub
 
 from shardmem._array import SharedArray
 from shardmem._buffer import format_nbytes
@@ -58,12 +61,13 @@ def resize(
             f"resize(): image has shape {a.shape}, no pixels to interpolate from; "
             "pass an image of at least 1 x 1"
         )
-    try:
-        ys, i0, i1, f1 = _tables((h, w, c), (oh, ow), order)
+    try:  # compact tables (8 bytes an entry), built before any work starts
+        ys = tuple(t.tobytes() for t in _axis(h, oh, order))  # (bytes: shipped as they are)
+        xs = tuple(t.tobytes() for t in _axis(w, ow, order))
     except MemoryError as exc:  # the output fits, its per-row and per-column tables do not
         raise OutOfMemoryError(
-            f"resize(): output_shape={(oh, ow)} needs tables of {oh} rows and {ow * c} "
-            f"columns, about {format_nbytes((oh + 3 * ow * c) * _TABLE_ENTRY)}, which do not "
+            f"resize(): output_shape={(oh, ow)} needs tables of {oh} rows and {ow} "
+            f"columns, about {format_nbytes((oh + ow) * _TABLE_ENTRY)}, which do not "
             "fit in memory; ask for a smaller size"
         ) from exc
     _bands(
@@ -72,32 +76,18 @@ def resize(
         oh,
         pool,
         "resize",
+        c=c,
         wc=w * c,
         owc=ow * c,
         ys=ys,
-        i0=i0,
-        i1=i1,
-        f1=f1,
+        xs=xs,
         scale=_unit(a),
         linear=order == 1,
     )
     return res
 
 
-_TABLE_ENTRY = 100  # bytes of Python objects per entry of resize's tables (a rough bound)
-
-
-def _tables(
-    source: tuple[int, int, int], size: tuple[int, int], order: int
-) -> tuple[tuple[tuple[int, int, float], ...], tuple[int, ...], tuple[int, ...], tuple[float, ...]]:
-    """Source rows of each output row; source elements and weights of each output element."""
-    (h, w, c), (oh, ow) = source, size
-    ys = tuple(_axis(h, oh, order))
-    cols = _axis(w, ow, order)
-    i0 = tuple(x0 * c + k for x0, _, _ in cols for k in range(c))
-    i1 = tuple(x1 * c + k for _, x1, _ in cols for k in range(c))
-    f1 = tuple(f for _, _, f in cols for _ in range(c))
-    return ys, i0, i1, f1
+_TABLE_ENTRY = 24  # bytes of resize's tables per output row or column (3 arrays)
 
 
 def _shape2(shape: object) -> tuple[int, int]:
@@ -114,15 +104,22 @@ def _is_int(value: object) -> bool:
     return not isinstance(value, bool) and hasattr(value, "__index__")
 
 
-def _axis(n: int, m: int, order: int) -> list[tuple[int, int, float]]:
-    """For each output index: source indices (i0, i1) and the weight of i1."""
-    s = n / m
-    if order == 0:
-        return [(min(int((o + 0.5) * s), n - 1),) * 2 + (0.0,) for o in range(m)]
-    res = []
-    for o in range(m):
-        x = abs((o + 0.5) * s - 0.5)  # mirror at the first and last pixel centres
+def _axis(n: int, m: int, order: int) -> tuple[array[int], array[int], array[float]]:
+    """For each of ``m`` output indices: source indices ``i0``, ``i1`` and the weight of ``i1``.
+
+    Nearest gives ``i0`` only (``i1`` and the weights empty). Each step is one C
+    ``map`` over all ``m`` indices, the arithmetic of the formula written per index::
+
+        x = abs((o + 0.5) * s - 0.5)        # mirrored at the first and last centres
         x = max(0.0, min(x, 2 * (n - 1) - x))
-        i = int(x)
-        res.append((i, min(i + 1, n - 1), x - i))
-    return res
+        i0, i1, weight = int(x), min(int(x) + 1, n - 1), x - int(x)
+    """
+    s = n / m
+    at = map(s.__mul__, map((0.5).__add__, range(m)))  # (o + 0.5) * s
+    if order == 0:
+        return array("q", map(min, map(int, at), repeat(n - 1))), array("q"), array("d")
+    xs = list(map(abs, map((-0.5).__add__, at)))
+    xs = list(map(max, repeat(0.0), map(min, xs, map(float(2 * (n - 1)).__sub__, xs), strict=True)))
+    i0 = list(map(int, xs))
+    i1 = array("q", map(min, map((1).__add__, i0), repeat(n - 1)))
+    return array("q", i0), i1, array("d", map(sub, xs, i0, strict=True))

@@ -69,8 +69,19 @@ def adjust_gamma(
     gain = check_real(gain, "gain", "adjust_gamma", finite=True)
     if gamma < 0:
         raise InvalidArgumentError(f"adjust_gamma(): gamma={gamma} must be >= 0")
-    table = bytes(max(0, min(255, round(255 * gain * (i / 255) ** gamma))) for i in range(256))
+    table = bytes(_gamma8(i, gamma, gain) for i in range(256))
     return _point(image, "adjust_gamma", out, pool, table, "gamma", gamma, gain)
+
+
+def _gamma8(value: int, gamma: float, gain: float) -> int:
+    """``rint(255 * gain * (value / 255) ** gamma)`` clipped to 0..255, as scikit-image's table.
+
+    With a huge ``gain``, ``255 * gain`` overflows to inf, and inf times a zero
+    power is NaN: value 0 then gives 0 (its power is 0), not an error.
+    """
+    power = (value / 255) ** gamma
+    scaled = 255 * gain * power if power else 0.0
+    return round(min(max(scaled, 0.0), 255.0))
 
 
 def threshold(
@@ -123,8 +134,11 @@ def rescale_intensity(
     ``lo <= hi``. Values are first clipped to ``in_range``. As in scikit-image,
     a range of one value (a constant image, or ``in_range=(v, v)``) stretches
     nothing: every pixel becomes ``v``, clipped to the output range (a constant
-    uint8 image comes back unchanged). NaN pixels stay NaN and do not count
-    towards the image's min and max (scikit-image makes the whole image NaN).
+    uint8 image comes back unchanged). NaN pixels stay NaN, and NaN, inf and
+    -inf do not count towards the image's min and max (scikit-image makes the
+    whole image NaN): inf pixels become 1 and -inf pixels 0. A range wider than
+    the largest float (``-1.7e308`` to ``1.7e308``) is stretched without
+    overflow.
     An empty image gives an empty result (scikit-image raises: it has no min
     or max).
 
@@ -176,16 +190,24 @@ def _in_range(in_range: object) -> tuple[float, float]:
 
 
 def _min_max(a: SharedArray, pool: Pool | None) -> tuple[float, float]:
-    """The least and greatest value of a non-empty image; NaN is ignored (NaN if all are)."""
+    """The least and greatest finite value of a non-empty image.
+
+    NaN, inf and -inf are ignored, so that one non-finite pixel does not make
+    the whole result NaN (an image without finite values: its least and greatest
+    infinity, or NaN if all values are NaN).
+    """
     if a.dtype == uint8:
         _counts, centers = histogram(a, pool=pool)
         return centers[0], centers[-1]
     vals = memoryview(a).cast("B").cast(a.dtype.format)
     lo, hi = min(vals), max(vals)  # main interpreter; float min/max are C loops
-    if math.isnan(lo) or math.isnan(hi):  # only a NaN first value is kept: skip them all
-        numbers = [v for v in vals.tolist() if not math.isnan(v)]
-        return min(numbers, default=math.nan), max(numbers, default=math.nan)
-    return lo, hi
+    if math.isfinite(lo) and math.isfinite(hi):  # (a NaN first value would be kept: checked)
+        return lo, hi
+    values = vals.tolist()
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        finite = [v for v in values if not math.isnan(v)]
+    return min(finite, default=math.nan), max(finite, default=math.nan)
 
 
 def to_uint8(
