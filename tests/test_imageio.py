@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -144,11 +146,21 @@ MALFORMED = [
         r"declares 0 x 3 pixels",
     ),
     (
+        "cut.png",
+        _png(struct.pack(">IIBBBBB", 2000, 2000, 8, 0, 0, 0, 0), bytes(2001 * 50)),
+        "stdlib",
+        r"PNG data is 100050 bytes, expected 4002000 for 2000 x 2000 pixels",
+    ),
+    (
         "bomb.png",
         _png(struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0), bytes(20001 * 50)),
         "stdlib",
-        r"PNG data is 1000050 bytes, expected 400020000 for 20000 x 20000 pixels",
+        r"400,000,000 pixels is over the limit of 178,956,970, .* decompression bomb",
     ),
+    ("bomb.pgm", b"P5\n20000 20000\n255\n\0", "auto", r"over the limit .* decompression bomb"),
+    ("wide.pgm", b"P5\n0 5\n255\n", "auto", r"declares 0 x 5 pixels"),
+    ("tall.ppm", b"P3\n4 0\n255\n", "auto", r"declares 4 x 0 pixels"),
+    ("magic.pgm", b"P512 1 255\n" + bytes(12), "auto", r"magic b'P5' must be followed by"),
     (
         "bomb2.png",
         _png(struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0), bytes(20001 * 50)),
@@ -265,3 +277,75 @@ def test_running_out_of_memory_while_decoding_names_the_file(
     monkeypatch.setattr(_codec, "_unfilter", named)
     with pytest.raises(sm.OutOfMemoryError, match=r"^Unable to allocate 6 B"):
         image.read_image(path, plugin="stdlib")
+
+
+# -- what write_image and read_image refuse, and agreements between the decoders ------------------
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pgm", ".tiff"])
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0, 0), (0, 4, 3), (2, 0, 1)])
+def test_write_image_refuses_an_image_without_pixels(
+    tmp_path: Path, suffix: str, shape: tuple[int, ...]
+) -> None:
+    """Formerly a PNG of width 0 was written that no reader accepts."""
+    path = tmp_path / f"empty{suffix}"
+    with pytest.raises(sm.ShapeError, match=r"no pixels; image files cannot hold"):
+        image.write_image(path, np.zeros(shape, np.uint8))
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pgm", ".tiff"])
+@pytest.mark.parametrize("channels", [0, 5, 7])
+def test_write_image_refuses_other_than_1_to_4_channels(
+    tmp_path: Path, suffix: str, channels: int
+) -> None:
+    """Formerly KeyError: 5 (PNG, Pillow) or a PNM message."""
+    with pytest.raises(sm.ShapeError, match=rf"{channels} channels; an image file holds 1-4"):
+        image.write_image(tmp_path / f"c{suffix}", np.zeros((2, 2, channels), np.uint8))
+
+
+@pytest.mark.parametrize("make", [str, os.fsencode, Path])
+def test_a_nul_in_the_path_is_named(tmp_path: Path, make: Any) -> None:
+    """Formerly ValueError: embedded null byte, from open()."""
+    path = make(str(tmp_path / "a\0b.png"))
+    with pytest.raises(sm.InvalidArgumentError, match=r"read_image\(\): path=.*a\\x00b\.png"):
+        image.read_image(path)
+    with pytest.raises(sm.InvalidArgumentError, match=r"write_image\(\): path=.* NUL"):
+        image.write_image(path, np.zeros((2, 2), np.uint8))
+
+
+def test_the_pixel_limit_is_pillows_in_every_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both decoders refuse over 2 * PIL.Image.MAX_IMAGE_PIXELS, and both follow a new value."""
+    path = tmp_path / "six.png"
+    image.write_image(path, np.zeros((2, 3), np.uint8))
+    pgm = tmp_path / "six.pgm"
+    image.write_image(pgm, np.zeros((2, 3), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2)  # limit 4 pixels, the images have 6
+    for plugin, file in (("stdlib", path), ("pillow", path), ("auto", pgm)):
+        with pytest.raises(sm.ImageFormatError, match="decompression bomb"):
+            image.read_image(file, plugin=plugin)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6)  # limit 12 (Pillow warns over 6): read
+    for plugin, file in (("stdlib", path), ("pillow", path), ("auto", pgm)):
+        assert image.read_image(file, plugin=plugin).shape == (2, 3)
+
+
+@settings(deadline=None, max_examples=20)
+@given(
+    index=arrays(np.uint8, (3, 4), elements=st.integers(0, 5)),
+    alpha=st.binary(min_size=1, max_size=8),
+)
+def test_a_palette_png_with_transparency_reads_alike_in_both_decoders(
+    index: np.ndarray, alpha: bytes
+) -> None:
+    """tRNS gives RGBA in both (entries past its end opaque); formerly RGB from the stdlib."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "p.png"
+        im = Image.fromarray(index, mode="P")
+        im.putpalette(bytes(range(256)) * 3)  # 256 entries: an 8-bit palette PNG
+        im.save(path, transparency=alpha)
+        ours = np.asarray(image.read_image(path, plugin="stdlib"))
+        pillow = np.asarray(image.read_image(path, plugin="pillow"))
+    assert ours.shape == (3, 4, 4)
+    np.testing.assert_array_equal(ours, pillow)

@@ -506,3 +506,180 @@ def test_degenerate_images_in_every_border_mode(name: str, which: str) -> None:
         for mode, shift in zip(MODES, (0, 1, -1, 2, 0), strict=True):
             case = Case(img=img, mode=mode, cval=1.0, size=3, shape=(3, 2), order=1)
             _check(name, case, 2, shift)
+
+
+# -- non-finite and huge values: inf, -inf, NaN, near float max ----------------------------------
+#
+# Every float operation, on images mixing ordinary values with inf, -inf, NaN and huge finite
+# ones, gives the reference's inf / NaN / overflow, never a builtin error from a worker (math.fma
+# raises on them; the kernels fall back to plain arithmetic for such rows) and never a NaN or 0
+# carried to pixels whose window does not hold the value (box blur's former prefix sums).
+# Huge is 1e300 for float64 and 1e38 for float32; for the operations that sum terms of both
+# signs (filters, rgb2gray) float64's is 1e30: the rounding noise of a cancelling sum of 1e300s
+# (about 1e284) is itself over float32's range, so the float32 result of the reference would be
+# inf by chance. Sums near float max are tried one by one in tests/test_image.py.
+
+_BIG = {np.float32: 1e38, np.float64: 1e300}
+_SUMS = {"correlate", "convolve", "box_blur", "gaussian", "sobel", "rgb2gray"}
+
+
+def _huge_elements(dtype: type, big: float, nan: bool) -> st.SearchStrategy[float]:
+    specials = [math.inf, -math.inf, big, -big, big / 7] + ([math.nan] if nan else [])
+    width = 32 if dtype == np.float32 else 64
+    return st.one_of(st.floats(-2.0, 2.0, width=width), st.sampled_from(specials))
+
+
+def _ref_rescale_finite(img: np.ndarray) -> np.ndarray:
+    """Stretch onto [0, 1] from the least and greatest finite value (halves: no overflow)."""
+    x = img.astype(np.float64)
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        finite = x[~np.isnan(x)]
+    if finite.size == 0:
+        return x
+    lo, hi = finite.min(), finite.max()
+    clipped = np.clip(x, lo, hi)
+    if lo == hi:
+        return np.clip(clipped, 0.0, 1.0)
+    return (clipped / 2 - lo / 2) / (hi / 2 - lo / 2)
+
+
+def _ref_sobel(p: np.ndarray, mode: str, cval: float) -> np.ndarray:
+    """``hypot(gx, gy) / (4 sqrt 2)`` (IEEE hypot: inf beside NaN is inf), the kernels by scipy."""
+    kx = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+    gx = ndi.correlate(p, kx, mode=mode, cval=cval)
+    gy = ndi.correlate(p, kx.T, mode=mode, cval=cval)
+    return np.hypot(gx, gy) / (4 * math.sqrt(2))
+
+
+def _ref_bilinear(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """skimage.transform.resize(order=1)'s sampling, each output the mix of its two (four)
+    neighbours with weight-0 terms left out: ``(1 - f) a + f b``."""
+
+    def axis(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.abs((np.arange(m) + 0.5) * (n / m) - 0.5)
+        x = np.maximum(0.0, np.minimum(x, 2 * (n - 1) - x))
+        i = x.astype(np.int64)
+        return i, np.minimum(i + 1, n - 1), x - i
+
+    def mix(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return np.where(f == 0, a, (1 - f) * a + f * b)
+
+    x = img.astype(np.float64)
+    y0, y1, fy = axis(x.shape[0], shape[0])
+    x0, x1, fx = axis(x.shape[1], shape[1])
+    fy = fy.reshape((-1,) + (1,) * (x.ndim - 1))
+    rows = mix(x[y0], x[y1], fy)
+    fx = fx.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return mix(rows[:, x0], rows[:, x1], fx)
+
+
+def _ref_gray(img: np.ndarray) -> np.ndarray:
+    x = img[..., :3].astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (0.2125 * x[..., 0] + 0.7154 * x[..., 1]) + 0.0721 * x[..., 2]
+
+
+NONFINITE: dict[str, tuple[Callable[..., sm.SharedArray], Callable[[Case], np.ndarray], bool]] = {
+    # name: (call, reference in float64, whether NaN pixels are drawn)
+    "invert": (OPS["invert"].call, lambda c: 1 - c.img.astype(np.float64), True),
+    "adjust_gamma": (OPS["adjust_gamma"].call, _ref_gamma, True),
+    "threshold": (OPS["threshold"].call, _ref_threshold, True),
+    "to_uint8": (
+        OPS["to_uint8"].call,
+        lambda c: np.clip(np.rint(255 * np.nan_to_num(c.img.astype(np.float64), nan=0.0)), 0, 255),
+        True,
+    ),
+    "rescale_intensity": (
+        OPS["rescale_intensity"].call,
+        lambda c: _ref_rescale_finite(c.img),
+        True,
+    ),
+    "rgb2gray": (OPS["rgb2gray"].call, lambda c: _ref_gray(c.img), True),
+    "correlate": (OPS["correlate"].call, OPS["correlate"].reference, True),
+    "convolve": (OPS["convolve"].call, OPS["convolve"].reference, True),
+    "box_blur": (
+        OPS["box_blur"].call,
+        lambda c: _planes(
+            c.img.astype(np.float64),
+            lambda p: ndi.correlate(
+                p, np.full((c.size, c.size), 1.0 / c.size**2), mode=c.mode, cval=c.cval
+            ),
+        ),
+        True,
+    ),
+    "gaussian": (OPS["gaussian"].call, OPS["gaussian"].reference, True),
+    "sobel": (
+        OPS["sobel"].call,
+        lambda c: _planes(c.img.astype(np.float64), lambda p: _ref_sobel(p, c.mode, c.cval)),
+        True,
+    ),
+    # rank filters: order statistics of inf, -inf and huge values (NaN has no order)
+    "median": (OPS["median"].call, OPS["median"].reference, False),
+    "erosion": (OPS["erosion"].call, OPS["erosion"].reference, False),
+    "dilation": (OPS["dilation"].call, OPS["dilation"].reference, False),
+    "resize": (
+        OPS["resize"].call,
+        lambda c: (
+            _ref_bilinear(c.img, c.shape)
+            if c.order == 1
+            else _ref_resize(c)
+        ),
+        True,
+    ),
+}
+
+
+def test_every_float_operation_is_tried_with_non_finite_values() -> None:
+    float_ops = {name for name, op in OPS.items() if np.float32 in op.dtypes}
+    assert float_ops == set(NONFINITE)
+
+
+@st.composite
+def nonfinite_cases(draw: st.DrawFn, name: str) -> Case:
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    channels = draw(st.sampled_from([3] if name == "rgb2gray" else [None, None, 3]))
+    shape = (draw(st.integers(1, 6)), draw(st.integers(1, 7)))
+    if channels:
+        shape += (channels,)
+    big = 1e30 if name in _SUMS and dtype == np.float64 else _BIG[dtype]
+    img = draw(hnp.arrays(dtype, shape, elements=_huge_elements(dtype, big, NONFINITE[name][2])))
+    return Case(
+        img=img,
+        mode=draw(st.sampled_from(MODES)),
+        cval=draw(st.floats(-1.0, 1.0, width=32)),
+        size=draw(st.integers(1, 6)),
+        shape=(draw(st.integers(1, 9)), draw(st.integers(1, 9))),
+        order=draw(st.sampled_from([0, 1])),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(NONFINITE))
+@settings(deadline=None, max_examples=40)
+@given(data=st.data(), workers=st.integers(1, 2))
+def test_non_finite_and_huge_values_give_the_references_inf_and_nan(
+    name: str, data: st.DataObject, workers: int
+) -> None:
+    case = data.draw(nonfinite_cases(name), label="case")
+    call, reference, _ = NONFINITE[name]
+    got = np.asarray(call(sm.asarray(case.img), case, pool=get_pool(workers)))
+    with np.errstate(all="ignore"):
+        want = np.asarray(reference(case), np.float64).astype(got.dtype)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    scale = np.finfo(np.float32).eps * 64 * np.maximum(1.0, np.abs(want[finite].astype(np.float64)))
+    if name in _SUMS:
+        # sums of terms up to ~1e300: a result's error is relative to the largest term
+        scale = np.maximum(scale, 1e-6 * _window_max(case.img))
+    diff = np.abs(got[finite].astype(np.float64) - want[finite].astype(np.float64))
+    assert (diff <= scale).all(), (got, want)
+
+
+def _window_max(img: np.ndarray) -> float:
+    x = np.abs(img.astype(np.float64))
+    finite = x[np.isfinite(x)]
+    return float(finite.max()) if finite.size else 0.0
