@@ -526,3 +526,19 @@ def test_ops_that_take_two_arguments_pass_the_arity_check(op: Any) -> None:
 def test_inclusive_must_be_a_bool(inclusive: object) -> None:
     with pytest.raises(sm.ArgumentTypeError, match=rf"inclusive={inclusive!r} must be True"):
         sm.scan(operator.add, [1, 2, 3], inclusive=inclusive, pool=get_pool(2))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spelling", ["i8", "<i4", "=u2", "u1", "f4", "d", "int_", "float", "b1"])
+@pytest.mark.parametrize("w", [1, 2])
+def test_cumsum_takes_numpys_dtype_spellings(spelling: str, w: int) -> None:
+    values = [1, 0, 3, 250]
+    got = sm.cumsum(values, dtype=spelling, pool=get_pool(w))
+    want = np.cumsum(np.array(values), dtype=spelling)
+    assert got.dtype.name == want.dtype.name
+    assert got.tolist() == want.tolist()
+
+
+def test_cumsum_refuses_a_foreign_byte_order_by_name() -> None:
+    foreign = ">i4" if np.little_endian else "<i4"
+    with pytest.raises(sm.DTypeError, match=rf"dtype '{foreign}' has a non-native byte order"):
+        sm.cumsum([1, 2], dtype=foreign, pool=get_pool(2))
