@@ -512,3 +512,136 @@ def test_the_benchmark_table_covers_every_operation_and_checks_it_against_its_re
         assert len(best) == 3
         assert all(t > 0 for t in best.values())
     ctx.close()
+
+
+# -- overflow, inf and NaN: the reference's answer, never a builtin error ------------------------
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    gain=st.one_of(st.floats(-10.0, 10.0), st.floats(1e300, 1.7e308), st.floats(-1.7e308, -1e300)),
+    gamma=st.one_of(st.floats(0.0, 5.0), st.sampled_from([0.0, 1e-300, 2000.0])),
+)
+def test_adjust_gamma_uint8_with_any_finite_gain_is_scikit_images_table(
+    gain: float, gamma: float
+) -> None:
+    """Formerly ValueError (round of NaN: 255 * gain overflowed to inf, times 0**gamma = 0)."""
+    x = np.arange(256, dtype=np.uint8)[None, :]
+    got = np.asarray(image.adjust_gamma(x, gamma=gamma, gain=gain, pool=get_pool(2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        power = (np.arange(256) / 255) ** gamma
+        lut = np.where(power == 0, 0.0, 255 * gain * power)
+    want = np.clip(np.rint(lut), 0, 255)
+    np.testing.assert_array_equal(got[0], want)
+    if abs(gain) < 1e300 and gain >= 0:  # where scikit-image's own table has no NaN
+        np.testing.assert_array_equal(got, exposure.adjust_gamma(x, gamma, gain))
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    img=arrays(
+        np.float64,
+        (2, 5),
+        elements=st.one_of(
+            st.floats(0.0, 4.0), st.sampled_from([1e300, 1.7e308, np.inf, np.nan, -1.0])
+        ),
+    ),
+    gamma=st.sampled_from([0.0, 0.5, 2.0, 2000.0]),
+    gain=st.sampled_from([0.0, 1.0, 1e300]),
+)
+def test_adjust_gamma_float_overflows_to_inf_as_numpy(
+    img: np.ndarray, gamma: float, gain: float
+) -> None:
+    """Formerly OverflowError from pow (2.0 ** 2000) in a worker."""
+    got = np.asarray(image.adjust_gamma(img, gamma=gamma, gain=gain, pool=get_pool(2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = gain * np.maximum(img, 0) ** gamma
+    np.testing.assert_array_equal(got, want)
+
+
+def test_sums_near_float_max_overflow_as_scipys() -> None:
+    """math.fma raised OverflowError / ValueError here; scipy gives inf and NaN."""
+    big = np.array([[1e308, 1e308, 0.0]] * 3)
+    got = np.asarray(image.correlate(big, [[10.0]], pool=get_pool(2)))
+    np.testing.assert_array_equal(got, ndi.correlate(big, [[10.0]]).astype(np.float32))
+    got = np.asarray(image.correlate(np.zeros((3, 3)), [[np.inf, 1.0]], pool=get_pool(2)))
+    assert np.isnan(got).all()
+    assert np.isnan(ndi.correlate(np.zeros((3, 3)), [[np.inf, 1.0]])).all()
+    pm = np.array([[0.0, np.inf, -np.inf, 0.0]] * 3)
+    got = np.asarray(image.gaussian(pm, pool=get_pool(2)))
+    want = ndi.gaussian_filter(pm, 1.0, mode="nearest", truncate=4.0)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    # a Gaussian's mirrored taps are added before weighting: 1.7e308 + 1.7e308 overflows, the
+    # weighted terms do not; the row is recomputed tap by tap, as scipy sums it
+    near = np.zeros((3, 9))
+    near[:, 2] = near[:, 6] = 1.7e308
+    near[:, 4] = -1.7e308
+    got = np.asarray(image.gaussian(near, sigma=2.0, pool=get_pool(2)), np.float64)
+    radius = np.arange(-8, 9)
+    taps = np.exp(-0.5 * (radius / 2.0) ** 2)
+    taps /= taps.sum()
+    # (scipy's gaussian_filter pairs the taps too, and gives NaN here: the 2-D kernel does not)
+    want = ndi.correlate(near, np.outer(taps, taps), mode="nearest")
+    assert np.isfinite(want).all()
+    with np.errstate(over="ignore"):  # float32 results: beyond 3.4e38, inf of the right sign
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+    rgb = np.array([[[np.inf, -np.inf, 0.0], [np.inf, 0.0, 1.0], [1e308, 1e308, 1e308]]])
+    got = np.asarray(image.rgb2gray(rgb, pool=get_pool(2)))
+    np.testing.assert_array_equal(np.isnan(got), [[True, False, False]])
+    assert got[0, 1] == np.inf
+    assert got[0, 2] == np.inf  # 1e308 in float32
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    value=st.sampled_from([np.nan, np.inf, -np.inf, 1e20, -1e20, 1e300]),
+    where=st.tuples(st.integers(0, 8), st.integers(0, 10)),
+    size=st.integers(1, 7),
+    mode=st.sampled_from(["reflect", "constant", "nearest", "wrap", "mirror"]),
+    channels=st.sampled_from([None, 3]),
+)
+def test_box_blur_changes_only_the_windows_holding_a_huge_or_non_finite_pixel(
+    value: float, where: tuple[int, int], size: int, mode: str, channels: int | None
+) -> None:
+    """Formerly the row's prefix sums (and, for size > 3, the running column sum) carried
+    the value into every pixel after it: 0 (1 - 1e20 + 1e20) or NaN (inf - inf)."""
+    img = np.ones((9, 11))
+    img[where] = value
+    if channels:
+        img = np.repeat(img[..., None], channels, axis=2)
+    got = np.asarray(image.box_blur(img, size=size, mode=mode, pool=get_pool(2)), np.float64)
+    weights = np.full((size, size) + ((1,) if channels else ()), 1.0 / size**2)
+    want = ndi.correlate(img, weights, mode=mode)  # each window summed directly
+    with np.errstate(over="ignore"):
+        want = want.astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_rescale_ignores_infinities_and_spans_the_whole_float_range() -> None:
+    """Formerly one -inf pixel made every pixel NaN, and +-1.7e308 overflowed the span."""
+    img = np.array([[-np.inf, 0.0, 2.0, 4.0, np.inf, np.nan]])
+    got = np.asarray(image.rescale_intensity(img, pool=get_pool(2)))
+    np.testing.assert_array_equal(got, [[0.0, 0.0, 0.5, 1.0, 1.0, np.nan]])
+    wide = np.array([[-1.7e308, 0.0, 1.7e308]])
+    got = np.asarray(image.rescale_intensity(wide, pool=get_pool(2)))
+    np.testing.assert_array_equal(got, [[0.0, 0.5, 1.0]])
+    assert np.asarray(image.rescale_intensity(np.full((2, 2), np.inf))).tolist() == [[1.0] * 2] * 2
+
+
+def test_resize_tables_are_one_compact_entry_per_output_row_and_column() -> None:
+    """Formerly tuples of Python tuples per output element: (1, 10**6) took 288 MiB, 36 s."""
+    import tracemalloc
+
+    for order in (0, 1):
+        ys, xs = _geometry._axis(1, 5, order), _geometry._axis(3, 10**6, order)
+        assert [t.itemsize for t in ys] == [8, 8, 8]
+        assert len(xs[0]) == 10**6
+    tracemalloc.start()
+    try:
+        out = image.resize(np.full((1, 1), 7, np.uint8), (1, 10**6), order=0, pool=get_pool(1))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.asarray(out).min() == np.asarray(out).max() == 7
+    assert peak < 96 * 2**20  # the output is 1 MiB, its tables 8 MiB (formerly over 280 MiB)
