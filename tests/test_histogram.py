@@ -274,7 +274,9 @@ def test_many_explicit_edges_are_shared_not_shipped(
     assert all("edges" not in params for params in sent)
 
 
-@pytest.mark.parametrize("bound", [2**1100, -(2**1100), 10**400])
+@pytest.mark.parametrize(
+    "bound", [2**1100, -(2**1100), 10**400], ids=["2**1100", "-2**1100", "10**400"]
+)
 def test_a_range_beyond_float64_names_range(bound: int) -> None:
     range_ = (min(0, bound), max(0, bound))
     with pytest.raises(TypeError):
