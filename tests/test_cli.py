@@ -254,3 +254,74 @@ def test_an_output_name_without_a_suffix_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "has no suffix" in err
+
+
+# -- answers, not tracebacks: overflow, empty images, undecodable names, bugs ----------------------
+
+
+def test_adjust_gamma_with_a_huge_gain_writes_the_clipped_image(tmp_path: Path) -> None:
+    """Formerly ValueError: cannot convert float NaN to integer, with a traceback."""
+    src = tmp_path / "a.pgm"
+    src.write_bytes(b"P5\n2 1\n255\n\x00\x80")
+    proc = _cli("image", "adjust_gamma", str(src), str(tmp_path / "g.png"), "-p", "gain=1e307")
+    assert proc.returncode == 0, proc.stderr
+    assert image.read_image(tmp_path / "g.png").tolist() == [[0, 255]]
+
+
+def test_a_float_image_whose_power_overflows_is_written(tmp_path: Path) -> None:
+    """A float PFM (read by Pillow): 2.0 ** 2000 is inf (written as 255), not OverflowError."""
+    src = tmp_path / "a.pfm"
+    src.write_bytes(b"Pf\n2 1\n-1.0\n" + struct.pack("<2f", 2.0, 0.5))
+    proc = _cli("image", "adjust_gamma", str(src), str(tmp_path / "o.png"), "-p", "gamma=2000")
+    assert proc.returncode == 0, proc.stderr
+    assert image.read_image(tmp_path / "o.png").tolist() == [[255, 0]]
+
+
+def test_an_image_without_pixels_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """Formerly exit 0 and a PNG of width 0 that no reader accepts."""
+    src = tmp_path / "zero.pgm"
+    src.write_bytes(b"P5\n0 5\n255\n")
+    proc = _cli("image", "invert", str(src), str(tmp_path / "z.png"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"shardmem image: error: {src}: corrupt PGM/PPM header: it declares 0 x 5 pixels"
+    ]
+    assert not (tmp_path / "z.png").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file names are bytes on POSIX only")
+def test_a_file_name_that_is_not_utf8_is_printed_escaped(tmp_path: Path) -> None:
+    """Formerly UnicodeEncodeError from the success line on a strict UTF-8 stdout."""
+    name = os.fsdecode(bytes(tmp_path) + b"/\xff.pgm")
+    Path(name).write_bytes(b"P5\n2 1\n255\n\x00\x80")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "shardmem", "image", "invert", name, str(tmp_path / "o.png")],
+        capture_output=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"Traceback" not in proc.stderr
+    assert b"\\udcff.pgm -> " in proc.stdout
+    assert image.read_image(tmp_path / "o.png").tolist() == [[255, 127]]
+
+
+def test_a_bug_ends_in_one_line_and_exit_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no user can cause (a bug) is still one line, never a traceback."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("invariant broken\nsecond line")
+
+    monkeypatch.setattr(image, "invert", broken)
+    src = tmp_path / "in.png"
+    image.write_image(src, np.zeros((2, 2), np.uint8))
+    assert main(["image", "invert", str(src), str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "shardmem image: internal error: RuntimeError: invariant broken (a bug in shardmem: "
+        "please report it with this command line)"
+    ]
