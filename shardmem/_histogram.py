@@ -533,7 +533,11 @@ def _general_histogram(
 def _explicit(flat: SharedArray, result: _Result, edges: _Edges, **run: Any) -> None:
     """Bin against explicit edges, comparing as NumPy does (exact ints where it does)."""
     if not compares_as_float(flat.dtype, edges.dtype):
-        parts = _run(bin_counts, flat, whole(result.edges), exact=True, **run)
+        ints = [int(v) for v in edges.values]
+        if len(ints) <= SHIPPED_EDGES + 1 and ints[0] >= -(2**63) and ints[-1] < 2**63:
+            parts = _run(bin_counts, flat, edges=tuple(ints), exact=True, **run)
+        else:  # many edges, or beyond int64 (a task's parameters are 64-bit): shared
+            parts = _run(bin_counts, flat, whole(result.edges), exact=True, **run)
         _add_parts(result, parts)
     elif edges.dtype.kind == "f":
         _bisected(flat, result, None, **run)
