@@ -6,6 +6,7 @@ import math
 import struct
 import sys
 from collections.abc import Sized
+from typing import SupportsFloat, SupportsIndex
 
 from shardmem._array import SharedArray, c_strides, check_shape, from_raw
 from shardmem._buffer import SharedBuffer, format_nbytes
@@ -99,6 +100,8 @@ def full(
     ...
     shardmem.ValueOverflowError: value 300 does not fit uint8 (range 0..255); ...
     """
+    if type(fill_value) not in (bool, int, float):  # NumPy scalars and other numbers
+        fill_value = _plain_number(fill_value)
     kind = result_dtype([fill_value]) if dtype is None else as_dtype(dtype)
     value = check_scalar(kind, fill_value)
     result = zeros(shape, dtype=kind)
@@ -107,6 +110,20 @@ def full(
         with memoryview(result.buffer._data) as view:
             view[:] = pattern * result.size
     return result
+
+
+def _plain_number(value: object) -> bool | int | float:
+    if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "b":
+        return bool(value)
+    if isinstance(value, str | bytes):
+        pass
+    elif isinstance(value, SupportsIndex):
+        return value.__index__()
+    elif isinstance(value, SupportsFloat):
+        return float(value)
+    raise ArgumentTypeError(
+        f"full(): fill_value={value!r} is a {type(value).__name__}; pass a bool, int or float"
+    )
 
 
 def ones(shape: ShapeLike, /, *, dtype: DTypeLike | None = None) -> SharedArray:
@@ -149,14 +166,17 @@ def arange(
     >>> sm.arange(4).tolist(), sm.arange(1, 2, 0.25).tolist()
     ([0, 1, 2, 3], [1.0, 1.25, 1.5, 1.75])
     """
+    for name, arg in (("start", start), ("stop", stop), ("step", step)):
+        if name == "stop" and arg is None:
+            continue
+        if isinstance(arg, bool) or not isinstance(arg, int | float):
+            raise ArgumentTypeError(
+                f"arange(): {name}={arg!r} is a {type(arg).__name__}, not an int or float; "
+                "pass numbers"
+            )
     if stop is None:
         start, stop = 0, start
     args = (start, stop, step)
-    for arg in args:
-        if isinstance(arg, bool) or not isinstance(arg, int | float):
-            raise ArgumentTypeError(
-                f"arange() argument {arg!r} is not an int or float; pass numbers"
-            )
     exact = all(isinstance(a, int) for a in args)
     for arg in args:
         if not exact and not math.isfinite(as_float(arg)):

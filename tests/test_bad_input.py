@@ -743,8 +743,6 @@ def _dask_rows() -> list[Row]:
 # listed here by row id and left out of the table; remove an id once its row passes.
 PENDING: frozenset[str] = frozenset(
     {
-        "arange/type",  # _creation: "arange() argument '5' is not an int or float" (no "start")
-        "full/type",  # _creation: DTypeError "cannot store 'a' of type str" (no "fill_value")
         "dot/shape",  # _reduce: "dot(): sizes 12 and 5 differ" names neither a nor b
         "histogram/size",  # _histogram: bins=2**40 "Unable to allocate 8.00 TiB" (no "bins")
     }
@@ -824,3 +822,9 @@ def test_every_function_with_pool_gets_every_not_a_pool_row() -> None:
     ]
     assert takes_pool, "no public function takes pool="
     assert not [n for n in takes_pool if n not in pooled], "add them to _pooled()"
+
+
+def test_full_takes_numpy_scalars_as_numpy_does() -> None:
+    np = pytest.importorskip("numpy")
+    for value in (np.int64(3), np.float32(1.5), np.True_, np.uint8(7)):
+        assert sm.full(2, value).tolist() == np.full(2, value).tolist()
