@@ -35,11 +35,8 @@ integers with int bounds exactly. bools are binned as 0 and 1.
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 import operator
-import reprlib
-import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -48,25 +45,28 @@ from typing import Any, cast
 
 from shardmem._array import SharedArray
 from shardmem._creation import asarray, zeros
-from shardmem._dtypes import (
-    DType,
-    as_dtype,
-    as_float,
-    as_index,
-    bool_,
-    check_real,
-    float32,
-    float64,
-    int64,
-    uint64,
-)
+from shardmem._dtypes import DType, as_float, float32
 from shardmem._engine import Pool, resolve_pool
-from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
-from shardmem._interop import is_numpy
+from shardmem._histogram_edges import (
+    SHIPPED_EDGES,
+    Edges,
+    Number,
+    Spec,
+    bin_spec,
+    bound_as_float,
+    check_bins,
+    check_range,
+    compares_as_float,
+    f32_of,
+    fill_uniform_edges,
+    outer_edges,
+    plain_number,
+    too_many,
+    write_edges,
+)
 from shardmem._kernels_histogram import (
     bin_counts,
     fill_edges,
-    linspace_into,
     minmax,
     uniform_counts,
     value_counts,
@@ -75,9 +75,6 @@ from shardmem._map import Whole, as_operand, run_blockwise, whole
 from shardmem._reduce import tree_combine
 
 __all__ = ("histogram",)
-
-Number = int | float
-SHIPPED_EDGES = 1024  # uniform bins up to this many: edges travel with the tasks (bisect)
 
 
 def _flat(x: object) -> SharedArray:
@@ -106,254 +103,6 @@ def _run(
         timeout=timeout,
     )
     return results
-
-
-def _real(value: object) -> object:
-    """A NumPy scalar as its Python value (range= takes them as bins= does)."""
-    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        return value.item()
-    return value
-
-
-def _check_range(range_: object) -> tuple[Number, Number]:
-    pair = [_real(v) for v in range_] if isinstance(range_, tuple | list) else []
-    if len(pair) != 2 or not all(isinstance(v, int | float) for v in pair):
-        raise ArgumentTypeError(
-            f"histogram(): range={range_!r} must be a pair of numbers (lo, hi) or None"
-        )
-    lo, hi = cast("tuple[Number, Number]", tuple(pair))
-    if lo > hi:
-        raise InvalidArgumentError(
-            f"histogram(): range=({lo}, {hi}): max must be larger than min in range "
-            "parameter; pass range=(lo, hi) with lo <= hi"
-        )
-    if not (math.isfinite(as_float(lo)) and math.isfinite(as_float(hi))):
-        raise InvalidArgumentError(
-            f"histogram(): supplied range of [{reprlib.repr(lo)}, {reprlib.repr(hi)}] is not "
-            "finite (range= must hold float64 numbers, at most about 1.8e308); pass finite bounds"
-        )
-    return lo, hi
-
-
-def _outer(lo: Number, hi: Number, auto: bool) -> tuple[Number, Number]:
-    if auto and not (math.isfinite(lo) and math.isfinite(hi)):
-        raise InvalidArgumentError(
-            f"histogram(): autodetected range of [{lo}, {hi}] is not finite; "
-            "remove NaN/inf values or pass range=(lo, hi)"
-        )
-    if lo == hi:
-        return lo - 0.5, hi + 0.5
-    return lo, hi
-
-
-def _too_many(bins: int, start: float, stop: float) -> InvalidArgumentError:
-    return InvalidArgumentError(
-        f"histogram(): too many bins for data range: cannot create {bins} finite-sized "
-        f"bins in [{start}, {stop}]; pass fewer bins or a wider range="
-    )
-
-
-type EdgeFiller = Callable[[float, float, int, bool], None]
-
-
-def _f32(value: float) -> float:
-    """``value`` rounded to the nearest float32 (infinity beyond its range)."""
-    return array("f", [value])[0]
-
-
-def fill_uniform_edges(
-    out: memoryview,
-    lo: Number,
-    hi: Number,
-    *,
-    workers: EdgeFiller | None = None,
-    f32: bool = False,
-) -> None:
-    """Write ``np.linspace(lo, hi, len(out))`` into ``out``, computed the same way.
-
-    In float64 and rounded once to ``out``'s format; with ``f32`` (``lo`` and
-    ``hi`` float32 values) every step in float32, as NumPy's ``linspace``
-    computes between float32 bounds. More than ``SHIPPED_EDGES`` edges are
-    written by ``workers(first, delta, bins, f32)`` when given. Raises
-    `InvalidArgumentError` when the edges do not increase (too many bins
-    for the range, as NumPy refuses them).
-    """
-    bins = len(out) - 1
-    start, stop = float(lo), float(hi)
-    delta = _f32(stop - start) if f32 else stop - start
-    step = _f32(delta / bins) if f32 else delta / bins
-    if not math.isfinite(step):
-        raise _too_many(bins, start, stop)
-    if workers is None or bins <= SHIPPED_EDGES:
-        linspace_into(out[:bins], 0, start, delta, bins, f32)
-    else:
-        workers(start, delta, bins, f32)
-    out[bins] = stop  # type: ignore[call-overload]  # a 'd' or 'f' view takes floats
-    narrow = out.format == "f"
-    if not _surely_increasing(start, stop, step, narrow) and any(
-        map(operator.ge, out[:-1], out[1:], strict=True)
-    ):
-        raise _too_many(bins, start, stop)
-
-
-def _surely_increasing(start: float, stop: float, step: float, f32: bool = False) -> bool:
-    """Whether ``i * step + start`` rounds to strictly increasing values for every ``i``.
-
-    Consecutive products differ by at least ``step`` less one rounding, and
-    their sums with ``start`` by that less another: a step of four units in
-    the last place of the largest magnitude keeps them apart (float32 units
-    for float32 edges: 2**29 float64 units, at least float32's smallest).
-    """
-    largest = max(abs(start), abs(stop), abs(stop - start))
-    unit = max(math.ulp(largest) * 2**29, 2.0**-149) if f32 else math.ulp(largest)
-    return step > 4 * unit
-
-
-# -- explicit edges: their dtype and how they compare, as NumPy's ----------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Edges:
-    """Explicit edges: their values (ints stay ints) and NumPy's dtype for them."""
-
-    values: list[Number]
-    dtype: DType
-
-
-def _explicit_edges(bins: Sequence[object], source: object) -> _Edges:
-    for i, v in enumerate(bins):
-        check_real(v, f"bins[{i}]", "histogram")
-    values = cast("list[Number]", [_real(v) for v in bins])
-    if len(values) < 2 or any(not b >= a for a, b in itertools.pairwise(values)):
-        raise InvalidArgumentError(
-            f"histogram(): bins={list(bins)!r} as edges must hold >= 2 values increasing "
-            "monotonically; pass sorted edges or an int number of bins"
-        )
-    return _Edges(values, _edges_dtype(source, bins, values))
-
-
-def _edges_dtype(source: object, bins: Sequence[object], values: list[Number]) -> DType:
-    """The dtype ``np.asarray(bins)`` has (float64 where shardmem has none)."""
-    name = getattr(getattr(source, "dtype", None), "name", None)
-    if name is None and any(map(is_numpy, bins)):  # NumPy scalars: NumPy decides
-        import numpy as np
-
-        name = np.asarray(bins).dtype.name
-    if name is None:
-        return _python_edges_dtype(values)
-    try:
-        return as_dtype(name)
-    except DTypeError:
-        return float64  # float16, longdouble, object: values compared as float64
-
-
-def _python_edges_dtype(values: list[Number]) -> DType:
-    """NumPy's dtype for a list of Python numbers: ints as int64, else uint64, else float64."""
-    if any(isinstance(v, float) for v in values):
-        return float64
-    kinds = {
-        "i" if -(2**63) <= v < 2**63 else "u" if 0 <= v < 2**64 else "o"
-        for v in values
-        if not isinstance(v, bool)
-    }
-    if not kinds:
-        return bool_
-    return {frozenset("i"): int64, frozenset("u"): uint64}.get(frozenset(kinds), float64)
-
-
-def compares_as_float(data: DType, edges: DType) -> bool:
-    """Whether NumPy compares ``data`` with ``edges`` as float64 (else exactly, as ints).
-
-    NumPy promotes the two: a float on either side, or a uint64 beside a
-    signed integer, gives float64; other integers (bool among them) promote
-    to an integer type that holds both.
-    """
-    if "f" in (data.kind, edges.kind):
-        return True
-    kinds = {data.kind: data.itemsize, edges.kind: edges.itemsize}
-    return data.kind != edges.kind and kinds.get("u") == 8 and "i" in kinds
-
-
-def _write_edges(out: memoryview, edges: _Edges) -> None:
-    fmt = out.format
-    if fmt == "?":
-        out[:] = memoryview(bytes(map(bool, edges.values))).cast("?")
-    elif fmt in ("f", "d"):
-        out[:] = array(fmt, map(as_float, edges.values))
-    else:
-        out[:] = array(fmt, map(int, edges.values))
-
-
-def _check_bins(bins: object) -> int | _Edges:
-    if isinstance(bins, bool):
-        raise ArgumentTypeError("histogram(): bins=True is not allowed; pass an int or edges")
-    count = as_index(bins)
-    if count is not None:
-        if count < 1:
-            raise InvalidArgumentError(
-                f"histogram(): bins={bins} must be a positive integer; pass e.g. bins=10"
-            )
-        if count * 8 > sys.maxsize:
-            raise InvalidArgumentError(
-                f"histogram(): bins={bins} needs {count * 8} bytes of counts, more than the "
-                f"maximum {sys.maxsize}; pass fewer bins"
-            )
-        return count
-    if getattr(bins, "ndim", None) == 0:  # a NumPy float scalar, a 0-d array
-        raise ArgumentTypeError(
-            f"histogram(): bins={bins!r} must be an int number of bins or a 1-D sequence of "
-            f"edges, not a 0-d {getattr(bins, 'dtype', type(bins).__name__)} value; pass "
-            "bins=int(...) for that many bins, or a list of edges"
-        )
-    if hasattr(bins, "ndim") and hasattr(bins, "tolist"):  # SharedArray, NumPy array
-        if bins.ndim != 1:
-            raise ShapeError(
-                f"histogram(): bins as an array of edges must be 1-D, not of shape "
-                f"{getattr(bins, 'shape', '?')}; pass e.g. a.ravel() or an int number of bins"
-            )
-        return _explicit_edges(bins.tolist(), bins)
-    if isinstance(bins, Sequence) and not isinstance(bins, str | bytes | bytearray):
-        return _explicit_edges(bins, bins)
-    raise ArgumentTypeError(
-        f"histogram(): bins={bins!r} must be an int or a sequence of edges (bin-width "
-        "estimators such as bins='auto' are not supported)"
-    )
-
-
-# -- uniform edges: NumPy's bin dtype ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    """Uniform edges: their dtype (NumPy's ``bin_type``) and, for a range of NumPy
-    scalars, the widened bounds and NumPy's own dtype name (NumPy computes those edges)."""
-
-    dtype: DType
-    numpy: tuple[Any, Any, str] | None = None
-
-
-def _bin_spec(data: DType, range_arg: object) -> _Spec:
-    """NumPy's dtype for uniform edges: ``result_type(lo, hi, data)``, floats for integers.
-
-    Python bounds are weak (they do not widen float32 data); NumPy scalars
-    take part with their own dtype.
-    """
-    pair = list(range_arg) if isinstance(range_arg, tuple | list) else []
-    if not any(map(is_numpy, pair)):
-        return _Spec(float32 if data == float32 else float64)
-    import numpy as np
-
-    first, last = pair
-    if first == last:
-        first, last = first - 0.5, last + 0.5
-    kind = np.result_type(first, last, np.empty(0, dtype=data.name))
-    if np.issubdtype(kind, np.integer) or kind == np.bool_:
-        kind = np.result_type(kind, float)
-    try:
-        found = as_dtype(kind.name)
-    except DTypeError:
-        found = float64  # float16 edges, kept as float64 values
-    return _Spec(found, (first, last, kind.name))
 
 
 class _Result:
@@ -409,7 +158,7 @@ class _Filled:
 
 
 def _small_int_histogram(
-    flat: SharedArray, bins: int | _Edges, range_: _Range, **run: Any
+    flat: SharedArray, bins: int | Edges, range_: _Range, **run: Any
 ) -> tuple[SharedArray, SharedArray]:
     total: Counter[int] = Counter()
     for part in _run(value_counts, flat, **run):
@@ -421,11 +170,11 @@ def _small_int_histogram(
     return result.counts, result.edges
 
 
-type _Range = tuple[tuple[Number, Number] | None, _Spec | None]
+type _Range = tuple[tuple[Number, Number] | None, Spec | None]
 
 
-def _shape_of(bins: int | _Edges, range_: _Range) -> tuple[int, DType]:
-    if isinstance(bins, _Edges):
+def _shape_of(bins: int | Edges, range_: _Range) -> tuple[int, DType]:
+    if isinstance(bins, Edges):
         return len(bins.values) - 1, bins.dtype
     assert range_[1] is not None
     return bins, range_[1].dtype
@@ -433,7 +182,7 @@ def _shape_of(bins: int | _Edges, range_: _Range) -> tuple[int, DType]:
 
 def _fill_edges(
     result: _Result,
-    bins: int | _Edges,
+    bins: int | Edges,
     range_: _Range,
     extremes: Callable[[], tuple[Number, Number]],
     nonempty: bool,
@@ -443,8 +192,8 @@ def _fill_edges(
 ) -> _Filled:
     """Write the edges into ``result``, as NumPy computes them in its dtype for them."""
     view = result.edges_view()
-    if isinstance(bins, _Edges):
-        _write_edges(view, bins)
+    if isinstance(bins, Edges):
+        write_edges(view, bins)
         return _Filled((bins.values[0], bins.values[-1]), None, False)
     bounds, spec = range_
     assert spec is not None
@@ -453,15 +202,15 @@ def _fill_edges(
     narrow = result.edges.dtype == float32
     f32 = False
     if bounds is not None:
-        outer = _outer(*bounds, auto=False)
+        outer = outer_edges(*bounds, auto=False)
     elif not nonempty:
         outer = (0, 1)
     else:
         lo, hi = extremes()
-        outer = _outer(lo, hi, auto=True)
+        outer = outer_edges(lo, hi, auto=True)
         f32 = narrow  # NumPy's bounds are the data's float32 min and max: it computes in float32
         if f32 and lo == hi:
-            outer = (_f32(lo - 0.5), _f32(hi + 0.5))
+            outer = (f32_of(lo - 0.5), f32_of(hi + 0.5))
 
     def workers(first: float, delta: float, nbins: int, f32: bool) -> None:
         edges = cast("SharedArray", result.edges[:nbins])
@@ -483,25 +232,12 @@ def _numpy_edges(result: _Result, spec: tuple[Any, Any, str], data: DType) -> _F
     nbins = result.counts.size
     edges = np.linspace(first, last, nbins + 1, endpoint=True, dtype=kind)
     if np.any(edges[:-1] >= edges[1:]):
-        raise _too_many(nbins, float(first), float(last))
+        raise too_many(nbins, float(first), float(last))
     memoryview(result.edges).cast("B")[:] = edges.astype(result.edges.dtype.name).tobytes()
-    lo, hi = cast("tuple[Number, Number]", (_real(first), _real(last)))
-    if _bound_as_float(data, first) or _bound_as_float(data, last):
+    lo, hi = cast("tuple[Number, Number]", (plain_number(first), plain_number(last)))
+    if bound_as_float(data, first) or bound_as_float(data, last):
         return _Filled((lo, hi), (float(lo), float(hi), True), False)
     return _Filled((lo, hi), (int(lo), int(hi), False), False)
-
-
-def _bound_as_float(data: DType, bound: object) -> bool:
-    """Whether NumPy's range filter compares ``data`` with ``bound`` as floats."""
-    if isinstance(bound, float) or data.kind == "f":
-        return True
-    if not is_numpy(bound):
-        return False  # a Python int: weak, compared exactly with integer data
-    try:
-        kind = as_dtype(getattr(bound, "dtype", float64).name)
-    except DTypeError:
-        return True  # float16
-    return compares_as_float(data, kind)
 
 
 def _nan_pair(a: tuple[Number, Number], b: tuple[Number, Number]) -> tuple[Number, Number]:
@@ -511,7 +247,7 @@ def _nan_pair(a: tuple[Number, Number], b: tuple[Number, Number]) -> tuple[Numbe
 
 
 def _general_histogram(
-    flat: SharedArray, bins: int | _Edges, range_: _Range, **run: Any
+    flat: SharedArray, bins: int | Edges, range_: _Range, **run: Any
 ) -> tuple[SharedArray, SharedArray]:
     def extremes() -> tuple[Number, Number]:
         pairs = _run(minmax, flat, **run)
@@ -521,7 +257,7 @@ def _general_histogram(
     filled = _fill_edges(result, bins, range_, extremes, flat.size > 0, data=flat.dtype, run=run)
     if not flat.size:
         return result.counts, result.edges
-    if isinstance(bins, _Edges):
+    if isinstance(bins, Edges):
         _explicit(flat, result, bins, **run)
     elif bins > SHIPPED_EDGES:
         _uniform(flat, result, filled, **run)
@@ -530,7 +266,7 @@ def _general_histogram(
     return result.counts, result.edges
 
 
-def _explicit(flat: SharedArray, result: _Result, edges: _Edges, **run: Any) -> None:
+def _explicit(flat: SharedArray, result: _Result, edges: Edges, **run: Any) -> None:
     """Bin against explicit edges, comparing as NumPy does (exact ints where it does)."""
     if not compares_as_float(flat.dtype, edges.dtype):
         ints = [int(v) for v in edges.values]
@@ -704,11 +440,11 @@ def histogram(
     ([1, 1], DType('int64'))
     """
     flat = _flat(x)
-    kind = _check_bins(bins)
+    kind = check_bins(bins)
     range_: _Range = (None, None)
     if isinstance(kind, int):  # NumPy ignores range= beside explicit edges
-        bounds = None if range is None else _check_range(range)
-        range_ = (bounds, _bin_spec(flat.dtype, range))
+        bounds = None if range is None else check_range(range)
+        range_ = (bounds, bin_spec(flat.dtype, range))
     run = {"chunks": chunks, "pool": pool, "timeout": timeout}
     small = flat.dtype.kind in "biu" and flat.dtype.itemsize <= 2
     make = _small_int_histogram if small else _general_histogram

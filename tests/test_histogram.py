@@ -398,7 +398,7 @@ def test_integer_edges_beyond_2_53_compare_exactly() -> None:
 @pytest.mark.parametrize("data", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("edges", ALL_DTYPES, ids=str)
 def test_compares_as_float_is_numpys_promotion(data: sm.DType, edges: sm.DType) -> None:
-    from shardmem._histogram import compares_as_float
+    from shardmem._histogram_edges import compares_as_float
 
     promoted = np.result_type(np.dtype(data.name), np.dtype(edges.name))
     assert compares_as_float(data, edges) == (promoted.kind == "f")
