@@ -159,7 +159,15 @@ def _from_buffer(view: memoryview, dtype: DType | None) -> tuple[Raw, tuple[int,
     if view.c_contiguous and view.ndim and 0 not in shape:
         raw: Raw = view.cast("B")
     else:
-        raw = view.tobytes()
+        check_shape(shape, source.itemsize)
+        try:
+            raw = view.tobytes()
+        except MemoryError as exc:  # a broadcast view of a few bytes, too large to copy
+            raise OutOfMemoryError(
+                f"Unable to allocate {format_nbytes(math.prod(shape) * source.itemsize)} for an "
+                f"array with shape {shape} and data type {source.name} (a copy of the "
+                f"{type(view.obj).__name__} in shared memory); free memory or pass a smaller array"
+            ) from exc
     return _convert(raw, shape, source, dtype)
 
 

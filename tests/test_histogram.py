@@ -408,3 +408,15 @@ def test_range_is_ignored_beside_explicit_edges_as_numpy_does() -> None:
     for range_ in [(5, 1), (0, 2**1100)]:
         counts, _ = sm.histogram([1, 2, 3], [0, 2, 4], range=range_, pool=get_pool(2))  # type: ignore[arg-type]
         assert counts.tolist() == np.histogram([1, 2, 3], [0, 2, 4], range=range_)[0].tolist()
+
+
+@pytest.mark.parametrize("bins", [np.array([0, 1, 2], np.float16), [0, 2**64], [0, 1, 2**70]])
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+def test_edges_shardmem_has_no_dtype_for_become_float64(bins: Any, dtype: str) -> None:
+    x = np.array([0, 1, 2, 7, 2**40], dtype=dtype)
+    want_counts, want_edges = np.histogram(x, bins)
+    assert want_edges.dtype.name in ("float16", "object")
+    counts, edges = sm.histogram(x, bins, pool=get_pool(2))
+    assert edges.dtype == sm.float64
+    np.testing.assert_array_equal(np.asarray(counts), want_counts)
+    np.testing.assert_array_equal(np.asarray(edges), want_edges.astype(np.float64))

@@ -352,3 +352,13 @@ def test_a_small_broadcast_view_still_copies(shape: tuple[int, ...]) -> None:
     view = np.broadcast_to(np.arange(shape[-1], dtype=np.int16), shape)
     np.testing.assert_array_equal(np.asarray(sm.asarray(view)), view)
     np.testing.assert_array_equal(np.asarray(sm.asarray(view, dtype="int64")), view)
+
+
+def test_a_memoryview_too_large_to_copy_is_an_out_of_memory_error() -> None:
+    view = memoryview(np.broadcast_to(np.zeros(1), (2**40,)))
+    with pytest.raises(MemoryError):
+        view.tobytes()  # the reference: the copy cannot be made
+    with pytest.raises(sm.OutOfMemoryError, match=r"Unable to allocate 8\.00 TiB .* float64"):
+        sm.asarray(view)
+    small = memoryview(np.broadcast_to(np.arange(3.0), (2, 3)))
+    assert sm.asarray(small).tolist() == [[0.0, 1.0, 2.0]] * 2

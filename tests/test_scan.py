@@ -542,3 +542,9 @@ def test_cumsum_refuses_a_foreign_byte_order_by_name() -> None:
     foreign = ">i4" if np.little_endian else "<i4"
     with pytest.raises(sm.DTypeError, match=rf"dtype '{foreign}' has a non-native byte order"):
         sm.cumsum([1, 2], dtype=foreign, pool=get_pool(2))
+
+
+@pytest.mark.parametrize("w", [1, 2, 3, 4])
+def test_the_documented_bool_scan_example(w: int) -> None:
+    got = sm.scan(lambda a, b: a + b - 1, [False] * 4, dtype=bool, pool=get_pool(w))
+    assert got.tolist() == [False, True, False, True]
