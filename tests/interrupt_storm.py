@@ -200,10 +200,140 @@ def result_wait() -> int:
     return 1 if problems else 0
 
 
-OWN_CODE = {storm.__code__, result_wait.__code__}
+def cancel_storm(seed: int, seconds: float) -> int:
+    """SIGINTs every 0.3-1.5 ms while the main thread submits and cancels futures: a
+    KeyboardInterrupt inside ``cancel()`` must leave the future's lock free (issue 21)."""
+    pool = sm.Pool(2)
+    gate = sm.zeros(2, dtype="uint8")
+    blocker = pool.submit(gated_square, gate, 3)  # keeps the workers busy: cancels succeed
+    stop = threading.Event()
+
+    def sender() -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            time.sleep(rng.uniform(0.0003, 0.0015))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    killer = threading.Thread(target=sender, name="cancel-sender")
+    killer.start()
+    futures = []
+    interrupted = cancelled = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        future = None
+        try:
+            armed[0] = True
+            future = pool.submit(square, 5)
+            cancelled += future.cancel()
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            armed[0] = False
+        if future is not None:
+            futures.append(future)
+    stop.set()
+    killer.join()
+    problems = []
+    held = sum(not f._condition._lock.acquire(timeout=0) for f in futures)  # type: ignore[attr-defined]
+    if held:
+        problems.append(f"{held} future lock(s) left held")
+    gate[0] = 1
+    if blocker.result(timeout=30) != 9:
+        problems.append("the blocking call got a wrong value")
+    for f in futures:
+        if not f.cancelled() and f.result(timeout=30) != 25:
+            problems.append("a future that was not cancelled got a wrong value")
+            break
+    problems += check_pool(pool)
+    left = settle(pool)
+    if left:
+        problems.append(f"the pool still holds: {'; '.join(left)}")
+    pool.close()
+    print(
+        f"cancel seed={seed}: calls={len(futures)} cancelled={cancelled} "
+        f"interrupted={interrupted} stray={stray[0]} problems={problems}",
+        flush=True,
+    )
+    return 1 if problems or not interrupted else 0
+
+
+def mapped_views():  # type: ignore[no-untyped-def]
+    import __main__
+
+    return len(__main__._views)  # the worker's cache of buffer views
+
+
+def total(values):  # type: ignore[no-untyped-def]
+    return sum(values)
+
+
+def drop_storm(seed: int, seconds: float) -> int:
+    """SIGINTs every 0.3-3 ms while arrays are created, passed to a call and dropped: a
+    KeyboardInterrupt in a dropped buffer's clean-up must not leave it mapped in the
+    workers (issue 24)."""
+    pool = sm.Pool(2)
+    stop = threading.Event()
+
+    def sender() -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            time.sleep(rng.uniform(0.0003, 0.003))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    killer = threading.Thread(target=sender, name="drop-sender")
+    killer.start()
+    calls = interrupted = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            armed[0] = True
+            a = sm.arange(256, dtype="int64")
+            future = pool.submit(total, a)
+            if future.result(timeout=30) != 255 * 256 // 2:
+                raise AssertionError("wrong sum")
+            calls += 1
+            while future._call.tasks:  # type: ignore[attr-defined]
+                pass  # the engine lets go of the call's arguments just after its result
+            del a, future  # the buffer's clean-up runs here, in the main thread
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            armed[0] = False
+    stop.set()
+    killer.join()
+    import gc
+
+    gc.collect()
+    problems = check_pool(pool)
+    left = settle(pool)
+    if left:
+        problems.append(f"the pool still holds: {'; '.join(left)}")
+    views = pool.run(mapped_views, timeout=30)
+    deadline = time.monotonic() + 10
+    while any(views) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        views = pool.run(mapped_views, timeout=30)
+    if any(views):
+        problems.append(f"buffers still mapped in the workers: {views}")
+    pool.close()
+    print(
+        f"drop seed={seed}: calls={calls} interrupted={interrupted} stray={stray[0]} "
+        f"mapped={sum(views)} problems={problems}",
+        flush=True,
+    )
+    return 1 if problems or not interrupted else 0
+
+
+OWN_CODE = {storm.__code__, result_wait.__code__, cancel_storm.__code__, drop_storm.__code__}
 
 if __name__ == "__main__":
     faulthandler.dump_traceback_later(100, exit=True)  # a hang shows where it is
     if sys.argv[1] == "storm":
         sys.exit(storm(int(sys.argv[2]), int(sys.argv[3])))
+    if sys.argv[1] == "drop":
+        sys.exit(drop_storm(int(sys.argv[2]), float(sys.argv[3])))
+    if sys.argv[1] == "cancel":
+        sys.exit(cancel_storm(int(sys.argv[2]), float(sys.argv[3])))
     sys.exit(result_wait())

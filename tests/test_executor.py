@@ -28,10 +28,12 @@ from concurrent.futures import (
     FIRST_EXCEPTION,
     CancelledError,
     Future,
+    ThreadPoolExecutor,
 )
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from engine_state import assert_idle
 from hypothesis import given, settings
@@ -40,6 +42,7 @@ from plain_values import Point, make_point
 from pools import get_pool
 
 import shardmem as sm
+from shardmem._engine._pool import pack_callable
 
 WAIT = 30.0  # seconds a test waits for a result before it counts as hung
 
@@ -1129,3 +1132,99 @@ def test_pool_is_a_concurrent_futures_executor(pool: sm.Pool) -> None:
     future = pool.submit(mul, 1, 1)
     assert isinstance(future, Future)
     assert future.result(timeout=WAIT) == 1
+
+
+# -- Future.running() (issue 24) -------------------------------------------------------------
+
+
+def _until(predicate: Any, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out waiting"
+        time.sleep(0.001)
+
+
+def test_running_is_true_while_the_kernel_runs_as_with_thread_pool_executor() -> None:
+    """PENDING while queued (cancel() succeeds), RUNNING once the kernel starts (cancel()
+    fails, wait() does not count it done), FINISHED after: as ThreadPoolExecutor."""
+    pool = get_pool(1)
+    flag = sm.zeros(2, dtype="uint8")
+    flag_np = np.asarray(flag)
+    queued_flag = sm.zeros(2, dtype="uint8")
+    release = threading.Event()
+    started = threading.Event()
+
+    def thread_block() -> str:
+        started.set()
+        release.wait(30)
+        return "released"
+
+    with ThreadPoolExecutor(1) as tpe:
+        runs = [
+            (pool.submit(block, flag), lambda: flag_np[1] == 1),
+            (tpe.submit(thread_block), started.is_set),
+        ]
+        queued = [pool.submit(block, queued_flag), tpe.submit(thread_block)]
+        for future, has_started in runs:
+            _until(has_started)
+            _until(future.running)  # (as soon as the worker publishes that it runs it)
+            assert future.running()
+            assert not future.done()
+            assert not future.cancel()
+            assert future.running()
+            done, not_done = cf.wait([future], timeout=0.01)
+            assert not done
+            assert not_done == {future}
+        for future in queued:
+            assert not future.running()
+            assert future.cancel()
+            assert future.cancelled()
+            assert not future.running()
+        flag_np[0] = 1
+        release.set()
+        for future, _ in runs:
+            assert future.result(timeout=30) == "released"
+            assert not future.running()
+    assert_idle(pool)
+
+
+def test_running_is_set_by_the_first_task_of_a_call_of_several() -> None:
+    """A map chunk of several items is RUNNING from its first item on."""
+    pool = get_pool(2)
+    flag = sm.zeros(2, dtype="uint8")
+    flag_np = np.asarray(flag)
+    results = pool.map(block, [flag, flag], chunksize=2)  # one call, two tasks
+    _until(lambda: flag_np[1] == 1)
+    core_calls = pool._core.calls_in_flight()
+    assert len(core_calls) == 1
+    assert core_calls[0].future is not None
+    future = core_calls[0].future
+    _until(future.running)
+    assert not future.cancel()
+    flag_np[0] = 1
+    assert list(results) == ["released", "released"]
+    assert not future.running()
+    assert future.done()
+    assert_idle(pool)
+
+
+def test_a_cancel_that_fails_never_fails_the_chunk() -> None:
+    """``cancel()`` of a map chunk (one call of several tasks) racing with its start: when
+    it returns False, the chunk completes with its results, never ``TaskCancelledError``
+    (a worker may skip a task in the instant the cancel is tried; it is run again)."""
+    pool = get_pool(2)
+    submit = pool._chunk_submitter(pack_callable(identity))
+    refused = 0
+    for i in range(2000):
+        future = submit(((i,), (i + 1,), (i + 2,), (i + 3,)))
+        while not future._call.first:  # type: ignore[attr-defined]
+            pass  # queued: its tasks may start any moment now
+        for _ in range(i % 64):  # cancel at varied moments of the chunk's start
+            pass
+        if not future.cancel():
+            refused += 1
+            assert future.result(timeout=30) == [i, i + 1, i + 2, i + 3]
+        else:
+            assert future.cancelled()
+    assert refused > 0, "no cancel raced with a start"
+    assert_idle(pool)

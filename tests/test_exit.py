@@ -534,3 +534,251 @@ def test_kernel_leaving_threads_running(tmp_path: Path) -> None:
         return problems
 
     _verdict(runs, check)
+
+
+# -- Ctrl-C while close(), shutdown(wait=True) or a with block's end waits (issue 24) ----------
+
+CLOSE_INTERRUPTED = (
+    KERNELS
+    + """
+import os, signal, threading
+
+def busy(*, rank, seconds, how):
+    import time
+
+    end = time.monotonic() + seconds
+    if how == "sleep":
+        time.sleep(seconds)
+    else:
+        while time.monotonic() < end:
+            pass
+    return rank
+
+ending, how, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+pool = sm.Pool(2)
+pool.run(ranks, timeout=30)
+futures = [pool.submit(busy, rank=r, seconds=BUSY, how=how) for r in range(2)]
+while not all(f.running() for f in futures):
+    time.sleep(0.001)
+
+def interrupt():
+    time.sleep(delay)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt, daemon=True).start()
+try:
+    if ending == "close":
+        pool.close()
+    elif ending == "shutdown":
+        pool.shutdown(wait=True)
+    else:
+        with pool:
+            pass
+    print("INTERRUPTED no", flush=True)
+except KeyboardInterrupt:
+    print("INTERRUPTED yes", flush=True)
+print("CLOSED", pool.closed, flush=True)
+time.sleep(max(0.0, delay + 0.2 - BUSY))  # (a signal sent after close() ended lands here)
+# the script ends: the exit hook finishes closing the pool
+"""
+)
+BUSY = 1.0
+CLOSE_DELAYS = ("0.05", "0.2", "0.5", "0.8", "0.95")
+
+
+@pytest.mark.parametrize("ending", ["close", "shutdown", "with"])
+def test_ctrl_c_while_closing_leaves_a_pool_that_exit_closes(tmp_path: Path, ending: str) -> None:
+    """SIGINT at varied points of the wait for running kernels (asleep in C, spinning in
+    Python): KeyboardInterrupt, then a clean exit; no crash, no hang, no warning."""
+    body = f"BUSY = {BUSY}\n" + CLOSE_INTERRUPTED
+    runs = _run_many(
+        tmp_path,
+        body,
+        args=lambda i: [ending, ("sleep", "spin")[i % 2], CLOSE_DELAYS[i // 2 % 5]],
+    )
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        if run.marks()["CLOSED"] != ["True"]:
+            problems.append("the pool does not say it is closed")
+        return problems
+
+    _verdict(runs, check)
+    interrupted = sum(r.marks().get("INTERRUPTED") == ["yes"] for r in runs)
+    assert interrupted >= RUNS // 2, f"only {interrupted} runs were interrupted in the wait"
+
+
+# -- Ctrl-C while the interpreter exits and waits for a pool (issues 21 and 24) ----------------
+
+EXIT_INTERRUPTED = (
+    KERNELS
+    + """
+import os, signal, threading
+
+def spin(*, rank, seconds):
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return rank
+
+which, how, presses = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pool = sm.default_pool() if which == "default" else sm.Pool(2)
+pool.run(ranks, timeout=30)
+if how == "sleep":
+    future = pool.submit(stuck, rank=0, seconds=STUCK, how="sleep")
+else:
+    future = pool.submit(spin, rank=0, seconds=STUCK)
+while not future.running():
+    time.sleep(0.001)
+t_end = time.monotonic()
+print(f"END {t_end:.4f}", flush=True)
+
+def interrupt():
+    for k in range(presses):
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+        print(f"SIGINT {time.monotonic():.4f}", flush=True)
+
+threading.Thread(target=interrupt, daemon=True).start()
+# the script ends here, with the kernel running and the pool open
+"""
+)
+EXIT_STUCK = 2.5  # the C call outlives the stop's grace: exit waits for it
+
+
+@pytest.mark.parametrize(
+    ("which", "how"),
+    [("private", "sleep"), ("private", "spin"), ("default", "sleep")],
+)
+def test_one_ctrl_c_during_exit_names_the_kernel_and_exit_still_waits(
+    tmp_path: Path, which: str, how: str
+) -> None:
+    """A kernel asleep in C: the Ctrl-C says which kernel holds exit, exit goes on waiting
+    for it and the process ends cleanly (status 0); a spinning kernel is stopped at once."""
+    body = f"STUCK = {EXIT_STUCK}\n" + EXIT_INTERRUPTED
+    runs = _run_many(tmp_path, body, args=lambda i: [which, how, "1"])
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        exited = run.time("EXITED") - run.time("END")
+        if how == "spin":
+            if exited > 0.5 + SLACK:
+                problems.append(f"exit took {exited:.2f} s with a kernel that can be stopped")
+            return problems
+        if not EXIT_STUCK - 0.1 <= exited <= EXIT_STUCK + SLACK:
+            problems.append(f"exit at {exited:.2f} s, not when the C call ended")
+        if "SIGINT" in run.marks() and "exit waits for kernel 'stuck'" not in run.stderr:
+            problems.append("the Ctrl-C did not say which kernel holds exit")
+        if "press Ctrl-C again" not in run.stderr and "SIGINT" in run.marks():
+            problems.append("the notice does not say how to end the process")
+        return problems
+
+    _verdict(runs, check)
+    if how == "sleep":
+        assert all("SIGINT" in r.marks() for r in runs), "a SIGINT was not sent during exit"
+
+
+def test_a_second_ctrl_c_during_exit_ends_the_process_with_130(tmp_path: Path) -> None:
+    """Two Ctrl-Cs while exit waits for a kernel stuck in C: status 130 right after the
+    second, never a crash; the first said what to do."""
+    script = tmp_path / "scenario.py"
+    script.write_text(PRELUDE + f"STUCK = {STUCK}\n" + textwrap.dedent(EXIT_INTERRUPTED))
+
+    def one(index: int) -> Run:
+        which = ("private", "default")[index % 2]
+        try:
+            proc = subprocess.run(
+                [sys.executable, str(script), which, "sleep", "2"],
+                capture_output=True,
+                text=True,
+                timeout=HANG_TIMEOUT,
+                env=_env(),
+                cwd=tmp_path,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return Run(index, None, _text(exc.stdout), _text(exc.stderr))
+        return Run(index, proc.returncode, proc.stdout, proc.stderr)
+
+    with ThreadPoolExecutor(PARALLEL) as ex:
+        runs = list(ex.map(one, range(RUNS)))
+    bad = [r for r in runs if r.returncode != 130 or "Segmentation" in r.stderr]
+    bad += [r for r in runs if "press Ctrl-C again" not in r.stderr or "Traceback" in r.stderr]
+    detail = [f"{_describe(r.returncode)}: {r.stderr[-800:]}" for r in bad[:3]]
+    assert not bad, f"{len(bad)} of {len(runs)} runs went wrong:\n" + "\n".join(detail)
+
+
+# -- Ctrl-C during Pool() start-up (issue 24) ---------------------------------------------------
+
+STARTUP_INTERRUPTED = """\
+import os, random, signal, threading
+from concurrent import interpreters
+
+armed = [False]
+
+def on_sigint(signum, frame):
+    if armed[0]:
+        raise KeyboardInterrupt
+
+signal.signal(signal.SIGINT, on_sigint)
+import shardmem as sm
+
+def square(x):
+    return x * x
+
+def engine_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("shardmem-")
+            and t.name != "shardmem-callbacks"]
+
+rng = random.Random(int(sys.argv[1]))
+fds = len(os.listdir("/proc/self/fd"))
+caught = made = 0
+for _ in range(STARTS):
+    timer = threading.Timer(rng.uniform(0.0, 0.08), os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    pool = None
+    try:
+        armed[0] = True
+        pool = sm.Pool(2)
+        armed[0] = False
+    except KeyboardInterrupt:
+        armed[0] = False
+        caught += 1
+    timer.join()
+    if pool is not None:
+        made += 1
+        pool.close()
+end = time.monotonic() + 10
+while engine_threads() and time.monotonic() < end:
+    time.sleep(0.01)
+print("CAUGHT", caught, "MADE", made, flush=True)
+print("THREADS", len(engine_threads()), flush=True)
+print("INTERPRETERS", len(interpreters.list_all()), flush=True)
+print("FDS", len(os.listdir("/proc/self/fd")) - fds, flush=True)
+with sm.Pool(2) as pool:
+    print("WORKS", list(pool.map(square, range(6))) == [0, 1, 4, 9, 16, 25], flush=True)
+"""
+
+
+def test_ctrl_c_during_pool_start_up(tmp_path: Path) -> None:
+    """SIGINT at random points of ``Pool()``: no engine thread dies (EBADF), no descriptor
+    is closed twice or left open, no thread or interpreter is left, later pools work."""
+    runs = _run_many(tmp_path, "STARTS = 8\n" + STARTUP_INTERRUPTED, args=lambda i: [str(i)])
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        marks = run.marks()
+        if "Bad file descriptor" in run.stderr or "Exception in thread" in run.stderr:
+            problems.append("an engine thread died")
+        for key, want in (("THREADS", "0"), ("INTERPRETERS", "1"), ("FDS", "0")):
+            if marks[key] != [want]:
+                problems.append(f"{key} {marks[key]} after the start-ups, not {want}")
+        if marks["WORKS"] != ["True"]:
+            problems.append("a later pool computed a wrong result")
+        return problems
+
+    _verdict(runs, check)
+    caught = sum(int(r.marks()["CAUGHT"][0]) for r in runs)
+    assert caught >= len(runs), f"only {caught} start-ups were interrupted"

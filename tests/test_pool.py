@@ -583,11 +583,12 @@ def test_a_pool_nobody_holds_finishes_its_work_then_closes() -> None:
     """``sm.Pool(2).map(...)`` / ``.submit(...).result()`` inline: the calls keep the pool
     alive until they complete (as ThreadPoolExecutor's work does), then it closes itself."""
     before = len(interpreters.list_all())
+    threads_before = _engine_threads()
     for _ in range(20):
         assert list(sm.Pool(2).map(_square, range(10))) == [i * i for i in range(10)]
         assert sm.Pool(2).submit(_square, 3).result(timeout=30) == 9
     assert list(sm.Pool(2).map(_square, range(10), chunksize=3)) == [i * i for i in range(10)]
-    results = sm.Pool(2).map(_square, range(5), buffersize=1)  # submits as it is consumed
+    results = sm.Pool(2).map(_square, range(5))
     gc.collect()
     assert list(results) == [0, 1, 4, 9, 16]
     del results
@@ -595,15 +596,14 @@ def test_a_pool_nobody_holds_finishes_its_work_then_closes() -> None:
     while len(interpreters.list_all()) > before and time.monotonic() < end:
         time.sleep(0.01)
     assert len(interpreters.list_all()) == before, "a pool nobody holds was not closed"
-    while _engine_threads() and time.monotonic() < end:
+    while _engine_threads() - threads_before and time.monotonic() < end:
         time.sleep(0.01)
+    assert not _engine_threads() - threads_before, "threads of dropped pools are left"
 
 
-def _engine_threads() -> list[threading.Thread]:
-    owned = {t for p in [get_pool(2)] for t in p._core.workers}  # (the shared pool's)
-    names = {w.thread.name for w in owned if w.thread is not None}
-    return [
-        t
+def _engine_threads() -> set[int]:
+    return {
+        t.ident or 0
         for t in threading.enumerate()
-        if t.name.startswith("shardmem-") and t.name not in names and "collector" not in t.name
-    ]
+        if t.name.startswith("shardmem-") and t.name != "shardmem-callbacks"
+    }

@@ -13,7 +13,14 @@ import pickle
 import queue
 import threading
 from concurrent.futures import Future
-from concurrent.futures._base import LOGGER
+from concurrent.futures._base import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    LOGGER,
+    PENDING,
+    RUNNING,
+)
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,18 +50,47 @@ class CallFuture(Future[Any]):
     def cancel(self) -> bool:
         call = self._call
         engine = None if call is None else call.engine
-        with self._condition:
-            if self.done():
-                return self.cancelled()
+        # Under the condition's own lock, a C RLock, whose ``with`` no KeyboardInterrupt
+        # can split; ``Condition.__enter__`` and Future's methods are Python code, where
+        # a Ctrl-C landing just after the acquire left the lock held and the collector
+        # hung on it (issue 21). So nothing here calls them.
+        with self._lock():
+            state = self._state
+            if state in (CANCELLED, CANCELLED_AND_NOTIFIED):
+                return True
+            if state in (RUNNING, FINISHED):
+                return False
             if engine is not None and call is not None and not engine.claim_cancel(call):
                 return False
-            super().cancel()
-        # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
-        # executor's worker would tell them when it dequeues the call.
-        self.set_running_or_notify_cancel()
+            # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
+            # executor's worker would tell them when it dequeues the call.
+            self._state = CANCELLED_AND_NOTIFIED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
         if engine is not None and call is not None:
             engine.request_cancel(call, None)
         return True
+
+    def running(self) -> bool:
+        """True while a task of the call has started and the call has not finished.
+
+        As for ``ThreadPoolExecutor``: ``RUNNING`` from the moment the first task's
+        kernel starts (read from the workers' records, so no message is waited for);
+        a running call can no longer be cancelled.
+        """
+        with self._lock():
+            if self._state == PENDING:
+                call = self._call
+                engine = None if call is None else call.engine
+                if engine is not None and call is not None and engine.call_started(call):
+                    self._state = RUNNING
+            return bool(self._state == RUNNING)
+
+    def _lock(self) -> Any:
+        """The C lock inside the future's condition (see ``cancel``)."""
+        return self._condition._lock  # type: ignore[attr-defined]
 
     def begin(self, first: int, count: int) -> bool:
         """The collector queues the call's tasks with ids ``first`` ...: False if cancelled.
@@ -140,6 +176,9 @@ class Call:
     grace_end: float = 0.0
     error: BaseException | None = None  # ends the whole call (the pool broke or closed)
     holds_kernel: bool = False  # counted in the engine's kernel_calls until unpinned
+    keep: Any = None  # the Pool, held until the call completes (a pool nobody else holds)
+    wire: list[Any] = field(default_factory=list)  # each task's encoded arguments, once queued
+    claimed: bool = False  # a cancel() announced its task ids (and did not take them back)
 
     @property
     def name(self) -> str:

@@ -44,6 +44,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from concurrent import interpreters
 from concurrent.futures import InvalidStateError
 from pathlib import Path
@@ -61,7 +62,7 @@ from shardmem._engine._handoff import HAVE_EVENTFD, Arena, Waker, qcount, qget, 
 from shardmem._engine._tasks import ViewSpec, encode_arg
 from shardmem._errors import ClosedError, PoolBrokenError, TaskCancelledError
 
-__all__ = ["STOP_GRACE", "Core"]
+__all__ = ["STOP_GRACE", "Core", "begin_exit"]
 
 SPIN = 100e-6  # seconds a worker polls its queues before it blocks
 # A barrier waits without spinning (one poll, then it blocks): with another program on the
@@ -76,6 +77,20 @@ EVICT_DELAY = 0.005  # ... or once no call is in flight and the oldest waited th
 _TICK = 0.05  # longest single block of the collector (timers, a missed wake-up)
 SPARE_RECORDS = 8  # retired workers alive at once beyond the pool's size
 _EXIT_NOTICE = 1.0  # seconds close() waits for a stuck kernel before saying so on stderr
+_CLOSE = {"finish": 1, "drop": 2, "stop": 3}  # close requests, weakest first
+
+# Every pool whose collector may still run: the exit hook closes and waits for each, so
+# that no worker interpreter is alive when the main interpreter finalizes (CPython 3.14
+# crashes in that state). Added by the caller before the collector starts, removed by
+# the collector as its last step.
+_live: set[Core] = set()
+_exiting: list[bool] = []  # non-empty once the exit hook runs: no pool starts any more
+
+
+def begin_exit() -> list[Core]:
+    """Refuse new pools from now on; the pools that may still run (see ``_live``)."""
+    _exiting.append(True)
+    return sorted(_live, key=id)
 
 
 def _boot_code() -> bytes:
@@ -131,6 +146,7 @@ class _Worker:
         self.release = threading.Event()  # the collector drained what it put: close it now
         self.retired_at = 0.0
         self.stuck = ""  # what it was running when retired
+        self.fds_closed = False
 
 
 class _Eviction:
@@ -164,20 +180,21 @@ class Core:
         self.ctrl = memoryview(self.ctrl_bytes).cast("q")
         self.results = interpreters.create_queue()
         self.shared = interpreters.create_queue()
-        self.main_waker = Waker(nonblocking=True)
+        # Descriptors (wakers, watchdog pipes) are made and closed by the collector thread
+        # alone: a Ctrl-C in the caller during start-up cannot split that (see _setup).
+        self.main_waker: Waker | None = None
         self.wakers: list[Waker] = []
-        try:
-            for _ in range(size):
-                self.wakers.append(Waker(nonblocking=False))
-        except BaseException:
-            for waker in (self.main_waker, *self.wakers):
-                waker.close()
-            raise
         self.inboxes = [interpreters.create_queue() for _ in range(size)]
         self.arena = Arena(self._share_chunk)
         self.workers: list[_Worker] = []
         self.retired: list[_Worker] = []
         self.requests: collections.deque[tuple[Any, ...]] = collections.deque()
+        # Dead weak references, appended by their callbacks (one C call: no interrupt
+        # splits it): the pool's own (it was dropped) and those of buffers the workers view.
+        self.dropped: collections.deque[weakref.ref[Any]] = collections.deque()
+        self.pool_ref: weakref.ref[Any] | None = None
+        self.buffer_refs: dict[int, tuple[int, weakref.ref[Any]]] = {}  # id(ref) -> (bid, ref)
+        self.watched: set[int] = set()  # buffer ids with an entry in buffer_refs
         self.owner: dict[int, Call] = {}  # task id -> its call, until its outcome arrives
         self.slot_of: dict[int, int] = {}  # task id -> its message slot
         # Tasks waiting for a free slot (or for a tuple's turn): (task id, rank, message).
@@ -201,6 +218,8 @@ class Core:
         self.path = tuple(sys.path)
         self.closing = False  # no new calls
         self.closed = False  # close() was called
+        self.close_sent = 0  # the strongest close request posted (see _CLOSE)
+        self.start_error: BaseException | None = None  # what stopped _setup
         self.finished = threading.Event()  # the collector has ended
         self.broken: str | None = None
         self.collector = threading.Thread(target=self._collect, name=COLLECTOR_NAME, daemon=True)
@@ -210,32 +229,63 @@ class Core:
     # -- life cycle -----------------------------------------------------------------------
 
     def _start(self) -> None:
+        """Start the collector (it makes the workers) and wait until every worker is ready.
+
+        Interrupted anywhere, the caller only posts a close (one atomic append): the
+        collector, which owns every descriptor and thread of the pool, winds it down
+        and closes each descriptor once (issue 24: the caller used to close them while
+        the collector still used them).
+        """
+        _live.add(self)
         try:
+            if _exiting:  # (checked after the add: the exit hook sees it, or it sees this)
+                raise ClosedError("the interpreter is shutting down: no new pool can start")
+            self.collector.start()
+            deadline = time.monotonic() + 60
+            while not all(w.ready for w in self.workers) or len(self.workers) < self.size:
+                if self.start_error is not None or self.broken or self.finished.is_set():
+                    break
+                if time.monotonic() > deadline:
+                    self.broken = self.broken or "timed out"
+                    break
+                self.finished.wait(0.005)
+            if self.start_error is not None or self.broken or self.finished.is_set():
+                self.close(cancel=True)
+                if self.start_error is not None:
+                    raise self.start_error
+                raise PoolBrokenError(
+                    f"a worker interpreter failed to start:\n{self.broken or 'the pool closed'}"
+                )
+        except BaseException:
+            self.requests.append(("close", "stop"))  # first: nothing can split it
+            self.closed = True
+            raise
+
+    def _setup(self) -> bool:
+        """In the collector: make the wakers and workers and launch them; False if that failed.
+
+        A failure (out of descriptors or threads) is kept in ``start_error`` for
+        the caller; what was made is closed by ``_release_fds`` as the collector ends.
+        """
+        try:
+            self.main_waker = Waker(nonblocking=True)
+            for _ in range(self.size):
+                self.wakers.append(Waker(nonblocking=False))
             for rank in range(self.size):
                 self.workers.append(self._new_worker(rank))
-            self.collector.start()
-        except BaseException:  # (out of file descriptors or threads): give back what we took
-            for w in self.workers:
-                self._close_worker_fds(w)
-            for waker in (self.main_waker, *self.wakers):
-                waker.close()
-            raise
-        deadline = time.monotonic() + 60
-        try:
-            for w in self.workers:
+        except (OSError, RuntimeError) as exc:
+            self.start_error = exc
+            return False
+        for w in self.workers:
+            try:
                 self._launch(w)
-            while not all(w.ready for w in self.workers):
-                if self.broken or time.monotonic() > deadline:
-                    raise PoolBrokenError(
-                        f"a worker interpreter failed to start:\n{self.broken or 'timed out'}"
-                    )
-                self.finished.wait(0.005)
-        except BaseException:
-            for w in self.workers:
-                if w.thread is None:  # never launched: nothing to wait for
-                    w.exited.set()
-            self.close(cancel=True)
-            raise
+            except RuntimeError as exc:  # can't start new thread
+                self.start_error = exc
+                break
+        for w in self.workers:
+            if w.thread is None or w.thread.ident is None:  # never launched: nothing to wait for
+                w.exited.set()
+        return self.start_error is None
 
     def _new_worker(self, rank: int) -> _Worker:
         base = self.records[0]
@@ -263,6 +313,8 @@ class Core:
         """Owner thread of one worker: create it, run its loop until STOP, close it."""
         block_signals()
         interp = None
+        assert self.main_waker is not None  # (made before any worker is launched)
+        main_fd = self.main_waker.write_fd
         try:
             interp = interpreters.create()
             w.interp = interp
@@ -281,7 +333,7 @@ class Core:
                 USE_EVENTFD=HAVE_EVENTFD,
                 WAKE_FDS=tuple(x.write_fd for x in self.wakers),
                 WAIT_FD=w.waker.read_fd,
-                MAIN_FD=self.main_waker.write_fd,
+                MAIN_FD=main_fd,
                 WATCH_FD=w.watch_r,
                 WATCH_W=w.watch_w,
                 CTRL=self.ctrl,
@@ -306,12 +358,16 @@ class Core:
         """End the workers and the collector once queued work is done.
 
         ``drop_queued``: cancel the futures of calls none of whose tasks runs
-        yet; ``cancel``: also stop running work.
+        yet; ``cancel``: also stop running work. A stronger close than one
+        posted before is posted again (the exit hook stops what a graceful
+        ``close()`` interrupted by Ctrl-C left running).
         """
-        if not self.closed:
-            # Posted first: interrupted before ``closed`` is set, a second close posts
+        how = "stop" if cancel else "drop" if drop_queued else "finish"
+        if _CLOSE[how] > self.close_sent:
+            # Posted first: interrupted before the flags are set, a second close posts
             # again (the collector takes the strongest of the two).
-            self.post(("close", "stop" if cancel else "drop" if drop_queued else "finish"))
+            self.post(("close", how))
+            self.close_sent = _CLOSE[how]
             self.closed = True
             remove_release_listener(self.on_buffer_released)
         if wait:
@@ -337,17 +393,57 @@ class Core:
             _join(w.thread)
         _join(self.collector)
 
+    def wait_closed(self) -> None:
+        """``join()`` for the exit hook: also returns for a collector that never started."""
+        never = time.monotonic() + 1.0  # a thread the OS started runs within this
+        while not self.collector.is_alive() and not self.finished.is_set():
+            if time.monotonic() > never:
+                return  # (start() was interrupted before the thread existed)
+            self.finished.wait(0.01)
+        self.join()
+
+    def holders(self) -> list[str]:
+        """What this pool's close waits for: kernels still running (read from any thread)."""
+        found = [f"{w.stuck} on worker {w.rank}" for w in self.retired if not w.exited.is_set()]
+        for w in self.workers:
+            tid = self.ctrl[w.current]
+            call = self.owner.get(tid) if tid else None
+            if call is not None and not w.exited.is_set():
+                found.append(f"kernel {call.name!r} ({call.label(tid)}) on worker {w.rank}")
+        return found
+
     # -- requests from any thread -----------------------------------------------------------
 
     def post(self, request: tuple[Any, ...]) -> None:
         """Hand a request to the collector (one atomic append, then a wake-up)."""
         self.requests.append(request)
         if self.ctrl[P.C_MAIN_SLEEPING]:
-            self.main_waker.wake()
+            self._wake_collector()
+        if self.finished.is_set():  # the collector has ended: nobody serves it
+            self._orphans()
+
+    def _orphans(self) -> None:
+        """Complete the calls of requests the collector never served (it has ended).
+
+        The collector runs this after setting ``finished``, and a poster after its
+        append when it sees ``finished``: one of the two sees each request.
+        """
+        for request in list(self.requests):
+            if request[0] in ("submit", "cancel") and request[1].future is not None:
+                error = request[2] if request[0] == "cancel" else None
+                _settle(request[1].future, exc=error or ClosedError("the pool was closed"))
+                request[1].keep = None
 
     def _wake_collector(self) -> None:
-        with contextlib.suppress(OSError):  # closed: the collector has ended
-            self.main_waker.wake()
+        waker = self.main_waker
+        if waker is not None and not waker.closed:
+            with contextlib.suppress(OSError):  # closed meanwhile: the collector has ended
+                waker.wake()
+
+    def watch_pool(self, pool: object) -> None:
+        """Close this core once ``pool`` is dropped: the weak reference's callback appends
+        it to ``dropped`` (a C call no Ctrl-C can split), where the collector sees it."""
+        self.pool_ref = weakref.ref(pool, self.dropped.append)
 
     def start_call(self, call: Call) -> CallFuture:
         """Queue ``call``; its future completes with the list of its results (or its value)."""
@@ -400,6 +496,7 @@ class Core:
         if not self._none_runs(workers, first, last) or self._started(call):
             return False  # (checked first, so that a cancel that fails leaves no trace)
         entry = first << P.RING_SHIFT | min(last - first, (1 << P.RING_SHIFT) - 1)
+        call.claimed = True  # (cleared below if the claim fails: see _rerun)
         self._ring_write(entry)
         qcount(self.results.id)  # a full fence: the queue registry's mutex
         if self._none_runs(workers, first, last) and not self._started(call):
@@ -412,7 +509,16 @@ class Core:
         # no later task of the call is skipped. (A task of a call of several tasks
         # that a worker skipped in that instant fails the call: see concepts.md.)
         self._ring_write(-entry)
+        call.claimed = False
         return False
+
+    def call_started(self, call: Call) -> bool:
+        """True once a task of ``call`` runs or ran its kernel (from any thread)."""
+        if call.first <= 0 or not call.outcomes:
+            return False
+        first, last = call.first, call.first + len(call.outcomes) - 1
+        workers = [*self.workers, *self.retired]
+        return not self._none_runs(workers, first, last) or self._started(call)
 
     def _ring_write(self, entry: int) -> None:
         """Append ``entry`` to the cancel ring: its slot first, then the sequence number."""
@@ -478,9 +584,8 @@ class Core:
         # buffer dropped without close() is freed by the last view that goes, and its
         # eviction is batched with others (see _defer).
         if release_is_a_drop():
-            # Not worth waking the collector for (the wake-up would compete with the
-            # caller for the GIL): it sees this with the next request, or within _TICK.
-            self.requests.append(("evict", buffer_id, None))
+            # The collector's own weak reference to the buffer reports the drop (see
+            # _watch_buffer): unlike this listener, a Ctrl-C cannot lose that (issue 24).
             return
         eviction = _Eviction(1)
         self.post(("evict", buffer_id, eviction))
@@ -492,8 +597,12 @@ class Core:
     def _collect(self) -> None:
         block_signals()
         try:
+            if not self._setup():
+                self._begin_close("stop")
             while not self._closed_down():
                 worked = self._serve_requests()
+                if self.dropped:
+                    self._serve_dropped()
                 worked = self._drain() or worked
                 if self.backlog:
                     self._pump()
@@ -514,6 +623,8 @@ class Core:
             remove_release_listener(self.on_buffer_released)  # (also when close was interrupted)
             self._release_fds()
             self.finished.set()
+            self._orphans()
+            _live.discard(self)
 
     def _sleep(self) -> None:
         """Poll for SPIN seconds, then block on the main wake fd (at most _TICK)."""
@@ -535,14 +646,39 @@ class Core:
             if self.stopping:
                 soonest = min(c.grace_end for c in self.stopping.values())
                 timeout = max(0.0, min(timeout, soonest - time.monotonic()))
+            waker = self.main_waker
+            if waker is None:  # (start-up failed before it was made)
+                time.sleep(timeout)
+                return
             if self.poller is None:  # (poll, not select: descriptors past 1023 in large pools)
                 self.poller = select.poll()
-                self.poller.register(self.main_waker.read_fd, select.POLLIN)
+                self.poller.register(waker.read_fd, select.POLLIN)
             ready = self.poller.poll(timeout * 1000)
             if ready:
-                self.main_waker.drain()
+                waker.drain()
         finally:
             ctrl[P.C_MAIN_SLEEPING] = 0
+
+    def _serve_dropped(self) -> None:
+        """Objects that died: the pool (close, stopping its work) or a buffer (evict it)."""
+        dropped = self.dropped
+        while dropped:
+            ref = dropped.popleft()
+            if ref is self.pool_ref:
+                self.closed = True
+                self._begin_close("stop")
+                continue
+            entry = self.buffer_refs.pop(id(ref), None)
+            if entry is not None and entry[1] is ref:
+                self.watched.discard(entry[0])
+                self._evict(entry[0], None)
+
+    def _watch_buffer(self, buffer: SharedBuffer) -> None:
+        """Evict ``buffer`` from the workers once it is dropped (see ``_serve_dropped``)."""
+        if buffer.id not in self.watched:
+            ref = weakref.ref(buffer, self.dropped.append)
+            self.buffer_refs[id(ref)] = (buffer.id, ref)
+            self.watched.add(buffer.id)
 
     def _serve_requests(self) -> bool:
         requests = self.requests
@@ -584,6 +720,7 @@ class Core:
         self.next_id += count
         call.buffers = buffers
         call.unreported = count
+        call.wire = wire  # (kept until the call finishes: see _rerun)
         if not count:
             self._complete(call)
             return
@@ -688,6 +825,7 @@ class Core:
         kernels[kernel.key] = None
         for bid, buffer in call.buffers.items():
             if bid not in w.buffers:
+                self._watch_buffer(buffer)
                 w.buffers.add(bid)
                 self.nbytes[bid] = len(buffer._data)
                 self._put_control(w, (P.BUFFER, bid, memoryview(buffer._data)))
@@ -806,6 +944,8 @@ class Core:
         """Keep one task's outcome; finish the call with its last, stop it at a failure."""
         tag, tid = message[0], message[1]
         self.owner.pop(tid, None)
+        if tag == P.CANCELLED and self._rerun(call, tid):
+            return
         call.outcomes[tid - call.first] = message
         call.unreported -= 1
         call.completed += 1
@@ -813,6 +953,39 @@ class Core:
             self._finish(call)
         elif tag == P.FAILED and id(call) not in self.stopping:
             self._stop(call, None)
+
+    def _rerun(self, call: Call, tid: int) -> bool:
+        """Queue a task again that a worker skipped for a cancel that then failed.
+
+        ``cancel()`` of a call of several tasks announces its ids before it knows
+        whether one already runs; a worker may skip a task in that instant, and
+        when the cancel fails (``cancel()`` returned False) the call must still
+        run it (issue 21: it used to fail with ``TaskCancelledError``).
+        """
+        future = call.future
+        if (
+            call.stop_error is not None
+            or call.claimed  # a cancel that succeeded (its caller may have been interrupted)
+            or id(call) in self.stopping
+            or self.closing
+            or self.broken
+            or future is None
+            or future.done()
+            or not call.wire
+        ):
+            return False
+        index = tid - call.first
+        args, kwargs = call.wire[index]
+        rank = call.tasks[index].rank
+        inject = (P.INJECT_GANG if call.gang else P.INJECT_RANK) if call.inject else 0
+        message = (P.TASK, tid, call.kernel.key, args, kwargs, call.first, inject)
+        call.outcomes[index] = None
+        self.owner[tid] = call
+        if self.backlog or not self._send(tid, rank, message):
+            self.backlog.append((tid, rank, message))
+        elif rank is None:
+            self._wake_sleepers(1)
+        return True
 
     def _worker_event(self, tag: int, ready_id: int, message: tuple[Any, ...]) -> None:
         for w in self.workers:
@@ -828,6 +1001,7 @@ class Core:
         self.stopping.pop(id(call), None)
         self._complete(call)
         call.tasks = []  # the arguments can go: labels were needed until now
+        call.wire = []
 
     def _unpin(self, call: Call) -> None:
         """Let the call's buffers be closed: nothing of it runs any more (idempotent).
@@ -857,16 +1031,19 @@ class Core:
     def _complete(self, call: Call, error: BaseException | None = None) -> None:
         self._unpin(call)
         future = call.future
-        if future is None or future.done():
-            return
-        if error is not None:
-            call.error = error
         try:
-            values = results(call)
-        except BaseException as exc:  # noqa: BLE001 - stored in the future
-            _settle(future, exc=exc)
-        else:
-            _settle(future, value=values[0] if call.single else values)
+            if future is None or future.done():
+                return
+            if error is not None:
+                call.error = error
+            try:
+                values = results(call)
+            except BaseException as exc:  # noqa: BLE001 - stored in the future
+                _settle(future, exc=exc)
+            else:
+                _settle(future, value=values[0] if call.single else values)
+        finally:
+            call.keep = None  # the pool may go now (see _serve_dropped)
 
     # -- stopping -----------------------------------------------------------------------------
 
@@ -1155,8 +1332,11 @@ class Core:
         self.evicting.clear()
 
     def _close_worker_fds(self, w: _Worker) -> None:
-        for fd in (w.watch_r, w.watch_w):
-            os.close(fd)
+        """Close ``w``'s watchdog pipe (collector thread only; at most once)."""
+        if not w.fds_closed:
+            w.fds_closed = True
+            for fd in (w.watch_r, w.watch_w):
+                os.close(fd)
 
     def _release_fds(self) -> None:
         for w in [*self.workers, *self.retired]:
@@ -1165,7 +1345,8 @@ class Core:
         if all(w.thread is None or not w.thread.is_alive() for w in self.workers):
             for waker in self.wakers:
                 waker.close()
-            self.main_waker.close()
+            if self.main_waker is not None:
+                self.main_waker.close()
 
 
 def block_signals() -> None:

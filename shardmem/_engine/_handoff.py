@@ -40,6 +40,7 @@ class Waker:
     """An fd pair another interpreter can write to wake whoever blocks on it."""
 
     def __init__(self, *, nonblocking: bool) -> None:
+        self.closed = False
         if HAVE_EVENTFD:
             flags = os.EFD_CLOEXEC | (os.EFD_NONBLOCK if nonblocking else 0)
             self.read_fd = self.write_fd = os.eventfd(0, flags)
@@ -63,6 +64,10 @@ class Waker:
             pass
 
     def close(self) -> None:
+        """Close its descriptors (once: a second call does nothing)."""
+        if self.closed:
+            return
+        self.closed = True
         for fd in {self.read_fd, self.write_fd}:
             os.close(fd)
 

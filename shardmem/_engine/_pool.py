@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import os
 import pickle
+import sys
 import threading
 import time
 import types
@@ -16,7 +17,7 @@ from concurrent.futures import Executor, Future
 from typing import Any
 
 from shardmem._engine._calls import Call, CallFuture, kernel_seconds
-from shardmem._engine._core import STOP_GRACE, Core
+from shardmem._engine._core import STOP_GRACE, Core, _live, begin_exit
 from shardmem._engine._handoff import sched_yield
 from shardmem._engine._shipping import Kernel, kernel_name, pack
 from shardmem._engine._tasks import Task, as_view, check_params, view_of
@@ -97,7 +98,13 @@ class Pool(Executor):
                 f"could not start a pool of {count} worker(s): {exc}; close pools you no "
                 "longer use or use fewer workers"
             ) from exc
-        self._finalizer = weakref.finalize(self, self._core.close, cancel=True)
+        # Dropped, the pool closes itself, stopping its work (a call in flight holds the
+        # pool, so that is only once no call runs). Two hooks: the core's own weak
+        # reference posts the close with one C call (no Ctrl-C can lose it), and this
+        # finalizer waits for it where that is safe. At exit, _at_exit closes every pool.
+        self._core.watch_pool(self)
+        self._finalizer = weakref.finalize(self, _close_dropped, self._core)
+        self._finalizer.atexit = False
         _pools.add(self)
 
     @property
@@ -132,8 +139,10 @@ class Pool(Executor):
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         """Close the pool: gracefully, or stopping running work when the block raised."""
-        self._finalizer.detach()
+        # Interrupted (Ctrl-C), the pool is left closing: a later close(), the pool's
+        # finalizer or the exit hook finishes the job.
         self._core.close(cancel=exc_type is not None)
+        self._finalizer.detach()
 
     def close(self) -> None:
         """Finish queued work, stop the workers and close their interpreters (idempotent)."""
@@ -153,8 +162,6 @@ class Pool(Executor):
         >>> pool.closed
         True
         """
-        if wait:
-            self._finalizer.detach()
         core = self._core
         core.close(drop_queued=cancel_futures, wait=False)
         if cancel_futures:  # before returning, as the standard executors do
@@ -162,7 +169,8 @@ class Pool(Executor):
                 if call.future is not None:
                     call.future.cancel()  # (False for a call that runs or ran: it finishes)
         if wait:
-            core.join()
+            core.join()  # (interrupted, the pool stays closing: see __exit__)
+            self._finalizer.detach()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)`` on a free worker; return its future.
@@ -191,7 +199,7 @@ class Pool(Executor):
             label="submitted task",
         )
         call = Call(pack_callable(fn), [task], gang=False, inject=False, single=True)
-        return _start(self._core, call)
+        return _start(self, call)
 
     def map(
         self,
@@ -230,12 +238,10 @@ class Pool(Executor):
         return _flatten(results)
 
     def _chunk_submitter(self, packed: Kernel) -> Callable[[tuple[Any, ...]], Future[Any]]:
-        core = self._core
-
         def submit(chunk: tuple[Any, ...]) -> Future[Any]:
             tasks = [Task(tuple(view_of(a) for a in args), label="map item") for args in chunk]
             call = Call(packed, tasks, gang=False, inject=False)
-            return _start(core, call)
+            return _start(self, call)
 
         return submit
 
@@ -292,8 +298,14 @@ def _flatten(chunks: Generator[list[Any]]) -> Iterator[Any]:
         chunks.close()  # cancels the calls not yet consumed
 
 
-def _start(core: Core, call: Call) -> CallFuture:
-    """Post ``call``; interrupted before its future is returned, the call is cancelled."""
+def _start(pool: Pool, call: Call) -> CallFuture:
+    """Post ``call``; interrupted before its future is returned, the call is cancelled.
+
+    The call holds the pool until it completes, as ``ThreadPoolExecutor``'s work
+    does: ``sm.Pool(2).submit(f, 3).result()`` is not closed under its own call.
+    """
+    core = pool._core
+    call.keep = pool
     call.future = CallFuture(call)
     try:
         return core.start_call(call)
@@ -398,6 +410,7 @@ def execute(
     packed = pack(kernel)
     deadline = None if timeout is None else time.monotonic() + _check_timeout(timeout)
     call = Call(packed, list(tasks), gang=gang)
+    call.keep = pool
     core = pool._core
     future = call.future = CallFuture(call)
     try:  # (an interrupt anywhere from here on cancels this call, posted or not)
@@ -566,8 +579,17 @@ def _close_default() -> None:
     with _default_lock:
         pool, _default = _default, None
     if pool is not None:
-        pool._finalizer.detach()
         pool._core.close(cancel=True)
+
+
+def _close_dropped(core: Core) -> None:
+    """A dropped pool's finalizer: close it and wait, except on the engine's own threads.
+
+    The collector drops a pool's last reference when the last call holding it
+    completes; it must not wait for itself (its weak reference has posted the close).
+    """
+    if not threading.current_thread().name.startswith("shardmem-"):
+        core.close(cancel=True)
 
 
 # -- fork ---------------------------------------------------------------------------------------
@@ -588,7 +610,6 @@ def _before_fork() -> None:
     try:
         pool, _default = _default, None
         if pool is not None:
-            pool._finalizer.detach()
             pool._core.close()
         live = [p for p in list(_pools) if not p._core.finished.is_set()]
     except BaseException:
@@ -625,9 +646,70 @@ os.register_at_fork(
 
 @atexit.register
 def _at_exit() -> None:
+    """Close every pool still open, stopping its work, before the interpreter finalizes.
+
+    No worker interpreter may outlive this hook (CPython 3.14 crashes when the main
+    interpreter finalizes beside a running one). Ctrl-C here does not abandon the
+    wait: the first says on stderr which kernel holds exit and how to end it; a
+    second ends the process at once with status 130 (``os._exit``, as the user asked).
+    """
     global _shutting_down
     _shutting_down = True
-    _close_default()
+    interrupts = 0
+    while True:
+        try:
+            if interrupts == 1:
+                interrupts = 2
+                _explain_exit_wait()
+            _forget_default()
+            while cores := [c for c in begin_exit() if not c.finished.is_set()]:
+                for core in cores:
+                    core.close(cancel=True, wait=False)
+                for core in cores:
+                    core.wait_closed()
+                if all(c.finished.is_set() or not c.collector.is_alive() for c in begin_exit()):
+                    return
+            return
+        except KeyboardInterrupt:
+            if interrupts >= 2:
+                _end_now()
+            interrupts = 1
+
+
+def _forget_default() -> None:
+    """Drop the default pool (closed with the others), after any start of one under way."""
+    global _default
+    end = time.monotonic() + 10  # (a lock an interrupted thread leaked must not hang exit)
+    while not _default_lock.acquire(timeout=0.05):
+        if time.monotonic() > end:
+            break
+    else:
+        _default = None
+        _default_lock.release()
+        return
+    _default = None
+
+
+def _explain_exit_wait() -> None:
+    holders = [h for core in list(_live) for h in core.holders()]
+    what = "; ".join(holders) if holders else "worker interpreters that are closing"
+    print(
+        f"\nshardmem: exit waits for {what}: a kernel in a C call cannot be interrupted, "
+        "and the process cannot end safely while it runs. It ends when that call returns; "
+        "press Ctrl-C again to end the process now (exit status 130).",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _end_now() -> None:
+    """The user's second Ctrl-C at exit: end the process at once, status 130."""
+    with contextlib.suppress(BaseException):
+        print("shardmem: ending the process without waiting (exit status 130)", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    os._exit(130)
 
 
 def resolve_pool(pool: object, /, *, where: str | None = None) -> Pool:
