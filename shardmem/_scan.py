@@ -59,6 +59,7 @@ from shardmem._errors import (
     ShapeError,
     ValueOverflowError,
 )
+from shardmem._map import refuse_not_plain
 from shardmem._runner import run_tasks
 from shardmem._sharding import split_rows
 
@@ -233,9 +234,6 @@ def _sum_dtype(kind: DType) -> DType:
     return kind
 
 
-_NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
-
-
 def _check_op(op: object) -> Op:
     if not isinstance(op, types.FunctionType | types.BuiltinFunctionType):
         raise ArgumentTypeError(
@@ -243,14 +241,7 @@ def _check_op(op: object) -> Op:
             "operator.mul, max, min or a def/lambda of two arguments (NumPy ufuncs cannot "
             "run in worker interpreters)"
         )
-    flags = op.__code__.co_flags if isinstance(op, types.FunctionType) else 0
-    if flags & _NOT_PLAIN:
-        what = "a generator function" if flags & inspect.CO_GENERATOR else "an async function"
-        raise KernelContractError(
-            f"scan() op {kernel_name(op)!r} is {what}: calling it returns a generator or "
-            "coroutine, not a value; the op must return the combined value of its two "
-            "arguments (a plain def or lambda, without yield or async)"
-        )
+    refuse_not_plain(op, "scan() op")
     _check_arity(op)
     return op
 
