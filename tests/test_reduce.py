@@ -268,7 +268,7 @@ def test_generator_and_async_kernels_get_the_kernel_contract_error() -> None:
     seed=st.integers(0, 2**32 - 1),
 )
 def test_one_byte_sums_are_exact(
-    dtype: str, n: int, step: int, w: int, chunks: int | None, seed: int
+    *, dtype: str, n: int, step: int, w: int, chunks: int | None, seed: int
 ) -> None:
     """uint8, int8 and bool sums (adler32 over 256-byte runs per shard) equal NumPy's
     exact sum, over run boundaries, extreme values and strided views."""
