@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import struct
 import sys
 from collections.abc import Sized
@@ -110,6 +111,24 @@ def full(
         with memoryview(result.buffer._data) as view:
             view[:] = pattern * result.size
     return result
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except ValueError, OSError, AttributeError:
+        return None
+
+
+def _check_fits_memory(where: str, nbytes: int, what: str) -> None:
+    """Refuse, before a byte is made, data larger than the machine's memory: built
+    element by element (a range), it would grow until the system stopped the process."""
+    total = _physical_memory()
+    if total is not None and nbytes > total:
+        raise OutOfMemoryError(
+            f"{where}: Unable to allocate {format_nbytes(nbytes)} for {what}: this machine "
+            f"has {format_nbytes(total)} of memory; convert less data"
+        )
 
 
 def _plain_number(value: object) -> bool | int | float:
@@ -244,7 +263,9 @@ def asarray(obj: object, /, *, dtype: DTypeLike | None = None) -> SharedArray:
     if isinstance(obj, SharedArray) and target in (None, obj.dtype):
         return obj
     if isinstance(obj, range):  # its length is known before a byte is made
-        check_shape((len(obj),), (target or as_dtype("int64")).itemsize)
+        itemsize = (target or as_dtype("int64")).itemsize
+        check_shape((len(obj),), itemsize)
+        _check_fits_memory("asarray()", len(obj) * itemsize, f"a range of length {len(obj)}")
     try:
         raw, shape, kind = to_raw(obj, target)
     except MemoryError as exc:

@@ -828,3 +828,9 @@ def test_full_takes_numpy_scalars_as_numpy_does() -> None:
     np = pytest.importorskip("numpy")
     for value in (np.int64(3), np.float32(1.5), np.True_, np.uint8(7)):
         assert sm.full(2, value).tolist() == np.full(2, value).tolist()
+
+
+def test_a_range_larger_than_memory_is_refused_before_a_byte_is_made() -> None:
+    """Packed element by element, it would grow until the system killed the process."""
+    with pytest.raises(sm.OutOfMemoryError, match=r"asarray\(\).*8\.00 TiB.*range of length"):
+        sm.asarray(range(2**40))
