@@ -75,7 +75,7 @@ def _ops() -> list[Op]:
         Op("box_blur 3x3", "float64", lambda a, p: im.box_blur(a, pool=p),
            "scipy.ndimage.uniform_filter",
            lambda x: ndi.uniform_filter(x, 3, output=np.float32, mode="reflect"),
-           "row pairs share a column sum (map(add), math.fma), accumulate prefix sums"),
+           "row pairs share a column sum (map(add), math.fma), power-of-two window sums"),
         Op("gaussian sigma=1", "float32", lambda a, p: im.gaussian(a, sigma=1.0, pool=p),
            "skimage.filters.gaussian", lambda x: filters.gaussian(x, sigma=1.0, mode="nearest"),
            "separable; mirrored taps summed, then map(math.fma)"),

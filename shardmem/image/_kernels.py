@@ -18,12 +18,12 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from itertools import repeat
+from itertools import accumulate, islice, repeat
 from operator import add, itemgetter, mul, sub
 from struct import pack_into
 from typing import Any
 
-from shardmem._borders import source_index
+from shardmem._primitives.kernels.borders import source_index
 
 __all__ = (
     "box",
@@ -348,7 +348,11 @@ def box(
     wc, lo = w * c, k // 2
     hi, fetch = k - 1 - lo, _RowCache(src, h, wc, mode, cval)
     factor = repeat(scale)
-    column = _Column(fetch, k, lo, exact=src.format == "B")
+    # uint8 sums of k > 3 are of integers (the scale is applied after): exact, so prefix sums,
+    # subtracted, cannot cancel, and they are cheaper than `_box_row` for wide windows
+    exact = src.format == "B" and abs(cval) <= 255
+    column = _Column(fetch, k, lo, exact=exact)
+    row_sums = _prefix_row if exact and k > 3 else _box_row
     v: Row = []
     both: Row = []
     for y in range(r0, r1):
@@ -366,10 +370,22 @@ def box(
                 map(sub, map(add, v, fetch(y + hi), strict=False), fetch(y - lo - 1), strict=False)
             )
         fetch.forget(y - lo - 1)
-        sums = _box_row(
+        sums = row_sums(
             hpad(v, w, c, lo, hi, mode, cval * k * (scale if k == 3 else 1.0)), c, wc, k
         )
         put(out, y, wc, sums if k == 3 else map(mul, sums, factor, strict=False))
+
+
+def _prefix_row(p: Row, c: int, wc: int, k: int) -> Row:
+    """Sums of ``k`` neighbouring pixels by prefix sums and one subtraction (exact integers)."""
+    if c == 1:
+        pre = list(accumulate(p, initial=0))
+        return list(map(sub, islice(pre, k, None), pre, strict=False))
+    res: Row = [0] * wc
+    for ch in range(c):
+        pre = list(accumulate(p[ch::c], initial=0))
+        res[ch::c] = list(map(sub, islice(pre, k, None), pre, strict=False))
+    return res
 
 
 class _Column:
@@ -395,8 +411,9 @@ class _Column:
         key = source_index(y, self.fetch.h, self.fetch.mode)
         m = self.sizes.get(key)
         if m is None:
-            row = self.fetch(y)
-            m = max(map(abs, row), default=0.0) if math.isfinite(sum(row)) else math.inf
+            row = self.fetch(y)  # (three C loops that allocate nothing)
+            top, bottom = max(row), min(row)
+            m = max(top, -bottom) if math.isfinite(sum(row)) else math.inf
             self.sizes[key] = m
         return m
 
@@ -480,14 +497,17 @@ def sobel(
     """Sobel magnitude ``scale * hypot(gx, gy)`` with integer-exact gradients (uint8)."""
     wc, c2 = w * c, 2 * c
     for y, (a, m, b) in enumerate(windows(src, h, wc, r0, r1, 1, 1, mode, cval), r0):
-        two = repeat(2.0)  # x + 2*y as one math.fma: exact for the integer sums of uint8
-        ab = list(map(add, a, b, strict=False))
-        s = hpad(either(fmas, m, two, ab), w, c, 1, 1, mode, 4 * cval)
+        # x + 2*y as one math.fma: exact for the integer sums of uint8
+        s = hpad(either(_twice_plus, m, a, b), w, c, 1, 1, mode, 4 * cval)
         d = hpad(list(map(sub, a, b, strict=False)), w, c, 1, 1, mode, 0)
         gx = map(sub, s[c2 : c2 + wc], s[:wc], strict=False)
-        outer = list(map(add, d[:wc], d[c2 : c2 + wc], strict=False))
-        gy = either(fmas, d[c : c + wc], two, outer)
+        gy = either(_twice_plus, d[c : c + wc], d[:wc], d[c2 : c2 + wc])
         put(out, y, wc, map(mul, map(math.hypot, gx, gy, strict=False), repeat(scale)))
+
+
+def _twice_plus(fma: Any, m: Row, a: Row, b: Row) -> Row:
+    """``2*m + (a + b)`` elementwise, one fma."""
+    return fmas(fma, m, repeat(2.0), map(add, a, b, strict=False))
 
 
 def _med3(x: Row, y: Row, z: Any) -> Any:

@@ -1,0 +1,4 @@
+"""Worker-side kernels of the primitives.
+
+Standard library only: they run inside worker interpreters.
+"""
