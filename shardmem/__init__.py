@@ -1,9 +1,9 @@
 """shardmem: shared-memory, data-parallel arrays for CPython 3.14 subinterpreters."""
 
 from shardmem import image
-from shardmem._array import SharedArray
-from shardmem._buffer import SharedBuffer
-from shardmem._creation import (
+from shardmem._data.array import SharedArray
+from shardmem._data.buffer import SharedBuffer
+from shardmem._data.creation import (
     arange,
     asarray,
     empty,
@@ -13,7 +13,7 @@ from shardmem._creation import (
     zeros,
     zeros_like,
 )
-from shardmem._dtypes import (
+from shardmem._data.dtypes import (
     DType,
     bool_,
     float32,
@@ -48,13 +48,13 @@ from shardmem._errors import (
     TaskTimeoutError,
     ValueOverflowError,
 )
-from shardmem._histogram import histogram
-from shardmem._map import map, vectorize, whole
+from shardmem._primitives.histogram import histogram
+from shardmem._primitives.map import map, vectorize, whole
+from shardmem._primitives.reduce import dot, max, mean, min, reduce, sum
+from shardmem._primitives.scan import cumsum, scan
+from shardmem._primitives.split import set_task_cost
+from shardmem._primitives.stencil import stencil
 from shardmem._public import publish as _publish
-from shardmem._reduce import dot, max, mean, min, reduce, sum
-from shardmem._scan import cumsum, scan
-from shardmem._split import set_task_cost
-from shardmem._stencil import stencil
 from shardmem.image import data as _image_data  # noqa: F401  (published below)
 
 __version__ = "0.1.0"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shardmem import image
-from shardmem._array import SharedArray
+from shardmem._data.array import SharedArray
 from shardmem._engine import Pool
 from shardmem._progress import Bar, progress_bar
 from shardmem.image import data

@@ -1,4 +1,4 @@
-"""Tests for SharedArray and the creation functions (shardmem._array, shardmem._creation)."""
+"""SharedArray and the creation functions (shardmem._data.array, shardmem._data.creation)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for SharedBuffer and the release-listener registry (shardmem._buffer)."""
+"""Tests for SharedBuffer and the release-listener registry (shardmem._data.buffer)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import shardmem as sm
-from shardmem import _buffer
+from shardmem._data import buffer as _buffer
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_cannot_be_resized() -> None:
 
 
 def test_buffer_holding_finds_the_buffer_behind_numpy_views() -> None:
-    from shardmem._buffer import buffer_holding
+    from shardmem._data.buffer import buffer_holding
 
     a = sm.zeros(6)
     view = np.asarray(a)[2:5]

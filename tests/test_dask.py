@@ -28,7 +28,8 @@ from pools import get_pool  # noqa: E402
 
 import shardmem as sm  # noqa: E402
 import shardmem.dask as smd  # noqa: E402
-from shardmem import _dask_ship, _dask_worker  # noqa: E402
+from shardmem.dask import _ship as _dask_ship  # noqa: E402
+from shardmem.dask import _worker as _dask_worker  # noqa: E402
 
 TIMEOUT = 60  # seconds for any one gather: generous, a result normally takes well under 1 s
 

@@ -1,4 +1,4 @@
-"""Tests for the dtype table and parsing (shardmem._dtypes)."""
+"""Tests for the dtype table and parsing (shardmem._data.dtypes)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from strategies import ALL_DTYPES
 
 import shardmem as sm
-from shardmem._dtypes import as_dtype, check_scalar, dtype_from_format, result_dtype
+from shardmem._data.dtypes import as_dtype, check_scalar, dtype_from_format, result_dtype
 
 FORMATS = {
     "bool": "?",

@@ -201,7 +201,7 @@ def test_many_bins_with_dense_counts_match_numpy(
 
 
 def test_many_uniform_bins_send_only_the_range_to_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import shardmem._histogram as h
+    import shardmem._primitives.histogram as h
 
     sent: list[dict[str, object]] = []
     real = h.run_blockwise
@@ -231,7 +231,7 @@ def test_impossible_bins_say_how_much_memory() -> None:
 
 
 def test_per_worker_rows_only_when_the_data_can_fill_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    import shardmem._histogram as h
+    import shardmem._primitives.histogram as h
 
     shapes: list[object] = []
     real = h.zeros
@@ -255,7 +255,7 @@ def test_per_worker_rows_only_when_the_data_can_fill_them(monkeypatch: pytest.Mo
 def test_many_explicit_edges_are_shared_not_shipped(
     w: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shardmem._histogram as h
+    import shardmem._primitives.histogram as h
 
     sent: list[dict[str, object]] = []
     real = h.run_blockwise
@@ -398,7 +398,7 @@ def test_integer_edges_beyond_2_53_compare_exactly() -> None:
 @pytest.mark.parametrize("data", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("edges", ALL_DTYPES, ids=str)
 def test_compares_as_float_is_numpys_promotion(data: sm.DType, edges: sm.DType) -> None:
-    from shardmem._histogram_edges import compares_as_float
+    from shardmem._primitives.histogram_edges import compares_as_float
 
     promoted = np.result_type(np.dtype(data.name), np.dtype(edges.name))
     assert compares_as_float(data, edges) == (promoted.kind == "f")

@@ -27,7 +27,7 @@ from skimage import color, exposure, filters, transform
 
 import shardmem as sm
 from shardmem import image
-from shardmem._array import SharedArray, c_strides
+from shardmem._data.array import SharedArray, c_strides
 
 try:  # the conftest instance pytest loaded, whose leak check knows the session pools
     from conftest import get_pool  # type: ignore[import-not-found]

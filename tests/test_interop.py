@@ -1,4 +1,4 @@
-"""Tests for sm.asarray and zero-copy NumPy / buffer interop (shardmem._interop)."""
+"""Tests for sm.asarray and zero-copy NumPy / buffer interop (shardmem._data.convert)."""
 
 from __future__ import annotations
 

@@ -43,9 +43,11 @@ from engine_state import assert_idle
 
 import shardmem as sm
 from conftest import cpu_hog, get_pool
-from shardmem import _map, _reduce, _runner
 from shardmem._engine import _calls, _core, _pool, _tasks
 from shardmem._engine._core import STOP_GRACE
+from shardmem._primitives import blockwise as _runner
+from shardmem._primitives import map as _map
+from shardmem._primitives import reduce as _reduce
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import shardmem as sm
 from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
-from shardmem._sharding import default_chunks, nonempty_rows, split_rows
+from shardmem._primitives.planning import default_chunks, nonempty_rows, split_rows
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
 workers = st.integers(1, 4)

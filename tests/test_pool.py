@@ -358,7 +358,7 @@ def test_calls_from_four_threads_at_once(pool2: sm.Pool) -> None:
 
 def test_progress_bar(pool2: sm.Pool, capsys: pytest.CaptureFixture[str]) -> None:
     tasks = [Task((), (("x", float(i)),), label=f"t{i}") for i in range(8)]
-    from shardmem._runner import run_tasks
+    from shardmem._primitives.blockwise import run_tasks
 
     got = run_tasks(pool2, uses_math, tasks, progress=True)
     assert got == [math.sqrt(i) for i in range(8)]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import shardmem as sm
 from conftest import get_pool  # the copy pytest loaded, whose pools the leak check knows
-from shardmem._reduce import tree_combine
+from shardmem._primitives.reduce import tree_combine
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
 workers = st.integers(1, 4)
@@ -283,7 +283,7 @@ def test_one_byte_sums_are_exact(
 
 def test_bool_sum_counts_bytes_that_are_not_zero() -> None:
     """A bool buffer holding bytes other than 0 and 1 counts each such element once."""
-    from shardmem._kernels_reduce import sum_partial
+    from shardmem._primitives.kernels.reduce import sum_partial
 
     raw = np.frombuffer(bytes([0, 2, 255, 1] * 100), dtype=bool)
     assert sum_partial(memoryview(raw)) == sum(memoryview(raw)) == 300

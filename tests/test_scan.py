@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 import shardmem as sm
 from conftest import get_pool
-from shardmem._kernels_scan import wrap
+from shardmem._primitives.kernels.scan import wrap
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
 workers = st.integers(1, 4)
@@ -344,7 +344,7 @@ def test_dtype_casts_inputs_before_combining(w: int) -> None:
     ("src", "dst"), [("int64", "uint8"), ("float64", "int32"), ("uint64", "int64")]
 )
 def test_casts_across_chunk_boundaries(src: str, dst: str) -> None:
-    from shardmem._kernels_scan import CHUNK
+    from shardmem._primitives.kernels.scan import CHUNK
 
     rng = np.random.default_rng(7)
     n = CHUNK + 4321
@@ -483,7 +483,7 @@ def test_bool_scan_with_python_op_does_not_depend_on_workers(
 
 @pytest.mark.parametrize("w", [1, 2, 3])
 def test_bool_scan_with_python_op_across_the_chunk_border(w: int) -> None:
-    from shardmem._kernels_scan import CHUNK
+    from shardmem._primitives.kernels.scan import CHUNK
 
     values = [False] * (CHUNK + 2)
     got = sm.scan(xnor, values, pool=get_pool(w)).tolist()

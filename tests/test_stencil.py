@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 import shardmem as sm
 from conftest import get_pool
-from shardmem._kernels_stencil import edge_indices, pad, source_index
+from shardmem._primitives.kernels.stencil import edge_indices, pad, source_index
 from tests.strategies import ALL_DTYPES, numpy_arrays, shapes
 
 MODES = ("reflect", "mirror", "nearest", "wrap", "constant")

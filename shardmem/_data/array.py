@@ -13,8 +13,8 @@ import typing
 from collections.abc import Buffer, Iterator
 from types import EllipsisType
 
-from shardmem._buffer import SharedBuffer, buffer_holding, strided_memoryview
-from shardmem._dtypes import (
+from shardmem._data.buffer import SharedBuffer, buffer_holding, strided_memoryview
+from shardmem._data.dtypes import (
     Casting,
     DType,
     as_dtype,
@@ -67,7 +67,7 @@ def check_shape(shape: object, itemsize: int = 1, /) -> tuple[int, ...]:
 
     Examples
     --------
-    >>> from shardmem._array import check_shape
+    >>> from shardmem._data.array import check_shape
     >>> check_shape(3), check_shape([2, 0])
     ((3,), (2, 0))
     """
@@ -110,7 +110,7 @@ def c_strides(shape: tuple[int, ...], itemsize: int, /) -> tuple[int, ...]:
 
     Examples
     --------
-    >>> from shardmem._array import c_strides
+    >>> from shardmem._data.array import c_strides
     >>> c_strides((2, 3), 8)
     (24, 8)
     """
@@ -129,8 +129,8 @@ def from_raw(
 
     Examples
     --------
-    >>> from shardmem._array import from_raw
-    >>> from shardmem._dtypes import uint8
+    >>> from shardmem._data.array import from_raw
+    >>> from shardmem._data.dtypes import uint8
     >>> from_raw(b"\\x01\\x02", (2,), uint8).tolist()
     [1, 2]
     """
@@ -400,7 +400,7 @@ class SharedArray:
         >>> a.tolist()
         [7, 1, 2, 0]
         """
-        from shardmem._interop import to_raw
+        from shardmem._data.convert import to_raw
 
         offset, shape, strides, _ = self._locate(key)
         target = SharedArray._new(self._buffer, self._dtype, shape, strides, offset)
@@ -844,7 +844,7 @@ def cast_view(view: memoryview, fmt: str, shape: tuple[int, ...] | None = None) 
 
     Examples
     --------
-    >>> from shardmem._array import cast_view
+    >>> from shardmem._data.array import cast_view
     >>> cast_view(memoryview(bytes(8)), "d", (1,)).tolist()
     [0.0]
     """
@@ -1051,7 +1051,7 @@ def borrow_arguments(
     Examples
     --------
     >>> import array
-    >>> from shardmem._array import borrow_arguments
+    >>> from shardmem._data.array import borrow_arguments
     >>> data = array.array("d", [1.0, 2.0])
     >>> (shared,), finish = borrow_arguments((data,), "run")
     >>> shared[0] = 5.0  # what a kernel writes ...
@@ -1203,7 +1203,7 @@ def _check_aliasing(members: list[typing.Any], where: str) -> None:
 
 
 def _borrowed(value: object, where: str) -> SharedArray:
-    from shardmem._interop import to_raw
+    from shardmem._data.convert import to_raw
 
     scalar = isinstance(value, bool | int | float) or (
         getattr(value, "ndim", None) == 0 and not hasattr(value, "__len__")

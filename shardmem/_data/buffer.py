@@ -44,7 +44,9 @@ def add_release_listener(fn: Callable[[int], None], /) -> None:
 
     Examples
     --------
-    >>> from shardmem._buffer import SharedBuffer, add_release_listener, remove_release_listener
+    >>> from shardmem._data.buffer import (
+    ...     SharedBuffer, add_release_listener, remove_release_listener
+    ... )
     >>> seen = []
     >>> add_release_listener(seen.append)
     >>> buf = SharedBuffer(4)
@@ -61,7 +63,7 @@ def remove_release_listener(fn: Callable[[int], None], /) -> None:
 
     Examples
     --------
-    >>> from shardmem._buffer import remove_release_listener
+    >>> from shardmem._data.buffer import remove_release_listener
     >>> remove_release_listener(print)
     """
     with contextlib.suppress(ValueError):
@@ -78,7 +80,7 @@ def release_is_a_drop() -> bool:
 
     Examples
     --------
-    >>> from shardmem._buffer import release_is_a_drop
+    >>> from shardmem._data.buffer import release_is_a_drop
     >>> release_is_a_drop()
     False
     """
@@ -407,7 +409,7 @@ def buffer_holding(start: int, end: int, /) -> tuple[SharedBuffer, int] | None:
     Examples
     --------
     >>> import ctypes
-    >>> from shardmem._buffer import SharedBuffer, buffer_holding
+    >>> from shardmem._data.buffer import SharedBuffer, buffer_holding
     >>> buf = SharedBuffer(8)
     >>> base = ctypes.addressof(ctypes.c_char.from_buffer(buf.memoryview()))
     >>> buffer_holding(base + 2, base + 6) == (buf, 2), buffer_holding(base + 6, base + 9)
@@ -435,7 +437,7 @@ def strided_memoryview(
 
     Examples
     --------
-    >>> from shardmem._buffer import strided_memoryview
+    >>> from shardmem._data.buffer import strided_memoryview
     >>> data = bytearray(range(6))
     >>> view = strided_memoryview(data, "B", 5, (2, 2), (-3, -2))
     >>> view.tolist()

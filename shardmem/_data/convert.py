@@ -11,9 +11,9 @@ import math
 from collections.abc import Buffer
 from typing import Any
 
-from shardmem._array import SharedArray, cast_view, check_shape
-from shardmem._buffer import format_nbytes
-from shardmem._dtypes import DType, as_dtype, check_scalar, dtype_from_format, result_dtype
+from shardmem._data.array import SharedArray, cast_view, check_shape
+from shardmem._data.buffer import format_nbytes
+from shardmem._data.dtypes import DType, as_dtype, check_scalar, dtype_from_format, result_dtype
 from shardmem._errors import (
     ArgumentTypeError,
     DTypeError,
@@ -33,7 +33,7 @@ def is_numpy(obj: object, /) -> bool:
 
     Examples
     --------
-    >>> from shardmem._interop import is_numpy
+    >>> from shardmem._data.convert import is_numpy
     >>> is_numpy([1, 2])
     False
     """
@@ -48,7 +48,7 @@ def to_raw(obj: object, dtype: DType | None, /) -> tuple[Raw, tuple[int, ...], D
 
     Examples
     --------
-    >>> from shardmem._interop import to_raw
+    >>> from shardmem._data.convert import to_raw
     >>> raw, shape, dtype = to_raw([[1, 2]], None)
     >>> len(raw), shape, dtype
     (16, (1, 2), DType('int64'))
@@ -79,8 +79,8 @@ def pack(values: list[Any] | range, dtype: DType, /) -> bytes:
 
     Examples
     --------
-    >>> from shardmem._interop import pack
-    >>> from shardmem._dtypes import int16
+    >>> from shardmem._data.convert import pack
+    >>> from shardmem._data.dtypes import int16
     >>> pack([1, -1], int16)
     b'\\x01\\x00\\xff\\xff'
     """

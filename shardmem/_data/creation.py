@@ -9,16 +9,16 @@ import sys
 from collections.abc import Sized
 from typing import SupportsFloat, SupportsIndex
 
-from shardmem._array import SharedArray, c_strides, check_shape, from_raw
-from shardmem._buffer import SharedBuffer, format_nbytes
-from shardmem._dtypes import DType, as_dtype, as_float, check_scalar, result_dtype
+from shardmem._data.array import SharedArray, c_strides, check_shape, from_raw
+from shardmem._data.buffer import SharedBuffer, format_nbytes
+from shardmem._data.convert import pack, to_raw
+from shardmem._data.dtypes import DType, as_dtype, as_float, check_scalar, result_dtype
 from shardmem._errors import (
     ArgumentTypeError,
     InvalidArgumentError,
     OutOfMemoryError,
     ShapeError,
 )
-from shardmem._interop import pack, to_raw
 
 __all__ = ("arange", "asarray", "empty", "empty_like", "full", "ones", "zeros", "zeros_like")
 

@@ -173,7 +173,7 @@ def as_dtype(value: object, /) -> DType:
 
     Examples
     --------
-    >>> from shardmem._dtypes import as_dtype
+    >>> from shardmem._data.dtypes import as_dtype
     >>> as_dtype("uint16"), as_dtype(float), as_dtype("f8"), as_dtype("B")
     (DType('uint16'), DType('float64'), DType('float64'), DType('uint8'))
     """
@@ -244,7 +244,7 @@ def dtype_from_format(fmt: str, itemsize: int, /) -> DType:
 
     Examples
     --------
-    >>> from shardmem._dtypes import dtype_from_format
+    >>> from shardmem._data.dtypes import dtype_from_format
     >>> dtype_from_format("<l", 8), dtype_from_format("B", 1)
     (DType('int64'), DType('uint8'))
     """
@@ -268,7 +268,7 @@ def result_dtype(values: list[object], /) -> DType:
 
     Examples
     --------
-    >>> from shardmem._dtypes import result_dtype
+    >>> from shardmem._data.dtypes import result_dtype
     >>> result_dtype([True, False]), result_dtype([1, True]), result_dtype([1, 2.5])
     (DType('bool'), DType('int64'), DType('float64'))
     """
@@ -304,7 +304,7 @@ def check_scalar(dtype: DType, value: object, /) -> bool | int | float:
 
     Examples
     --------
-    >>> from shardmem._dtypes import check_scalar, uint8
+    >>> from shardmem._data.dtypes import check_scalar, uint8
     >>> check_scalar(uint8, 200)
     200
     """
@@ -374,7 +374,7 @@ def as_index(value: object, /) -> int | None:
 
     Examples
     --------
-    >>> from shardmem._dtypes import as_index
+    >>> from shardmem._data.dtypes import as_index
     >>> as_index(3), as_index(True), as_index(2.0), as_index("3")
     (3, None, None, None)
     """
@@ -409,7 +409,7 @@ def check_real(value: object, name: str, where: str, /, *, finite: bool = False)
 
     Examples
     --------
-    >>> from shardmem._dtypes import check_real
+    >>> from shardmem._data.dtypes import check_real
     >>> check_real(3, "cval", "box_blur")
     3.0
     >>> check_real("3", "cval", "box_blur")
@@ -465,7 +465,7 @@ def can_cast(source: DType, target: DType, casting: str = "safe", /) -> bool:
 
     Examples
     --------
-    >>> from shardmem._dtypes import can_cast, float32, int16, int32, uint8
+    >>> from shardmem._data.dtypes import can_cast, float32, int16, int32, uint8
     >>> can_cast(int16, float32), can_cast(int32, float32)
     (True, False)
     >>> can_cast(int16, uint8, "same_kind"), can_cast(uint8, int16)
@@ -499,7 +499,7 @@ def cast_values(
 
     Examples
     --------
-    >>> from shardmem._dtypes import cast_values, float64, int8, uint8
+    >>> from shardmem._data.dtypes import cast_values, float64, int8, uint8
     >>> cast_values([-1.0, 300.0], float64, uint8)
     Traceback (most recent call last):
     ...

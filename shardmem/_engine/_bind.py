@@ -29,7 +29,7 @@ def bind(
     """A copy of ``task`` with global ``name`` bound to ``user``, named ``label``.
 
     >>> import operator
-    >>> from shardmem import _kernels_scan
+    >>> from shardmem._primitives.kernels import scan as _kernels_scan
     >>> f = bind(_kernels_scan.scan_task, "_USER_OP", operator.add, "scan[add]")
     >>> f.__globals__["_USER_OP"] is operator.add, f.__qualname__
     (True, 'scan[add]')

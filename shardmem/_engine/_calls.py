@@ -28,7 +28,7 @@ from shardmem._engine import _protocol as P  # noqa: N812
 from shardmem._errors import KernelError, ShippingError, TaskCancelledError
 
 if TYPE_CHECKING:
-    from shardmem._buffer import SharedBuffer
+    from shardmem._data.buffer import SharedBuffer
     from shardmem._engine._shipping import Kernel
     from shardmem._engine._tasks import Task
 

@@ -50,7 +50,7 @@ from concurrent.futures import InvalidStateError
 from pathlib import Path
 from typing import Any
 
-from shardmem._buffer import (
+from shardmem._data.buffer import (
     SharedBuffer,
     add_release_listener,
     release_is_a_drop,

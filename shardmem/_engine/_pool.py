@@ -273,7 +273,7 @@ class Pool(Executor):
         ...     pool.run(ranks)
         [(0, 2), (1, 2)]
         """
-        from shardmem._array import borrow_arguments
+        from shardmem._data.array import borrow_arguments
         from shardmem._progress import with_bar
 
         arrays, finish = borrow_arguments(arrays, "run")

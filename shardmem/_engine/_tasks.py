@@ -8,7 +8,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from shardmem._buffer import SharedBuffer
+from shardmem._data.buffer import SharedBuffer
 from shardmem._engine import _protocol as P  # noqa: N812
 from shardmem._engine._shipping import _is_plain, as_plain, cloudpickle_module
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShippingError
@@ -126,7 +126,7 @@ def view_of(value: object) -> object:
     """A SharedArray or SharedBuffer as a ViewSpec; any other value as it is."""
     if type(value) in _SCALARS:
         return value
-    from shardmem._array import SharedArray
+    from shardmem._data.array import SharedArray
 
     if isinstance(value, SharedBuffer | SharedArray):
         return as_view(value, "submit")
@@ -135,7 +135,7 @@ def view_of(value: object) -> object:
 
 def as_view(value: object, where: str) -> ViewSpec:
     """The whole of a SharedArray (C-contiguous) or SharedBuffer, as a flat view."""
-    from shardmem._array import SharedArray
+    from shardmem._data.array import SharedArray
 
     if isinstance(value, SharedBuffer):
         return ViewSpec(value, 0, value.nbytes, "B", (value.nbytes,))

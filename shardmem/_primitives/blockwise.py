@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from shardmem._array import SharedArray
+from shardmem._data.array import SharedArray
 from shardmem._engine import Pool, Task, execute
 from shardmem._progress import with_bar
 

@@ -43,11 +43,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from shardmem._array import SharedArray
-from shardmem._creation import asarray, zeros
-from shardmem._dtypes import DType, as_float, float32
+from shardmem._data.array import SharedArray
+from shardmem._data.creation import asarray, zeros
+from shardmem._data.dtypes import DType, as_float, float32
 from shardmem._engine import Pool, resolve_pool
-from shardmem._histogram_edges import (
+from shardmem._primitives.histogram_edges import (
     SHIPPED_EDGES,
     Edges,
     Number,
@@ -64,15 +64,15 @@ from shardmem._histogram_edges import (
     too_many,
     write_edges,
 )
-from shardmem._kernels_histogram import (
+from shardmem._primitives.kernels.histogram import (
     bin_counts,
     fill_edges,
     minmax,
     uniform_counts,
     value_counts,
 )
-from shardmem._map import Whole, as_operand, run_blockwise, whole
-from shardmem._reduce import tree_combine
+from shardmem._primitives.map import Whole, as_operand, run_blockwise, whole
+from shardmem._primitives.reduce import tree_combine
 
 __all__ = ("histogram",)
 

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from shardmem._dtypes import (
+from shardmem._data.convert import is_numpy
+from shardmem._data.dtypes import (
     DType,
     as_dtype,
     as_float,
@@ -33,8 +34,7 @@ from shardmem._dtypes import (
     uint64,
 )
 from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
-from shardmem._interop import is_numpy
-from shardmem._kernels_histogram import linspace_into
+from shardmem._primitives.kernels.histogram import linspace_into
 
 __all__ = (
     "SHIPPED_EDGES",

@@ -45,10 +45,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shardmem import _kernels_map
-from shardmem._array import SharedArray, shares_memory, unsafe_overlap
-from shardmem._creation import DTypeLike, asarray, empty
-from shardmem._dtypes import as_dtype
+from shardmem._data.array import SharedArray, shares_memory, unsafe_overlap
+from shardmem._data.creation import DTypeLike, asarray, empty
+from shardmem._data.dtypes import as_dtype
 from shardmem._engine import (
     Pool,
     RandomSeed,
@@ -65,9 +64,10 @@ from shardmem._errors import (
     KernelContractError,
     ShapeError,
 )
-from shardmem._runner import run_tasks
-from shardmem._sharding import check_chunks, nonempty_rows
-from shardmem._split import record, workers_for
+from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.kernels import map as _kernels_map
+from shardmem._primitives.planning import check_chunks, nonempty_rows
+from shardmem._primitives.split import record, workers_for
 
 __all__ = ("Operand", "Whole", "as_operand", "build_tasks", "map", "vectorize", "whole")
 

@@ -27,8 +27,8 @@ import reprlib
 from collections.abc import Callable
 from typing import Any, cast
 
-from shardmem._array import SharedArray
-from shardmem._creation import asarray, empty
+from shardmem._data.array import SharedArray
+from shardmem._data.creation import asarray, empty
 from shardmem._engine import Pool, Task, as_view, bind, check_params, kernel_name, resolve_pool
 from shardmem._errors import (
     ArgumentTypeError,
@@ -36,7 +36,8 @@ from shardmem._errors import (
     KernelContractError,
     ShapeError,
 )
-from shardmem._kernels_reduce import (
+from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.kernels.reduce import (
     axis_partial,
     divide_by,
     dot_partial,
@@ -45,7 +46,7 @@ from shardmem._kernels_reduce import (
     min_partial,
     sum_partial,
 )
-from shardmem._map import (
+from shardmem._primitives.map import (
     Operand,
     Whole,
     as_operand,
@@ -56,9 +57,8 @@ from shardmem._map import (
     wanted_injections,
     whole,
 )
-from shardmem._map import map as map_
-from shardmem._runner import run_tasks
-from shardmem._sharding import check_chunks, default_chunks, nonempty_rows
+from shardmem._primitives.map import map as map_
+from shardmem._primitives.planning import check_chunks, default_chunks, nonempty_rows
 
 __all__ = ("dot", "max", "mean", "min", "reduce", "sum", "tree_combine")
 

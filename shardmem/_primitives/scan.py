@@ -47,10 +47,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from shardmem import _kernels_scan as kernels
-from shardmem._array import SharedArray, unsafe_overlap
-from shardmem._creation import DTypeLike, asarray, empty
-from shardmem._dtypes import DType, as_dtype, check_scalar, float64, int64, uint64
+from shardmem._data.array import SharedArray, unsafe_overlap
+from shardmem._data.creation import DTypeLike, asarray, empty
+from shardmem._data.dtypes import DType, as_dtype, check_scalar, float64, int64, uint64
 from shardmem._engine import Pool, Task, as_view, bind, kernel_name, resolve_pool
 from shardmem._errors import (
     ArgumentTypeError,
@@ -59,9 +58,10 @@ from shardmem._errors import (
     ShapeError,
     ValueOverflowError,
 )
-from shardmem._map import refuse_not_plain
-from shardmem._runner import run_tasks
-from shardmem._sharding import split_rows
+from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.kernels import scan as kernels
+from shardmem._primitives.map import refuse_not_plain
+from shardmem._primitives.planning import split_rows
 
 __all__ = ("cumsum", "scan")
 

@@ -20,11 +20,9 @@ import operator
 import types
 from collections.abc import Callable
 
-from shardmem import _kernels_stencil as kernels
-from shardmem._array import SharedArray, shares_memory
-from shardmem._borders import MODES
-from shardmem._creation import asarray, empty, zeros
-from shardmem._dtypes import check_real
+from shardmem._data.array import SharedArray, shares_memory
+from shardmem._data.creation import asarray, empty, zeros
+from shardmem._data.dtypes import check_real
 from shardmem._engine import (
     Pool,
     Task,
@@ -37,9 +35,11 @@ from shardmem._engine import (
     resolve_pool,
 )
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.kernels import stencil as kernels
+from shardmem._primitives.kernels.borders import MODES
+from shardmem._primitives.planning import split_rows
 from shardmem._progress import progress_wanted
-from shardmem._runner import run_tasks
-from shardmem._sharding import split_rows
 
 __all__ = ("stencil",)
 

@@ -49,9 +49,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"shardmem.dask needs Dask ({exc}); install it with: pip install 'shardmem[dask]'"
     ) from exc
 
-from shardmem._borders import MODES, source_index
-from shardmem._dask_ship import ShippedKernel, ship
-from shardmem._dask_worker import (
+from shardmem._data.dtypes import as_dtype, check_real
+from shardmem._engine import check_params
+from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
+from shardmem._primitives.kernels.borders import MODES, source_index
+from shardmem._primitives.map import wanted_injections
+from shardmem._primitives.reduce import NO_INITIAL
+from shardmem._primitives.stencil import MAX_RADIUS
+from shardmem._public import publish as _publish
+from shardmem.dask._ship import ShippedKernel, ship
+from shardmem.dask._worker import (
     EMPTY,
     ShardmemPlugin,
     combine_parts,
@@ -60,13 +67,6 @@ from shardmem._dask_worker import (
     run_stencil,
     worker_pool,
 )
-from shardmem._dtypes import as_dtype, check_real
-from shardmem._engine import check_params
-from shardmem._errors import ArgumentTypeError, DTypeError, InvalidArgumentError, ShapeError
-from shardmem._map import wanted_injections
-from shardmem._public import publish as _publish
-from shardmem._reduce import NO_INITIAL
-from shardmem._stencil import MAX_RADIUS
 
 if TYPE_CHECKING:
     from dask.array import Array

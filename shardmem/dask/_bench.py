@@ -1,5 +1,5 @@
 # mypy: disable-error-code="no-untyped-call, import-untyped"
-"""Measure shardmem.dask against a local pool and plain Dask: ``python -m shardmem._dask_bench``.
+"""Measure shardmem.dask against a local pool and plain Dask: ``python -m shardmem.dask._bench``.
 
 The figures in ``docs/scaling-out.md`` come from this script. Each row is the
 best of ``--repeat`` runs of one workload, inputs already in memory where they

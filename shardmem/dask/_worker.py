@@ -27,10 +27,10 @@ from distributed import WorkerPlugin, get_worker
 from distributed.worker import _run_task_simple
 
 import shardmem as sm
-from shardmem._dask_ship import ShippedKernel, attach_remote_traceback, rebuild
-from shardmem._map import as_operand, run_blockwise
-from shardmem._reduce import tree_combine
-from shardmem._sharding import default_chunks
+from shardmem._primitives.map import as_operand, run_blockwise
+from shardmem._primitives.planning import default_chunks
+from shardmem._primitives.reduce import tree_combine
+from shardmem.dask._ship import ShippedKernel, attach_remote_traceback, rebuild
 
 if TYPE_CHECKING:
     import numpy as np

@@ -20,8 +20,8 @@ from operator import add, sub
 from pathlib import Path
 from typing import Any
 
-from shardmem._array import SharedArray, from_raw
-from shardmem._dtypes import as_dtype, uint8
+from shardmem._data.array import SharedArray, from_raw
+from shardmem._data.dtypes import as_dtype, uint8
 from shardmem._errors import (
     ArgumentTypeError,
     ImageFormatError,

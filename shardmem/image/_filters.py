@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import TypeGuard, cast
 
-from shardmem._array import SharedArray
-from shardmem._creation import asarray
-from shardmem._dtypes import check_real
+from shardmem._data.array import SharedArray
+from shardmem._data.creation import asarray
+from shardmem._data.dtypes import check_real
 from shardmem._engine import Pool
 from shardmem._errors import (
     ArgumentTypeError,

@@ -7,8 +7,8 @@ from array import array
 from itertools import repeat
 from operator import sub
 
-from shardmem._array import SharedArray
-from shardmem._buffer import format_nbytes
+from shardmem._data.array import SharedArray
+from shardmem._data.buffer import format_nbytes
 from shardmem._engine import Pool
 from shardmem._errors import (
     ArgumentTypeError,

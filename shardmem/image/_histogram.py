@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from shardmem._array import SharedArray
-from shardmem._dtypes import uint8
+from shardmem._data.array import SharedArray
+from shardmem._data.dtypes import uint8
 from shardmem._engine import Pool
 from shardmem._errors import (
     DTypeError,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shardmem._array import SharedArray
+from shardmem._data.array import SharedArray
 from shardmem._engine import Pool
 from shardmem.image import _kernels as kern
 from shardmem.image._runner import _channels, _filter, _size

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from shardmem._array import SharedArray
-from shardmem._dtypes import check_real, uint8
+from shardmem._data.array import SharedArray
+from shardmem._data.dtypes import check_real, uint8
 from shardmem._engine import Pool
 from shardmem._errors import (
     ArgumentTypeError,

@@ -6,10 +6,9 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 
-from shardmem._array import SharedArray, shares_memory, unsafe_overlap
-from shardmem._borders import MODES
-from shardmem._creation import asarray, empty
-from shardmem._dtypes import check_real, uint8
+from shardmem._data.array import SharedArray, shares_memory, unsafe_overlap
+from shardmem._data.creation import asarray, empty
+from shardmem._data.dtypes import check_real, uint8
 from shardmem._engine import Pool, resolve_pool
 from shardmem._errors import (
     ArgumentTypeError,
@@ -18,7 +17,8 @@ from shardmem._errors import (
     ShapeError,
     ShardmemError,
 )
-from shardmem._map import run_blockwise, whole
+from shardmem._primitives.kernels.borders import MODES
+from shardmem._primitives.map import run_blockwise, whole
 from shardmem.image import _kernels as kern
 
 _DTYPES = ("uint8", "float32", "float64")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shardmem._array import SharedArray
+from shardmem._data.array import SharedArray
 from shardmem.image._codec import read_image
 
 __all__ = ("ASTRONAUT", "astronaut")

@@ -2,7 +2,7 @@
 
 ``scan_task`` is the gang kernel. The caller runs a copy of it whose globals
 bind ``_USER_OP`` to the scan's operator, so the operator travels with it
-(see ``shardmem._scan._bind``).
+(see ``shardmem._primitives.scan._bind``).
 """
 
 from __future__ import annotations

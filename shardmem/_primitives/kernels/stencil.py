@@ -3,7 +3,7 @@
 Nothing here may import shardmem: these functions run inside subinterpreters.
 ``stencil_task`` is the gang kernel. The caller runs a copy of it whose
 globals bind ``_USER_KERNEL`` to the user's kernel, so the user's function
-travels with it (see ``shardmem._stencil._bind``).
+travels with it (see ``shardmem._primitives.stencil._bind``).
 
 Every array arrives as a flat typed memoryview of the whole array; rows are
 slices of it. A step builds padded copies of the source lines it needs as
@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shardmem._borders import source_index
+from shardmem._primitives.kernels.borders import source_index
 
 __all__ = (
     "edge_indices",
