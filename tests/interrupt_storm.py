@@ -285,6 +285,7 @@ def drop_storm(seed: int, seconds: float) -> int:
     killer = threading.Thread(target=sender, name="drop-sender")
     killer.start()
     calls = interrupted = 0
+    a = future = None
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
@@ -305,6 +306,8 @@ def drop_storm(seed: int, seconds: float) -> int:
     killer.join()
     import gc
 
+    a = future = None  # (an interrupted round leaves its array bound: it is still in use)
+    del a, future
     gc.collect()
     problems = check_pool(pool)
     left = settle(pool)

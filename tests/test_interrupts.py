@@ -640,21 +640,6 @@ def test_a_real_sigint_in_future_result_does_not_cancel_it() -> None:
     _check_storm(_script("result", timeout=60))
 
 
-CANCEL_RUNS = 8
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
-def test_a_sigint_storm_over_cancel_leaves_no_future_lock_held() -> None:
-    """SIGINTs every 0.3-1.5 ms while futures are submitted and cancelled (several runs
-    at once): no future's lock is left held, the pool is idle and computes right."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(4) as ex:
-        procs = list(ex.map(lambda seed: _script("cancel", str(seed), "3"), range(CANCEL_RUNS)))
-    for proc in procs:
-        _check_storm(proc)
-
-
 DROP_RUNS = 10
 
 
