@@ -169,7 +169,9 @@ def test_dask_and_joblib_rows(tmp_path: Path) -> None:
         assert ref["median_s"] > 0
         for name in alternatives:  # each one ran, and computed what the others did
             assert any(r["variant"].startswith(name) and r["median_s"] for r in mine), name
-        assert isinstance(ref["ok"], bool)  # the >= 1.8x target is reported, not asserted
+        # The >= 1.8x target is reported, not asserted; at quick sizes it has no verdict.
+        assert ref["ok"] is None
+        assert "not comparable at quick sizes" in ref["target"]
 
 
 def test_algorithm_rows_time_the_notebooks_own_programs() -> None:
