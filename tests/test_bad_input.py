@@ -834,3 +834,64 @@ def test_a_range_larger_than_memory_is_refused_before_a_byte_is_made() -> None:
     """Packed element by element, it would grow until the system killed the process."""
     with pytest.raises(sm.OutOfMemoryError, match=r"asarray\(\).*8\.00 TiB.*range of length"):
         sm.asarray(range(2**40))
+
+
+_E = np.zeros(0)
+_E2 = np.zeros((0, 0), np.uint8)
+
+# Every function taking pool=, on empty input (which returns before any task): a bad pool
+# is refused all the same, and the message names the function called.
+_EMPTY_POOL_CALLS: dict[str, Callable[[object], object]] = {
+    "map": lambda p: sm.map(k_map, _E, pool=p),  # type: ignore[arg-type]
+    "stencil": lambda p: sm.stencil(k_st, _E, pool=p),  # type: ignore[arg-type]
+    "sum": lambda p: sm.sum(_E, pool=p),  # type: ignore[arg-type]
+    "dot": lambda p: sm.dot(_E, _E, pool=p),  # type: ignore[arg-type]
+    "cumsum": lambda p: sm.cumsum(_E, pool=p),  # type: ignore[arg-type]
+    "scan": lambda p: sm.scan(operator.add, _E, pool=p),  # type: ignore[arg-type]
+    "histogram": lambda p: sm.histogram(_E, range=(0, 1), pool=p),  # type: ignore[arg-type]
+    "reduce": lambda p: sm.reduce(k_red, _E, initial=0, pool=p),  # type: ignore[arg-type]
+    "gaussian": lambda p: im.gaussian(_E2, pool=p),  # type: ignore[arg-type]
+    "median": lambda p: im.median(_E2, pool=p),  # type: ignore[arg-type]
+    "box_blur": lambda p: im.box_blur(_E2, pool=p),  # type: ignore[arg-type]
+    "sobel": lambda p: im.sobel(_E2, pool=p),  # type: ignore[arg-type]
+    "erosion": lambda p: im.erosion(_E2, pool=p),  # type: ignore[arg-type]
+    "dilation": lambda p: im.dilation(_E2, pool=p),  # type: ignore[arg-type]
+    "correlate": lambda p: im.correlate(_E2, [[1]], pool=p),  # type: ignore[arg-type]
+}
+
+
+@pytest.fixture(scope="module")
+def closed_pool() -> sm.Pool:
+    pool = sm.Pool(1)
+    pool.close()
+    return pool
+
+
+@pytest.mark.parametrize("name", sorted(_EMPTY_POOL_CALLS))
+def test_a_bad_pool_is_refused_on_empty_input_naming_the_function(
+    name: str, closed_pool: sm.Pool
+) -> None:
+    call = _EMPTY_POOL_CALLS[name]
+    with pytest.raises(sm.ArgumentTypeError, match=rf"^{name}\(\): pool='fast' is a str"):
+        call("fast")
+    with pytest.raises(sm.ClosedError, match=rf"^{name}\(\): pool=.* is closed"):
+        call(closed_pool)
+    call(None)  # the same call with the default pool works
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("min", lambda: sm.min(np.ones((2, 3)), axis=0, pool="fast")),
+        ("max", lambda: sm.max(np.ones((2, 3)), axis=1, pool="fast")),
+        ("sum", lambda: sm.sum(np.ones((2, 3)), axis=1, pool="fast")),
+        ("mean", lambda: sm.mean(np.ones((2, 3)), axis=0, pool="fast")),
+        ("sum", lambda: sm.sum(np.ones(3), pool="fast")),
+        ("histogram", lambda: sm.histogram(np.ones(3), pool="fast")),
+        ("gaussian", lambda: im.gaussian(np.ones((3, 3)), pool="fast")),
+        ("invert", lambda: im.invert(np.ones((3, 3), np.uint8), pool="fast")),
+    ],
+)
+def test_the_pool_error_names_the_function_called(name: str, call: Callable[[], object]) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=rf"^{name}\(\): pool='fast'"):
+        call()

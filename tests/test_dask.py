@@ -14,6 +14,7 @@ import pickle
 import re
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -533,3 +534,153 @@ def test_an_annotated_task_whose_message_cannot_be_built_fails_instead_of_hangin
     with dask.annotate(executor="shardmem"):
         fine = delayed(abs)(-3)
     assert client.compute(fine).result(timeout=TIMEOUT) == 3
+
+
+# -- the contracts of the local primitives, kept on Dask (issue 25) ------------------------------
+
+
+def _returns_values(x, out):
+    return [2 * v for v in x]  # returns instead of writing out
+
+
+def test_map_blocks_refuses_a_kernel_that_returns_its_values_as_map_does() -> None:
+    with pytest.raises(sm.KernelContractError, match=r"map\(\): kernel '_returns_values' returned"):
+        sm.map(_returns_values, np.arange(6.0), pool=get_pool(2))
+    lazy = smd.map_blocks(_returns_values, da.arange(6.0, chunks=3))
+    with pytest.raises(
+        sm.KernelContractError, match=r"map_blocks\(\): kernel '_returns_values' returned a list"
+    ):
+        lazy.compute(scheduler="sync")
+
+
+def _tens(rows, out_row):
+    r = rows[0]
+    return [int(10 * (r[x] + r[x + 1] + r[x + 2])) for x in range(len(out_row))]
+
+
+def _quarter(rows, out_row):
+    return [rows[0][x] // 4 for x in range(len(out_row))]
+
+
+@pytest.mark.parametrize(
+    ("kernel", "src", "dtype", "cval"),
+    [
+        (_tens, np.array([1.0, 2.0, 3.0, 4.0]), "int32", 1.5),
+        (_quarter, np.array([4, 8, 12], np.uint8), "int8", 200),
+    ],
+)
+def test_map_overlap_refuses_a_cval_that_dtype_cannot_hold_for_later_steps(
+    kernel: Any, src: np.ndarray, dtype: str, cval: object
+) -> None:
+    local = sm.stencil(
+        kernel, src, out=sm.empty(src.shape, dtype=dtype), mode="constant", cval=cval, iterations=2
+    )
+    assert local.dtype.name == dtype  # sm.stencil hands cval to the kernel as is
+    x = da.from_array(src, chunks=2)
+    with pytest.raises(
+        sm.InvalidArgumentError,
+        match=re.escape(f"cval={cval!r} cannot be stored in dtype='{dtype}'"),
+    ):
+        smd.map_overlap(kernel, x, boundary="constant", cval=cval, dtype=dtype, iterations=2)
+    one = smd.map_overlap(kernel, x, boundary="constant", cval=cval, dtype=dtype)  # one step pads x
+    want = sm.stencil(kernel, src, out=sm.empty(src.shape, dtype=dtype), mode="constant", cval=cval)
+    assert one.compute(scheduler="sync").tolist() == want.tolist()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(1, 9),
+    chunk=st.integers(1, 4),
+    iterations=st.integers(2, 3),
+    pair=st.sampled_from(
+        [("uint8", "int16", 200), ("float64", "float32", 1.5), ("int32", "float64", -3)]
+    ),
+)
+def test_map_overlap_later_steps_pad_dtype_like_stencil(
+    n: int, chunk: int, iterations: int, pair: tuple[str, str, object]
+) -> None:
+    src_dtype, dtype, cval = pair
+    src = (np.arange(n) % 5).astype(src_dtype)
+    got = smd.map_overlap(
+        _third,
+        da.from_array(src, chunks=chunk),
+        boundary="constant",
+        cval=cval,
+        dtype=dtype,
+        iterations=iterations,
+    ).compute(scheduler="sync")
+    out = sm.empty(n, dtype=dtype)
+    want = sm.stencil(_third, src, out=out, mode="constant", cval=cval, iterations=iterations)
+    assert got.dtype == np.dtype(dtype)
+    assert got.tolist() == want.tolist()
+
+
+def _third(rows, out_row):
+    r = rows[0]
+    return [(r[x] + r[x + 1] + r[x + 2]) // 3 for x in range(len(out_row))]
+
+
+def _wants(name: str):  # type: ignore[no-untyped-def]
+    ns: dict[str, Any] = {}
+    exec(f"def k(rows, out_row, *, {name}):\n    return [{name}] * len(out_row)\n", ns)
+    return ns["k"]
+
+
+@pytest.mark.parametrize(
+    "name", ["mode", "radius", "out", "pool", "timeout", "progress", "channel_axis"]
+)
+def test_map_overlap_delivers_keywords_named_like_stencils_own_to_the_kernel(name: str) -> None:
+    x = da.arange(6.0, chunks=3)
+    got = smd.map_overlap(_wants(name), x, **{name: 7}).compute(scheduler="sync")
+    assert got.tolist() == [7.0] * 6
+
+
+def _plain(rows, out_row):
+    return rows[0][1:-1]
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"timeout": 0}, "timeout=0"),
+        ({"trim": False}, "trim=False"),
+        ({"allow_rechunk": True}, "allow_rechunk=True"),
+        ({"rows": 1}, "rows=1"),
+    ],
+)
+def test_map_overlap_refuses_keywords_the_kernel_does_not_take(
+    params: dict[str, object], named: str
+) -> None:
+    with pytest.raises(
+        sm.ArgumentTypeError, match=re.escape(f"kernel '_plain' takes no keyword {named}")
+    ):
+        smd.map_overlap(_plain, da.arange(6.0, chunks=3), **params)
+
+
+def test_map_overlap_refuses_a_kernel_missing_a_keyword_it_requires() -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=r"kernel 'k' requires the keyword cval"):
+        smd.map_overlap(_wants("cval"), da.arange(6.0, chunks=3), cval=7)
+
+
+def test_map_overlap_passes_any_keyword_to_a_kernel_with_kwargs() -> None:
+    def anything(rows, out_row, **kw):
+        return [float(kw["trim"])] * len(out_row)
+
+    got = smd.map_overlap(anything, da.arange(4.0, chunks=2), trim=3).compute(scheduler="sync")
+    assert got.tolist() == [3.0] * 4
+
+
+def test_unknown_chunk_sizes_are_a_shape_error_naming_the_fix() -> None:
+    x = da.arange(10.0, chunks=3)
+    u = x[x > 2]
+    fix = r"unknown size .*x\.compute_chunk_sizes\(\)"
+    with pytest.raises(sm.ShapeError, match=r"map_overlap\(\): x has chunks of " + fix):
+        smd.map_overlap(_plain, u)
+    with pytest.raises(sm.ShapeError, match=r"map_blocks\(\): an input array has chunks of " + fix):
+        smd.map_blocks(_double, u)
+    with pytest.raises(sm.ShapeError, match=r"reduction\(\): .*" + fix):
+        smd.reduction(len, u)
+    u.compute_chunk_sizes()
+    assert smd.map_blocks(_double, u).compute(scheduler="sync").tolist() == [
+        2 * v for v in range(3, 10)
+    ]

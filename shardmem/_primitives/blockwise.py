@@ -7,10 +7,20 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from shardmem._data.array import SharedArray
-from shardmem._engine import Pool, Task, execute
+from shardmem._engine import Pool, Task, execute, resolve_pool
 from shardmem._progress import with_bar
 
-__all__ = ["run_tasks"]
+__all__ = ["check_pool", "run_tasks"]
+
+
+def check_pool(pool: object, where: str) -> None:
+    """Refuse a ``pool=`` that is not an open pool, naming ``where``, before any early exit.
+
+    A call on empty data returns without touching the pool, so this runs first:
+    a bad ``pool=`` fails on any data, and the message names the function called.
+    """
+    if pool is not None:
+        resolve_pool(pool, where=where)
 
 
 def run_tasks(

@@ -47,6 +47,7 @@ from shardmem._data.array import SharedArray
 from shardmem._data.creation import asarray, zeros
 from shardmem._data.dtypes import DType, as_float, float32
 from shardmem._engine import Pool, resolve_pool
+from shardmem._primitives.blockwise import check_pool
 from shardmem._primitives.histogram_edges import (
     SHIPPED_EDGES,
     Edges,
@@ -445,6 +446,7 @@ def histogram(
     if isinstance(kind, int):  # NumPy ignores range= beside explicit edges
         bounds = None if range is None else check_range(range)
         range_ = (bounds, bin_spec(flat.dtype, range))
+    check_pool(pool, "histogram")
     run = {"chunks": chunks, "pool": pool, "timeout": timeout}
     small = flat.dtype.kind in "biu" and flat.dtype.itemsize <= 2
     make = _small_int_histogram if small else _general_histogram

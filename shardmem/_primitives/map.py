@@ -528,16 +528,23 @@ def map(
         seed=seed,
         first_out=outs[0],
     )
-    for task, value in zip(tasks, returned, strict=True):
-        if value is not None:
-            raise KernelContractError(
-                f"map(): {kernel_label(kernel)} returned a {type(value).__name__} for "
-                f"{task.label}; map kernels write into their output views (out[i] = ...) and "
-                "return None. To combine values returned by each shard, use sm.reduce"
-            )
+    refuse_returned(kernel, returned, tasks, "map")
     if adaptive:
         record(kernel, size, timing[0])
     return result
+
+
+def refuse_returned(
+    kernel: object, returned: Sequence[object], tasks: Sequence[Task], where: str
+) -> None:
+    """Raise `KernelContractError` when a map kernel returned a value instead of writing ``out``."""
+    for task, value in zip(tasks, returned, strict=True):
+        if value is not None:
+            raise KernelContractError(
+                f"{where}(): {kernel_label(kernel)} returned a {type(value).__name__} for "
+                f"{task.label}; map kernels write into their output views (out[i] = ...) and "
+                "return None. To combine values returned by each shard, use sm.reduce"
+            )
 
 
 def kernel_label(kernel: object) -> str:

@@ -36,7 +36,7 @@ from shardmem._errors import (
     KernelContractError,
     ShapeError,
 )
-from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.blockwise import check_pool, run_tasks
 from shardmem._primitives.kernels.reduce import (
     axis_partial,
     divide_by,
@@ -307,6 +307,7 @@ def reduce(
             "reduce(): a kernel taking rng gets one stream per chunk, which in_workers=True "
             "does not provide; drop in_workers (or rng)"
         )
+    check_pool(pool, "reduce")
     operands = [x if isinstance(x, Whole) else as_operand(x, "reduce") for x in inputs]
     parts = _partials(
         kernel,
@@ -396,6 +397,7 @@ def sum(
     >>> sm.sum(m, axis=0).tolist(), sm.sum(m, axis=-1).tolist()
     ([3, 5, 7], [3, 12])
     """
+    check_pool(pool, "sum")
     if axis is not None:
         return _along("sum", x, axis, pool, timeout)
     flat = _flat(x, "sum")
@@ -468,6 +470,7 @@ def _extreme(  # noqa: PLR0917 - private: the public functions spell these out
     timeout: float | None,
     axis: int | None = None,
 ) -> Any:
+    check_pool(pool, which)
     if axis is not None:
         return _along(which, x, axis, pool, timeout)
     flat = _flat(x, which)
@@ -582,6 +585,7 @@ def mean(
     >>> sm.mean(sm.arange(4))
     1.5
     """
+    check_pool(pool, "mean")
     if axis is not None:
         return _along("mean", x, axis, pool, timeout)
     flat = _flat(x, "mean")
@@ -617,6 +621,7 @@ def dot(
     >>> sm.dot([1, 2, 3], [4, 5, 6])
     32
     """
+    check_pool(pool, "dot")
     fa, fb = _flat(a, "dot"), _flat(b, "dot")
     if fa.size != fb.size:
         raise ShapeError(

@@ -58,7 +58,7 @@ from shardmem._errors import (
     ShapeError,
     ValueOverflowError,
 )
-from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.blockwise import check_pool, run_tasks
 from shardmem._primitives.kernels import scan as kernels
 from shardmem._primitives.map import refuse_not_plain
 from shardmem._primitives.planning import split_rows
@@ -176,6 +176,7 @@ def scan(
     kind = source.dtype if kind is None else kind
     result = _check_out(out, shape, kind)
     start = _initial(fn, kind, inclusive, initial)
+    check_pool(pool, "scan")
     if source.size == 0:
         return result
     if unsafe_overlap(source, result):
@@ -221,6 +222,7 @@ def cumsum(
     """
     source = asarray(x)
     kind = _result_dtype(dtype, out) or _sum_dtype(source.dtype)
+    check_pool(pool, "cumsum")
     return scan(
         operator.add, source, out=out, dtype=kind, pool=pool, timeout=timeout, progress=progress
     )

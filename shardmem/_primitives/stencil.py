@@ -213,6 +213,41 @@ def stencil(
     source = _as_source(src)
     channels = _check_channel_axis(channel_axis, source)
     checked = _check_options(radius, mode, cval, iterations)
+    return _stencil(
+        kernel, source, out, checked, channels, pool, timeout, progress=progress, params=params
+    )
+
+
+def stencil_with(
+    kernel: Callable[..., object],
+    source: SharedArray,
+    out: SharedArray,
+    *,
+    radius: int,
+    pool: Pool,
+    params: dict[str, object],
+) -> SharedArray:
+    """One ``mode='nearest'`` step of ``kernel`` over an already padded block (shardmem.dask).
+
+    ``params`` go to the kernel alone, so that its keywords may share a name with
+    `stencil`'s own (``mode``, ``out``, ``timeout`` ...).
+    """
+    checked = _check_options(radius, "nearest", 0, 1)
+    return _stencil(kernel, source, out, checked, False, pool, None, progress=False, params=params)
+
+
+def _stencil(  # noqa: PLR0917 - private: stencil and stencil_with spell these out
+    kernel: Callable[..., object],
+    source: SharedArray,
+    out: SharedArray | None,
+    checked: tuple[int, str, object, int],
+    channels: bool,
+    pool: Pool | None,
+    timeout: float | None,
+    *,
+    progress: bool,
+    params: dict[str, object],
+) -> SharedArray:
     bound = _bind(kernel)
     result = _check_out(out, source)
     if pool is not None:  # a bad pool= fails on any data, empty too

@@ -34,8 +34,10 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -92,6 +94,8 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
     arrays = [x for x in out if isinstance(x, da.Array)]
     if not arrays:
         raise ArgumentTypeError(f"{where}(): no array among the inputs; pass at least one")
+    for a in arrays:
+        _known_chunks(a, "an input array", where)
     for a in arrays:  # refuse dtypes shardmem cannot hold (complex, strings, ...) here
         _dtype(a.dtype, "an input array has dtype", where)
     shapes = {a.shape for a in arrays}
@@ -102,6 +106,69 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
             "blockwise on arrays of one shape, so reshape or slice them to match"
         )
     return out, arrays[0]
+
+
+def _known_chunks(a: Array, what: str, where: str) -> None:
+    """Refuse chunks of unknown size (NaN, e.g. after boolean indexing) with a `ShapeError`."""
+    if any(math.isnan(n) for sizes in a.chunks for n in sizes):
+        raise ShapeError(
+            f"{where}(): {what} has chunks of unknown size ({a.chunks}), as after boolean "
+            "indexing; shardmem needs every block's shape: call x.compute_chunk_sizes() "
+            "(or x.rechunk with known sizes) first"
+        )
+
+
+def _check_keywords(kernel: Callable[..., object], params: dict[str, object], where: str) -> None:
+    """Refuse keywords the row kernel cannot take, naming them, before a graph is built."""
+    code = getattr(kernel, "__code__", None)
+    if not isinstance(code, types.CodeType) or code.co_flags & inspect.CO_VARKEYWORDS:
+        return
+    named = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
+    taken = code.co_varnames[: code.co_argcount][:2]  # rows and out_row, given by position
+    refused = [k for k in params if k not in named or k in taken]
+    if not refused:
+        defaults = getattr(kernel, "__kwdefaults__", None) or {}
+        keyword_only = code.co_varnames[
+            code.co_argcount : code.co_argcount + code.co_kwonlyargcount
+        ]
+        missing = [k for k in keyword_only if k not in params and k not in defaults]
+        if missing:
+            raise ArgumentTypeError(
+                f"{where}(): kernel {getattr(kernel, '__qualname__', kernel)!r} requires the "
+                f"keyword {', '.join(missing)}, which was not given ({where}()'s own keywords "
+                "depth, boundary, cval, iterations and dtype do not reach the kernel); pass it, "
+                "under another name if it clashes, or give it a default"
+            )
+        return
+    listed = ", ".join(f"{k}={params[k]!r}" for k in refused)
+    dask_own = [k for k in refused if k in _DASK_KEYWORDS]
+    hint = (
+        f" ({', '.join(dask_own)}: keywords of dask.array.map_overlap, which {where}() does "
+        "not take: it always trims the halos and rechunks as it needs, so drop them)"
+        if dask_own
+        else ""
+    )
+    raise ArgumentTypeError(
+        f"{where}(): kernel {getattr(kernel, '__qualname__', kernel)!r} takes no keyword "
+        f"{listed}; keywords other than {where}()'s own go to the kernel{hint}; add the "
+        "parameter to the kernel or drop the keyword"
+    )
+
+
+_DASK_KEYWORDS = frozenset(
+    {
+        "trim",
+        "allow_rechunk",
+        "align_arrays",
+        "drop_axis",
+        "new_axis",
+        "chunks",
+        "meta",
+        "name",
+        "token",
+        "enforce_ndim",
+    }
+)
 
 
 def _as_dask(x: object, where: str) -> Array:
@@ -392,6 +459,7 @@ def map_overlap(
             "(a NumPy array, nested lists)"
         )
     source = x if isinstance(x, da.Array) else _as_dask(x, "map_overlap")
+    _known_chunks(source, "x", "map_overlap")
     if not 1 <= source.ndim <= 3:
         raise ShapeError(
             f"map_overlap() needs a 1-D, 2-D or 3-D array, not shape {source.shape}; "
@@ -420,6 +488,9 @@ def map_overlap(
     _dtype(source.dtype, "x has dtype", "map_overlap")
     kind = _dtype(dtype, "dtype=", "map_overlap") if dtype is not None else source.dtype
     fill = _check_cval(cval, boundary, source.dtype)
+    if iterations > 1 and kind != source.dtype:  # later steps pad the dtype= array
+        _check_cval(cval, boundary, kind, later=iterations)
+    _check_keywords(kernel, params, "map_overlap")
     shipped = ship(kernel)
     checked = dict(check_params(params))
     result = source
@@ -436,8 +507,12 @@ def map_overlap(
     return result
 
 
-def _check_cval(cval: object, boundary: str, dtype: np.dtype[Any]) -> object:
-    """``cval`` as a value of ``dtype`` (Dask pads the array with it), or a clear refusal."""
+def _check_cval(cval: object, boundary: str, dtype: np.dtype[Any], later: int = 0) -> object:
+    """``cval`` as a value of ``dtype`` (Dask pads the array with it), or a clear refusal.
+
+    ``later``: the iterations, when ``dtype`` is the ``dtype=`` of the array that
+    steps 2 and on read (and pad).
+    """
     number = check_real(cval, "cval", "map_overlap")
     if boundary != "constant":
         return cval
@@ -448,6 +523,14 @@ def _check_cval(cval: object, boundary: str, dtype: np.dtype[Any]) -> object:
                 return stored
         elif stored == cval:
             return stored
+    if later:
+        raise InvalidArgumentError(
+            f"map_overlap(): cval={cval!r} cannot be stored in dtype={dtype.name!r}, the "
+            f"dtype of the array that step{'s 2 to' if later > 2 else ''} {later} "
+            f"read{'' if later > 2 else 's'} (iterations={later}); their "
+            "borders are padded in that array, so pass a dtype= that holds cval (e.g. "
+            "dtype='float64'), or run the steps one call at a time"
+        )
     raise InvalidArgumentError(
         f"map_overlap(): cval={cval!r} cannot be stored in the array's dtype {dtype.name} "
         "(the border is padded in the array itself, unlike sm.stencil, which hands cval to "

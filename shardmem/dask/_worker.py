@@ -27,9 +27,10 @@ from distributed import WorkerPlugin, get_worker
 from distributed.worker import _run_task_simple
 
 import shardmem as sm
-from shardmem._primitives.map import as_operand, run_blockwise
+from shardmem._primitives.map import as_operand, refuse_returned, run_blockwise
 from shardmem._primitives.planning import default_chunks
 from shardmem._primitives.reduce import tree_combine
+from shardmem._primitives.stencil import stencil_with
 from shardmem.dask._ship import ShippedKernel, attach_remote_traceback, rebuild
 
 if TYPE_CHECKING:
@@ -287,18 +288,19 @@ def block_offset(block_info: dict[Any, Any] | None, shape: Sequence[int]) -> int
     return int(location[0][0]) * row_size
 
 
-def _run_blockwise(
+def _run_blockwise(  # noqa: PLR0917 - private: both tasks spell these out
     shipped: ShippedKernel,
     operands: list[object],
     chunks: int | None,
     params: dict[str, object],
     offset: int,
+    writes: bool = False,
 ) -> list[object]:
     kernel = rebuild(shipped)
     pool = worker_pool()
     shape = next(a.shape for a in operands if isinstance(a, sm.SharedArray))
     try:
-        return run_blockwise(
+        returned, tasks = run_blockwise(
             kernel,
             operands,  # type: ignore[arg-type]
             shape,
@@ -306,10 +308,13 @@ def _run_blockwise(
             chunks=chunks,
             params=params,
             start_offset=offset,
-        )[0]
+        )
     except BaseException as exc:
         attach_remote_traceback(exc)
         raise
+    if writes:  # a map kernel that returns its values would leave the output unwritten
+        refuse_returned(kernel, returned, tasks, "map_blocks")
+    return returned
 
 
 def run_map(
@@ -326,7 +331,7 @@ def run_map(
     out = sm.empty(shape, dtype=dtype_name)
     if out.size:
         offset = block_offset(block_info, global_shape)
-        _run_blockwise(shipped, [*operands, out], None, params, offset)
+        _run_blockwise(shipped, [*operands, out], None, params, offset, writes=True)
     return as_numpy(out)
 
 
@@ -387,11 +392,8 @@ def run_stencil(
     out = sm.empty(source.shape, dtype=dtype_name)
     if out.size:
         kernel = rebuild(shipped)
-        try:
-            run: Any = sm.stencil  # params are the kernel's keywords, checked on the client
-            run(
-                kernel, source, out=out, radius=radius, mode="nearest", pool=worker_pool(), **params
-            )
+        try:  # params go to the kernel only, whatever their names (checked on the client)
+            stencil_with(kernel, source, out, radius=radius, pool=worker_pool(), params=params)
         except BaseException as exc:
             attach_remote_traceback(exc)
             raise

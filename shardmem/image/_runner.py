@@ -157,7 +157,7 @@ def _bands(
     that writes: two or more arrays). Inputs are first made safe to read while
     the output is written (see `_readable`).
     """
-    p = resolve_pool(pool)
+    p = resolve_pool(pool, where=where)
     flat = bool(params.pop("flat", False))
     keys = ("a", "b") if flat else ("r0", "r1")
     if len(arrays) > 1:
@@ -209,6 +209,8 @@ def _filter(
         raw_cval = round(min(max(value, 0.0), 255.0))
     elif keep:
         raw_cval = value
+    if pool is not None:  # a bad pool= fails on empty images too, naming the operation
+        resolve_pool(pool, where=where)
     if a.size == 0:
         return res
     _bands(kernel, (a, res), h, pool, where, h=h, w=w, c=c, mode=border, cval=raw_cval, **params)
