@@ -684,3 +684,21 @@ def test_unknown_chunk_sizes_are_a_shape_error_naming_the_fix() -> None:
     assert smd.map_blocks(_double, u).compute(scheduler="sync").tolist() == [
         2 * v for v in range(3, 10)
     ]
+
+
+def _sum3(rows, out_row):
+    r = rows[0]
+    return [r[x] + r[x + 1] + r[x + 2] for x in range(len(out_row))]
+
+
+def test_map_overlap_names_dtype_for_a_value_the_output_cannot_hold() -> None:
+    x = da.from_array(np.array([200, 100, 50], np.uint8), chunks=2)
+    with pytest.raises(
+        sm.ValueOverflowError,
+        match=r"map_overlap\(\): kernel '_sum3' returned a value that the output dtype uint8 "
+        r"cannot hold .*dtype= \(e\.g\. dtype='float64'\)",
+    ):
+        smd.map_overlap(_sum3, x, boundary="nearest").compute(scheduler="sync")
+    got = smd.map_overlap(_sum3, x, boundary="nearest", dtype="float64").compute(scheduler="sync")
+    want = ndi.correlate1d(np.array([200.0, 100.0, 50.0]), [1.0, 1.0, 1.0], mode="nearest")
+    np.testing.assert_array_equal(got, want)

@@ -537,3 +537,45 @@ def test_generator_and_async_kernels_are_refused_before_any_work(
     with pytest.raises(sm.KernelContractError, match=rf"kernel '.*' is {kind}"):
         sm.stencil(kernel, sm.zeros(shape), out=out, pool=get_pool(2))
     np.testing.assert_array_equal(np.asarray(out), np.full(shape, 7.0))
+
+
+def _sum3(rows, out_row):
+    r = rows[0]
+    return [r[x] + r[x + 1] + r[x + 2] for x in range(len(out_row))]
+
+
+def _half(rows, out_row):
+    return [v / 2 for v in rows[0][1:-1]]
+
+
+@given(workers=st.integers(1, 3), n=st.integers(1, 9))
+@settings(max_examples=15, deadline=None)
+def test_a_returned_value_the_output_dtype_cannot_hold_is_named(workers: int, n: int) -> None:
+    src = np.full(n, 200, np.uint8)
+    with pytest.raises(
+        sm.ValueOverflowError,
+        match=r"stencil\(\): kernel '_sum3' returned a value that the output dtype uint8 "
+        r"cannot hold .*out=sm\.empty\(src\.shape, dtype='float64'\)",
+    ) as caught:
+        sm.stencil(_sum3, src, mode="nearest", pool=get_pool(workers))
+    assert isinstance(caught.value.__cause__, OverflowError)
+    wide = sm.stencil(_sum3, src, out=sm.empty(n, dtype="float64"), mode="nearest")
+    want = ndi.correlate1d(src.astype(np.float64), [1.0, 1.0, 1.0], mode="nearest")
+    np.testing.assert_array_equal(np.asarray(wide), want)
+
+
+def test_a_returned_float_for_an_int_output_is_a_kernel_contract_error() -> None:
+    with pytest.raises(
+        sm.KernelContractError, match=r"kernel '_half' returned .* output dtype int64 cannot hold"
+    ) as caught:
+        sm.stencil(_half, np.arange(4), pool=get_pool(2))
+    assert isinstance(caught.value.__cause__, TypeError)
+
+
+def test_a_kernel_raising_overflow_itself_keeps_its_error() -> None:
+    def boom(rows, out_row):
+        raise OverflowError("the kernel's own")
+
+    with pytest.raises(OverflowError, match="the kernel's own") as caught:
+        sm.stencil(boom, np.arange(4), pool=get_pool(2))
+    assert not isinstance(caught.value, sm.ShardmemError)

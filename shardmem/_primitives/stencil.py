@@ -34,7 +34,14 @@ from shardmem._engine import (
     pack,
     resolve_pool,
 )
-from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShapeError
+from shardmem._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    KernelContractError,
+    ShapeError,
+    ShardmemError,
+    ValueOverflowError,
+)
 from shardmem._primitives.blockwise import run_tasks
 from shardmem._primitives.kernels import stencil as kernels
 from shardmem._primitives.kernels.borders import MODES
@@ -214,7 +221,16 @@ def stencil(
     channels = _check_channel_axis(channel_axis, source)
     checked = _check_options(radius, mode, cval, iterations)
     return _stencil(
-        kernel, source, out, checked, channels, pool, timeout, progress=progress, params=params
+        kernel,
+        source,
+        out,
+        checked,
+        channels,
+        pool,
+        timeout,
+        progress=progress,
+        params=params,
+        where="stencil",
     )
 
 
@@ -233,7 +249,18 @@ def stencil_with(
     `stencil`'s own (``mode``, ``out``, ``timeout`` ...).
     """
     checked = _check_options(radius, "nearest", 0, 1)
-    return _stencil(kernel, source, out, checked, False, pool, None, progress=False, params=params)
+    return _stencil(
+        kernel,
+        source,
+        out,
+        checked,
+        False,
+        pool,
+        None,
+        progress=False,
+        params=params,
+        where="map_overlap",
+    )
 
 
 def _stencil(  # noqa: PLR0917 - private: stencil and stencil_with spell these out
@@ -247,6 +274,7 @@ def _stencil(  # noqa: PLR0917 - private: stencil and stencil_with spell these o
     *,
     progress: bool,
     params: dict[str, object],
+    where: str,
 ) -> SharedArray:
     bound = _bind(kernel)
     result = _check_out(out, source)
@@ -266,6 +294,10 @@ def _stencil(  # noqa: PLR0917 - private: stencil and stencil_with spell these o
     tasks = _tasks(source, result, checked, params, target.size, extra=extra)
     try:
         run_tasks(target, bound, tasks, gang=True, timeout=timeout, progress=progress, steps=steps)
+    except (OverflowError, TypeError) as exc:
+        if getattr(exc, "store_format", None) is None:
+            raise
+        raise _store_error(exc, kernel, result, where) from exc
     except Exception as exc:
         if source.ndim == 3 and not channels and source.shape[-1] <= 4:
             exc.add_note(
@@ -274,6 +306,25 @@ def _stencil(  # noqa: PLR0917 - private: stencil and stencil_with spell these o
             )
         raise
     return result
+
+
+def _store_error(
+    exc: BaseException, kernel: Callable[..., object], result: SharedArray, where: str
+) -> ShardmemError:
+    """The error for a returned row that the output's dtype cannot hold, naming the fix."""
+    fix = (
+        "dtype= (e.g. dtype='float64')"
+        if where == "map_overlap"
+        else "out=sm.empty(src.shape, dtype='float64')"
+    )
+    kind: type[ShardmemError] = (
+        ValueOverflowError if isinstance(exc, OverflowError) else KernelContractError
+    )
+    return kind(
+        f"{where}(): kernel {kernel_name(kernel)!r} returned a value that the output dtype "
+        f"{result.dtype.name} cannot hold ({exc}); return values of that dtype (round or "
+        f"clip them in the kernel), or ask for an output that holds them with {fix}"
+    )
 
 
 def _as_source(src: object) -> SharedArray:

@@ -80,7 +80,11 @@ def store(out_row: memoryview, result: object, fmt: str) -> None:
     elif _native(result, fmt):
         data = result
     else:
-        data = array(fmt, result)  # type: ignore[call-overload]
+        try:
+            data = array(fmt, result)  # type: ignore[call-overload]
+        except (OverflowError, TypeError) as exc:
+            exc.store_format = fmt  # type: ignore[union-attr]  # the caller names the dtype
+            raise
     if len(data) != len(out_row):
         raise ValueError(
             f"the stencil kernel returned {len(data)} values for an output row of "
