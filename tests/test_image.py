@@ -36,7 +36,9 @@ def close(got: sm.SharedArray, want: np.ndarray, tol: float) -> None:
 @pytest.mark.parametrize("workers", WORKERS)
 def test_gaussian(workers: int) -> None:
     got = image.gaussian(CAM, sigma=1.5, pool=get_pool(workers))
-    close(got, filters.gaussian(CAM, sigma=1.5), 1e-5)
+    close(got, filters.gaussian(CAM, sigma=1.5, mode="reflect"), 1e-5)
+    got = image.gaussian(CAM, sigma=1.5, mode="nearest", pool=get_pool(workers))
+    close(got, filters.gaussian(CAM, sigma=1.5), 1e-5)  # scikit-image's default mode
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -93,7 +95,7 @@ def test_median(workers: int, size: int, mode: str) -> None:
 def test_median_float_rgb() -> None:
     f = util.img_as_float32(AST)
     got = image.median(f, pool=get_pool(2))
-    assert np.array_equal(np.asarray(got), ndi.median_filter(f, size=(3, 3, 1), mode="nearest"))
+    assert np.array_equal(np.asarray(got), ndi.median_filter(f, size=(3, 3, 1)))
 
 
 @pytest.mark.parametrize(("workers", "size"), [(1, 3), (2, 5), (3, 1)])
@@ -569,7 +571,7 @@ def test_sums_near_float_max_overflow_as_scipys() -> None:
     assert np.isnan(ndi.correlate(np.zeros((3, 3)), [[np.inf, 1.0]])).all()
     pm = np.array([[0.0, np.inf, -np.inf, 0.0]] * 3)
     got = np.asarray(image.gaussian(pm, pool=get_pool(2)))
-    want = ndi.gaussian_filter(pm, 1.0, mode="nearest", truncate=4.0)
+    want = ndi.gaussian_filter(pm, 1.0, truncate=4.0)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     # a Gaussian's mirrored taps are added before weighting: 1.7e308 + 1.7e308 overflows, the
     # weighted terms do not; the row is recomputed tap by tap, as scipy sums it
@@ -645,3 +647,17 @@ def test_resize_tables_are_one_compact_entry_per_output_row_and_column() -> None
         tracemalloc.stop()
     assert np.asarray(out).min() == np.asarray(out).max() == 7
     assert peak < 96 * 2**20  # the output is 1 MiB, its tables 8 MiB (formerly over 280 MiB)
+
+
+def test_every_border_mode_defaults_to_reflect() -> None:
+    """One default everywhere: sm.stencil, shardmem.dask and every image operation with mode=."""
+    import inspect
+
+    defaults = {}
+    for name in image.__all__:
+        fn = getattr(image, name)
+        if callable(fn) and "mode" in inspect.signature(fn).parameters:
+            defaults[name] = inspect.signature(fn).parameters["mode"].default
+    defaults["sm.stencil"] = inspect.signature(sm.stencil).parameters["mode"].default
+    assert len(defaults) >= 9
+    assert set(defaults.values()) == {"reflect"}, defaults

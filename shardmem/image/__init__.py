@@ -3,7 +3,9 @@
 In the style of scikit-image: one function per operation, the image first
 (positional-only), options keyword-only, borders by ``mode=``/``cval=``
 (``'reflect'``, ``'mirror'``, ``'nearest'``, ``'wrap'``, ``'constant'``, as in
-``scipy.ndimage``), results written into ``out=`` when given (the image itself,
+``scipy.ndimage``; every operation, like ``sm.stencil`` and ``scipy.ndimage``, defaults to
+``'reflect'``: pass ``mode='nearest'`` to match ``skimage.filters.gaussian`` and
+``median``, whose default it is), results written into ``out=`` when given (the image itself,
 or a view overlapping it, gives the out-of-place answer, as scipy's
 ``output=``), ``pool=`` to pick the pool (default: ``sm.default_pool()``).
 
