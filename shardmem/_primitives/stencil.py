@@ -294,17 +294,17 @@ def _stencil(  # noqa: PLR0917 - private: stencil and stencil_with spell these o
     tasks = _tasks(source, result, checked, params, target.size, extra=extra)
     try:
         run_tasks(target, bound, tasks, gang=True, timeout=timeout, progress=progress, steps=steps)
-    except (OverflowError, TypeError) as exc:
-        if getattr(exc, "store_format", None) is None:
-            raise
-        raise _store_error(exc, kernel, result, where) from exc
     except Exception as exc:
+        stored = getattr(exc, "store_format", None) is not None  # a returned row did not fit
+        error = _store_error(exc, kernel, result, where) if stored else exc
         if source.ndim == 3 and not channels and source.shape[-1] <= 4:
-            exc.add_note(
+            error.add_note(
                 f"src has shape {source.shape}, so the kernel saw 3-D windows (rows[a][b] is a "
                 "line): for a 2-D kernel run on each colour channel, pass channel_axis=-1"
             )
-        raise
+        if error is exc:
+            raise
+        raise error from exc
     return result
 
 
