@@ -836,35 +836,33 @@ def test_a_range_larger_than_memory_is_refused_before_a_byte_is_made() -> None:
         sm.asarray(range(2**40))
 
 
-_E = np.zeros(0)
-_E2 = np.zeros((0, 0), np.uint8)
+_EMPTY = np.zeros(0)
+_EMPTY_IMAGE = np.zeros((0, 0), np.uint8)
 
 # Every function taking pool=, on empty input (which returns before any task): a bad pool
 # is refused all the same, and the message names the function called.
 _EMPTY_POOL_CALLS: dict[str, Callable[[object], object]] = {
-    "map": lambda p: sm.map(k_map, _E, pool=p),  # type: ignore[arg-type]
-    "stencil": lambda p: sm.stencil(k_st, _E, pool=p),  # type: ignore[arg-type]
-    "sum": lambda p: sm.sum(_E, pool=p),  # type: ignore[arg-type]
-    "dot": lambda p: sm.dot(_E, _E, pool=p),  # type: ignore[arg-type]
-    "cumsum": lambda p: sm.cumsum(_E, pool=p),  # type: ignore[arg-type]
-    "scan": lambda p: sm.scan(operator.add, _E, pool=p),  # type: ignore[arg-type]
-    "histogram": lambda p: sm.histogram(_E, range=(0, 1), pool=p),  # type: ignore[arg-type]
-    "reduce": lambda p: sm.reduce(k_red, _E, initial=0, pool=p),  # type: ignore[arg-type]
-    "gaussian": lambda p: im.gaussian(_E2, pool=p),  # type: ignore[arg-type]
-    "median": lambda p: im.median(_E2, pool=p),  # type: ignore[arg-type]
-    "box_blur": lambda p: im.box_blur(_E2, pool=p),  # type: ignore[arg-type]
-    "sobel": lambda p: im.sobel(_E2, pool=p),  # type: ignore[arg-type]
-    "erosion": lambda p: im.erosion(_E2, pool=p),  # type: ignore[arg-type]
-    "dilation": lambda p: im.dilation(_E2, pool=p),  # type: ignore[arg-type]
-    "correlate": lambda p: im.correlate(_E2, [[1]], pool=p),  # type: ignore[arg-type]
+    "map": lambda p: sm.map(k_map, _EMPTY, pool=p),  # type: ignore[arg-type]
+    "stencil": lambda p: sm.stencil(k_st, _EMPTY, pool=p),  # type: ignore[arg-type]
+    "sum": lambda p: sm.sum(_EMPTY, pool=p),  # type: ignore[arg-type]
+    "dot": lambda p: sm.dot(_EMPTY, _EMPTY, pool=p),  # type: ignore[arg-type]
+    "cumsum": lambda p: sm.cumsum(_EMPTY, pool=p),  # type: ignore[arg-type]
+    "scan": lambda p: sm.scan(operator.add, _EMPTY, pool=p),  # type: ignore[arg-type]
+    "histogram": lambda p: sm.histogram(_EMPTY, range=(0, 1), pool=p),  # type: ignore[arg-type]
+    "reduce": lambda p: sm.reduce(k_red, _EMPTY, initial=0, pool=p),  # type: ignore[arg-type]
+    "gaussian": lambda p: im.gaussian(_EMPTY_IMAGE, pool=p),  # type: ignore[arg-type]
+    "median": lambda p: im.median(_EMPTY_IMAGE, pool=p),  # type: ignore[arg-type]
+    "box_blur": lambda p: im.box_blur(_EMPTY_IMAGE, pool=p),  # type: ignore[arg-type]
+    "sobel": lambda p: im.sobel(_EMPTY_IMAGE, pool=p),  # type: ignore[arg-type]
+    "erosion": lambda p: im.erosion(_EMPTY_IMAGE, pool=p),  # type: ignore[arg-type]
+    "dilation": lambda p: im.dilation(_EMPTY_IMAGE, pool=p),  # type: ignore[arg-type]
+    "correlate": lambda p: im.correlate(_EMPTY_IMAGE, [[1]], pool=p),  # type: ignore[arg-type]
 }
 
 
 @pytest.fixture(scope="module")
 def closed_pool() -> sm.Pool:
-    pool = sm.Pool(1)
-    pool.close()
-    return pool
+    return _closed_pool()
 
 
 @pytest.mark.parametrize("name", sorted(_EMPTY_POOL_CALLS))

@@ -607,3 +607,56 @@ def _engine_threads() -> set[int]:
         for t in threading.enumerate()
         if t.name.startswith("shardmem-") and t.name != "shardmem-callbacks"
     }
+
+
+# -- run()'s own keywords and the kernel's signature, checked before any work (issue 25) ---------
+
+
+def _k_pool(*, rank, pool):  # type: ignore[no-untyped-def]
+    return pool
+
+
+def _k_timeout(*, rank, timeout):  # type: ignore[no-untyped-def]
+    return timeout
+
+
+def _k_needs(*, rank, scale):  # type: ignore[no-untyped-def]
+    return rank * scale
+
+
+def _k_any(*, rank, **kw):  # type: ignore[no-untyped-def]
+    return (kw["a"], kw["b"])
+
+
+def test_run_refuses_a_kernel_requiring_one_of_its_own_keywords(pool2: sm.Pool) -> None:
+    for call in (
+        lambda: sm.run(_k_timeout, timeout=5, pool=pool2),
+        lambda: pool2.run(_k_timeout, timeout=5),
+    ):
+        with pytest.raises(
+            sm.ArgumentTypeError,
+            match=r"run\(\): kernel '_k_timeout' requires the keyword timeout.*rename",
+        ):
+            call()
+    with pytest.raises(sm.ArgumentTypeError, match=r"requires the keyword pool"):
+        sm.run(_k_pool, pool=pool2)
+
+
+def test_pool_run_refuses_pool_as_sm_run_does(pool2: sm.Pool) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=r"run\(\): pool= is sm\.run\(\)'s own keyword"):
+        pool2.run(_k_pool, pool="x")
+    with pytest.raises(sm.ArgumentTypeError, match=r"pool='x' is a str"):
+        sm.run(_k_pool, pool="x")  # type: ignore[arg-type]
+
+
+def test_run_refuses_a_missing_keyword_before_any_work(pool2: sm.Pool) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=r"requires the keyword scale.*scale=\.\.\."):
+        pool2.run(_k_needs)
+    assert pool2.run(_k_needs, scale=3) == [0, 3]
+    assert pool2.run(_k_any, a=1, b=2) == [(1, 2), (1, 2)]
+
+
+@pytest.mark.parametrize("progress", ["yes", 1, None])
+def test_run_refuses_a_progress_that_is_not_a_bool(pool2: sm.Pool, progress: object) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=r"run\(\): progress=.* must be True or False"):
+        sm.run(_k_needs, scale=1, pool=pool2, progress=progress)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from typing import Any
 from shardmem._engine._calls import Call, CallFuture, kernel_seconds
 from shardmem._engine._core import STOP_GRACE, Core, _live, begin_exit
 from shardmem._engine._handoff import sched_yield
+from shardmem._engine._protocol import INJECTED
 from shardmem._engine._shipping import Kernel, kernel_name, pack
 from shardmem._engine._tasks import Task, as_view, check_params, view_of
 from shardmem._errors import (
@@ -264,6 +265,11 @@ class Pool(Executor):
         kernel wrote is copied back into it when the call succeeds (if it is
         a writeable array or buffer); SharedArrays are shared, not copied.
 
+        ``timeout``, ``progress`` (and ``pool``, `shardmem.run`'s) are run's own
+        keywords and never reach the kernel: a kernel that requires a keyword
+        by one of these names, or any keyword the call does not give, is
+        refused before any work starts, as is ``pool=`` here.
+
         Examples
         --------
         >>> import shardmem as sm
@@ -276,6 +282,7 @@ class Pool(Executor):
         from shardmem._data.array import borrow_arguments
         from shardmem._progress import with_bar
 
+        check_run_keywords(kernel, params, progress)
         arrays, finish = borrow_arguments(arrays, "run")
         views = tuple(as_view(a, "run") for a in arrays)
         kwargs = check_params(params)
@@ -740,6 +747,44 @@ def resolve_pool(pool: object, /, *, where: str | None = None) -> Pool:
     return pool
 
 
+RUN_OWN = ("pool", "timeout", "progress")  # run()'s keywords: they never reach the kernel
+
+
+def check_run_keywords(
+    kernel: Callable[..., object], params: dict[str, object], progress: object
+) -> None:
+    """Refuse, before any work, what `Pool.run` / `run` would only fail on in a worker."""
+    if not isinstance(progress, bool):
+        raise ArgumentTypeError(
+            f"run(): progress={_short_repr(progress)} must be True or False (show a bar)"
+        )
+    if "pool" in params:
+        raise ArgumentTypeError(
+            "run(): pool= is sm.run()'s own keyword (the pool to run on; Pool.run runs on its "
+            "own pool), so it never reaches the kernel; rename the kernel's parameter"
+        )
+    code = getattr(kernel, "__code__", None)
+    if not isinstance(code, types.CodeType) or code.co_flags & 0x08:  # **kwargs: anything goes
+        return
+    defaults = getattr(kernel, "__kwdefaults__", None) or {}
+    keyword_only = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    missing = [n for n in keyword_only if n not in params and n not in defaults]
+    missing = [n for n in missing if n not in INJECTED]
+    if not missing:
+        return
+    own = [n for n in missing if n in RUN_OWN]
+    fix = (
+        f"{', '.join(own)}: run() keeps pool, timeout and progress for itself, they never "
+        "reach the kernel; rename the kernel's parameter"
+        if own
+        else f"pass it to run() (e.g. {missing[0]}=...) or give it a default"
+    )
+    raise ArgumentTypeError(
+        f"run(): kernel {kernel_name(kernel)!r} requires the keyword {', '.join(missing)}, "
+        f"which the call does not give ({fix})"
+    )
+
+
 def _short_repr(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:57]}..."
@@ -763,8 +808,9 @@ def run(
     """``Pool.run`` on ``pool`` (default: the default pool): ``kernel`` once on every worker.
 
     ``pool``, ``timeout`` and ``progress`` are ``run``'s own keywords, as for
-    `Pool.run`; every other keyword reaches the kernel (so a kernel
-    parameter cannot be named ``pool``, ``timeout`` or ``progress``).
+    `Pool.run`; every other keyword reaches the kernel. A kernel that
+    requires a keyword named ``pool``, ``timeout`` or ``progress`` (or any
+    keyword the call does not give) is refused before any work starts.
 
     Examples
     --------
