@@ -657,6 +657,24 @@ def test_map_overlap_refuses_keywords_the_kernel_does_not_take(
         smd.map_overlap(_plain, da.arange(6.0, chunks=3), **params)
 
 
+def test_map_blocks_and_reduction_refuse_keywords_the_kernel_does_not_take() -> None:
+    x = da.arange(6.0, chunks=3)
+    with pytest.raises(
+        sm.ArgumentTypeError,
+        match=r"map_blocks\(\): kernel '_double' takes no keyword drop_axis=0.*dask\.array\.map",
+    ):
+        smd.map_blocks(_double, x, drop_axis=0)
+    with pytest.raises(sm.ArgumentTypeError, match=r"kernel '_double' takes no keyword out=1"):
+        smd.map_blocks(_double, x, out=1)  # out is given by position
+    with pytest.raises(sm.ArgumentTypeError, match=r"reduction\(\): .* takes no keyword axis=0"):
+        smd.reduction(_count, x, axis=0)
+    assert smd.reduction(_count, x).compute(scheduler="sync").item() == 6
+
+
+def _count(x):
+    return len(x)
+
+
 def test_map_overlap_refuses_a_kernel_missing_a_keyword_it_requires() -> None:
     with pytest.raises(sm.ArgumentTypeError, match=r"kernel 'k' requires the keyword cval"):
         smd.map_overlap(_wants("cval"), da.arange(6.0, chunks=3), cval=7)
@@ -702,3 +720,19 @@ def test_map_overlap_names_dtype_for_a_value_the_output_cannot_hold() -> None:
     got = smd.map_overlap(_sum3, x, boundary="nearest", dtype="float64").compute(scheduler="sync")
     want = ndi.correlate1d(np.array([200.0, 100.0, 50.0]), [1.0, 1.0, 1.0], mode="nearest")
     np.testing.assert_array_equal(got, want)
+
+
+def test_masked_arrays_are_refused_naming_filled() -> None:
+    masked = np.ma.masked_array([1.0, 2.0, 3.0, 4.0], mask=[0, 1, 0, 0])
+    lazy_masked = da.from_array(masked, chunks=2)
+    fix = r"a masked array cannot be used as an input.*np\.ma\.filled\(x, value\)"
+    for x in (masked, lazy_masked):
+        with pytest.raises(sm.ArgumentTypeError, match=r"map_overlap\(\): " + fix):
+            smd.map_overlap(_plain, x)
+        with pytest.raises(sm.ArgumentTypeError, match=r"map_blocks\(\): " + fix):
+            smd.map_blocks(_double, x)
+        with pytest.raises(sm.ArgumentTypeError, match=r"reduction\(\): " + fix):
+            smd.reduction(len, x)
+    filled = np.ma.filled(masked, 0.0)
+    got = smd.map_overlap(_plain, filled, boundary="nearest").compute(scheduler="sync")
+    assert got.tolist() == filled.tolist()

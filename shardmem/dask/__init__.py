@@ -81,6 +81,7 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
     first = next((x for x in inputs if isinstance(x, da.Array)), None)
     out: list[object] = []
     for x in inputs:
+        _refuse_masked(x, where)
         if isinstance(x, bool | int | float | da.Array):
             out.append(x)
         elif hasattr(x, "shape") or isinstance(x, list | tuple):
@@ -108,6 +109,17 @@ def _arrays(inputs: tuple[object, ...], where: str) -> tuple[list[object], Array
     return out, arrays[0]
 
 
+def _refuse_masked(x: object, where: str) -> None:
+    """A masked array (NumPy's or a Dask array of them) is refused: its mask would be lost."""
+    meta = getattr(x, "_meta", x) if isinstance(x, da.Array) else x
+    if isinstance(meta, np.ma.MaskedArray):
+        raise ArgumentTypeError(
+            f"{where}(): a masked array cannot be used as an input: shardmem's kernels see the "
+            "values only, so the mask would be silently dropped; fill the masked elements "
+            "first (np.ma.filled(x, value), or x.filled(value) / da.ma.filled(x, value))"
+        )
+
+
 def _known_chunks(a: Array, what: str, where: str) -> None:
     """Refuse chunks of unknown size (NaN, e.g. after boolean indexing) with a `ShapeError`."""
     if any(math.isnan(n) for sizes in a.chunks for n in sizes):
@@ -118,40 +130,53 @@ def _known_chunks(a: Array, what: str, where: str) -> None:
         )
 
 
-def _check_keywords(kernel: Callable[..., object], params: dict[str, object], where: str) -> None:
-    """Refuse keywords the row kernel cannot take, naming them, before a graph is built."""
+def _check_keywords(
+    kernel: Callable[..., object],
+    params: dict[str, object],
+    where: str,
+    *,
+    positional: int,
+    whole: bool = False,
+) -> None:
+    """Refuse keywords the kernel cannot take, naming them, before a graph is built.
+
+    ``positional``: how many arguments the kernel gets by position (their names
+    cannot be keywords too). ``whole``: the call gives every keyword the kernel
+    gets (nothing is injected), so a required keyword it lacks is refused too.
+    """
     code = getattr(kernel, "__code__", None)
     if not isinstance(code, types.CodeType) or code.co_flags & inspect.CO_VARKEYWORDS:
         return
+    label = f"{where}(): kernel {getattr(kernel, '__qualname__', kernel)!r}"
     named = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
-    taken = code.co_varnames[: code.co_argcount][:2]  # rows and out_row, given by position
+    taken = code.co_varnames[: min(positional, code.co_argcount)]
     refused = [k for k in params if k not in named or k in taken]
-    if not refused:
-        defaults = getattr(kernel, "__kwdefaults__", None) or {}
-        keyword_only = code.co_varnames[
-            code.co_argcount : code.co_argcount + code.co_kwonlyargcount
-        ]
-        missing = [k for k in keyword_only if k not in params and k not in defaults]
-        if missing:
-            raise ArgumentTypeError(
-                f"{where}(): kernel {getattr(kernel, '__qualname__', kernel)!r} requires the "
-                f"keyword {', '.join(missing)}, which was not given ({where}()'s own keywords "
-                "depth, boundary, cval, iterations and dtype do not reach the kernel); pass it, "
-                "under another name if it clashes, or give it a default"
-            )
-        return
-    listed = ", ".join(f"{k}={params[k]!r}" for k in refused)
+    if refused:
+        raise ArgumentTypeError(
+            f"{label} takes no keyword {', '.join(f'{k}={params[k]!r}' for k in refused)}; "
+            f"keywords other than {where}()'s own go to the kernel{_dask_hint(refused, where)}; "
+            "add the parameter to the kernel or drop the keyword"
+        )
+    defaults = getattr(kernel, "__kwdefaults__", None) or {}
+    keyword_only = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    missing = [k for k in keyword_only if k not in params and k not in defaults]
+    if whole and missing:
+        raise ArgumentTypeError(
+            f"{label} requires the keyword {', '.join(missing)}, which was not given "
+            f"({where}()'s own keywords do not reach the kernel); pass it, under another name "
+            "if it clashes, or give it a default"
+        )
+
+
+def _dask_hint(refused: list[str], where: str) -> str:
+    """A note on the refused keywords that belong to Dask's own function of that name."""
     dask_own = [k for k in refused if k in _DASK_KEYWORDS]
-    hint = (
-        f" ({', '.join(dask_own)}: keywords of dask.array.map_overlap, which {where}() does "
-        "not take: it always trims the halos and rechunks as it needs, so drop them)"
-        if dask_own
-        else ""
-    )
-    raise ArgumentTypeError(
-        f"{where}(): kernel {getattr(kernel, '__qualname__', kernel)!r} takes no keyword "
-        f"{listed}; keywords other than {where}()'s own go to the kernel{hint}; add the "
-        "parameter to the kernel or drop the keyword"
+    if not dask_own:
+        return ""
+    return (
+        f" ({', '.join(dask_own)}: Dask's keywords for dask.array.{where}, which "
+        f"shardmem.dask.{where}() does not take: it trims halos and picks the output's "
+        "chunks itself, so drop them)"
     )
 
 
@@ -167,6 +192,10 @@ _DASK_KEYWORDS = frozenset(
         "name",
         "token",
         "enforce_ndim",
+        "axis",
+        "keepdims",
+        "concatenate",
+        "aggregate",
     }
 )
 
@@ -255,6 +284,7 @@ def map_blocks(
     operands, first = _arrays(inputs, "map_blocks")
     _check_start(kernel, operands, "map_blocks")
     kind = _dtype(dtype, "dtype=", "map_blocks") if dtype is not None else first.dtype
+    _check_keywords(kernel, params, "map_blocks", positional=len(operands) + 1)
     shipped = ship(kernel)
     checked = dict(check_params(params))
     token = tokenize(shipped.key, checked, kind, *operands)
@@ -340,6 +370,7 @@ def reduction(
         )
     operands, first = _arrays(inputs, "reduction")
     _check_start(kernel, operands, "reduction")
+    _check_keywords(kernel, params, "reduction", positional=len(operands))
     shipped = ship(kernel)
     checked = dict(check_params(params))
     token = tokenize(shipped.key, checked, *operands)
@@ -453,6 +484,7 @@ def map_overlap(
     >>> smd.map_overlap(smooth, x, boundary="nearest").compute(scheduler="sync").tolist()
     [0.0, 1.0, 1.0, 1.0, 0.0]
     """
+    _refuse_masked(x, "map_overlap")
     if not isinstance(x, da.Array) and not (hasattr(x, "shape") or isinstance(x, list | tuple)):
         raise ArgumentTypeError(
             f"map_overlap(): x is a {type(x).__name__}; pass a Dask array or an array-like "
@@ -490,7 +522,7 @@ def map_overlap(
     fill = _check_cval(cval, boundary, source.dtype)
     if iterations > 1 and kind != source.dtype:  # later steps pad the dtype= array
         _check_cval(cval, boundary, kind, later=iterations)
-    _check_keywords(kernel, params, "map_overlap")
+    _check_keywords(kernel, params, "map_overlap", positional=2, whole=True)
     shipped = ship(kernel)
     checked = dict(check_params(params))
     result = source
