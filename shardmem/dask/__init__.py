@@ -263,7 +263,8 @@ def map_blocks(
         Output dtype; default the first array's.
     **params
         Keyword parameters for the kernel (numbers, strings, bytes, None and
-        containers of them).
+        containers of them); a keyword the kernel does not take is refused
+        with `ArgumentTypeError` before a graph is built.
 
     Returns
     -------
@@ -460,13 +461,17 @@ def map_overlap(
         padded in the array itself, so ``cval`` must be a value of ``x``'s
         dtype (rounding to a float dtype is fine): ``cval=0.5`` for an
         integer array is refused, where `shardmem.stencil` hands it to the
-        kernel as is.
+        kernel as is. With ``iterations >= 2``, steps 2 and on pad the
+        ``dtype=`` array, so ``cval`` must be a value of ``dtype`` too.
     iterations : int
         Steps to run (``>= 1``), each reading the previous one's output.
     dtype : dtype, optional
         Output dtype; default ``x``'s.
     **params
-        Keyword parameters for the kernel.
+        Keyword parameters for the kernel, whatever their names (``mode=``,
+        ``out=`` ... reach the kernel). Keywords the kernel does not take,
+        and keyword-only parameters it requires that are not given, are
+        refused with `ArgumentTypeError` before a graph is built.
 
     Returns
     -------
