@@ -259,7 +259,7 @@ def test_tall_kernels_and_the_widest_gaussian() -> None:
     g = np.exp(-0.5 * x * x)
     g /= g.sum()
     got = image.gaussian(img, sigma=8191.75, pool=pool)
-    close(got, _correlate1d(_correlate1d(img, g, 0, "nearest"), g, 1, "nearest"), 1e-5)
+    close(got, _correlate1d(_correlate1d(img, g, 0, "reflect"), g, 1, "reflect"), 1e-5)
 
 
 # -- bad numeric options, weights and empty images ----------------------------------------------
@@ -558,7 +558,8 @@ def test_adjust_gamma_float_overflows_to_inf_as_numpy(
     got = np.asarray(image.adjust_gamma(img, gamma=gamma, gain=gain, pool=get_pool(2)))
     with np.errstate(over="ignore", invalid="ignore"):
         want = gain * np.maximum(img, 0) ** gamma
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))  # overflows where NumPy does
+    np.testing.assert_allclose(got, want, rtol=4e-16)  # pow and ** may differ in the last bit
 
 
 def test_sums_near_float_max_overflow_as_scipys() -> None:

@@ -134,12 +134,15 @@ def _check_fits_memory(where: str, nbytes: int, what: str) -> None:
 def _plain_number(value: object) -> bool | int | float:
     if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "b":
         return bool(value)
-    if isinstance(value, str | bytes):
+    try:
+        if isinstance(value, str | bytes):
+            pass
+        elif isinstance(value, SupportsIndex):
+            return value.__index__()
+        elif isinstance(value, SupportsFloat):
+            return float(value)
+    except (TypeError, ValueError, OverflowError):  # e.g. a NumPy array of several values
         pass
-    elif isinstance(value, SupportsIndex):
-        return value.__index__()
-    elif isinstance(value, SupportsFloat):
-        return float(value)
     raise ArgumentTypeError(
         f"full(): fill_value={value!r} is a {type(value).__name__}; pass a bool, int or float"
     )
