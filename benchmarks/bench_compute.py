@@ -209,7 +209,7 @@ def sum_u8(ctx: Context) -> list[Row]:
     view = memoryview(x)
     a = sm.asarray(x)
     variants: dict[str, Callable[[], object]] = {
-        SEQUENTIAL + " (sum(memoryview))": lambda: sum(view)
+        SEQUENTIAL + ", one sum(memoryview)": lambda: sum(view)
     }
     variants |= _sm_variants(lambda p: sm.sum(a, pool=p), ctx)
     variants[NUMPY + " (np.sum)"] = lambda: int(x.sum(dtype=np.int64))

@@ -15,7 +15,7 @@ from shardmem._engine._pool import (
     submit,
 )
 from shardmem._engine._rebuild import rebuild_functions
-from shardmem._engine._shipping import Kernel, _is_plain, kernel_name, pack
+from shardmem._engine._shipping import Kernel, kernel_name, pack
 from shardmem._engine._tasks import RandomSeed, Task, ViewSpec, as_view, check_params
 
 __all__ = (
@@ -24,7 +24,6 @@ __all__ = (
     "RandomSeed",
     "Task",
     "ViewSpec",
-    "_is_plain",
     "as_view",
     "bind",
     "check_params",

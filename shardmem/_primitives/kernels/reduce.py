@@ -25,10 +25,15 @@ def sum_partial(x: memoryview) -> int | float:
     """Exact for ints and bools; compensated (Neumaier) ``sum()`` for floats.
 
     One-byte elements (uint8, int8, bool) are summed by ``zlib.adler32`` over
-    runs of bytes, about 5x faster than ``sum()`` over the memoryview.
+    runs of bytes, about 5x faster than ``sum()`` over the memoryview; a reversed
+    shard is summed forwards; other strided shards (copying them would cost more
+    than it saves) by ``sum()``.
     """
-    if x.format in ("B", "b", "?") and x.c_contiguous:
-        return _byte_sum(x)
+    if x.format in ("B", "b", "?"):
+        if x.ndim == 1 and x.strides == (-1,):
+            x = x[::-1]  # the same bytes, forwards (a sum does not depend on the order)
+        if x.c_contiguous:
+            return _byte_sum(x)
     return sum(x)
 
 
