@@ -285,19 +285,20 @@ def drop_storm(seed: int, seconds: float) -> int:
     killer = threading.Thread(target=sender, name="drop-sender")
     killer.start()
     calls = interrupted = 0
-    a = future = None
+    a = future = call = None
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
             armed[0] = True
             a = sm.arange(256, dtype="int64")
             future = pool.submit(total, a)
+            call = future._call  # type: ignore[attr-defined]  (a done future forgets it)
             if future.result(timeout=30) != 255 * 256 // 2:
                 raise AssertionError("wrong sum")
             calls += 1
-            while future._call.tasks:  # type: ignore[attr-defined]
+            while call is not None and call.tasks:
                 pass  # the engine lets go of the call's arguments just after its result
-            del a, future  # the buffer's clean-up runs here, in the main thread
+            del a, future, call  # the buffer's clean-up runs here, in the main thread
         except KeyboardInterrupt:
             interrupted += 1
         finally:

@@ -1217,8 +1217,9 @@ def test_a_cancel_that_fails_never_fails_the_chunk() -> None:
     refused = 0
     for i in range(2000):
         future = submit(((i,), (i + 1,), (i + 2,), (i + 3,)))
-        while not future._call.first:  # type: ignore[attr-defined]
-            pass  # queued: its tasks may start any moment now
+        call = future._call  # type: ignore[attr-defined]
+        while call is not None and not call.first and not future.done():
+            pass  # queued: its tasks may start any moment now (done: the future forgot it)
         for _ in range(i % 64):  # cancel at varied moments of the chunk's start
             pass
         if not future.cancel():

@@ -536,6 +536,56 @@ def test_kernel_leaving_threads_running(tmp_path: Path) -> None:
     _verdict(runs, check)
 
 
+SLEEPERS = (
+    KERNELS
+    + """
+def leaves_sleepers():
+    import threading
+    import time
+
+    for _ in range(3):
+        threading.Thread(target=time.sleep, args=(2.5,)).start()
+    return 1
+
+pool = sm.Pool(2)
+pool.run(ranks, timeout=30)
+try:
+    pool.submit(leaves_sleepers).result(30)
+except RuntimeError as exc:
+    print("ERROR", " ".join(str(exc).split()), flush=True)
+else:
+    print("ERROR none", flush=True)
+assert pool.submit(twice, 4).result(30) == 8
+if sys.argv[1:] == ["close"]:
+    pool.close()
+print("DONE", flush=True)
+"""
+)
+
+
+def test_threads_left_asleep_end_with_one_warning_naming_the_kernel(tmp_path: Path) -> None:
+    """Issue 24: each stray thread printed an internal ``Cancelled`` traceback when it woke,
+    at close or exit; now one line on stderr names the kernel (close() and exit alike).
+    A run whose process ends before the threads wake prints nothing."""
+    runs = _run_many(tmp_path, SLEEPERS, args=lambda i: ["close" if i % 2 else "exit"])
+    wanted = "RuntimeWarning: stopped a thread that kernel 'leaves_sleepers' left running"
+
+    def check(run: Run) -> list[str]:
+        problems = _common(run)
+        if "still running" not in " ".join(run.marks()["ERROR"]):
+            problems.append("the task did not fail for its stray threads")
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        if len(lines) > 1 or any(wanted not in line for line in lines):
+            problems.append(f"stderr is not (at most) one warning naming the kernel: {lines}")
+        if "Cancelled" in run.stderr:
+            problems.append("an internal Cancelled on stderr")
+        return problems
+
+    _verdict(runs, check)
+    warned = sum(wanted in r.stderr for r in runs)
+    assert warned, f"no run of {len(runs)} printed the warning: the threads never woke"
+
+
 # -- Ctrl-C while close(), shutdown(wait=True) or a with block's end waits (issue 24) ----------
 
 CLOSE_INTERRUPTED = (

@@ -721,3 +721,31 @@ def test_failed_calls_never_modify_inputs(pool2: sm.Pool) -> None:
             lambda rows, o: [0 for _ in iter(int, 1)], x, iterations=3, pool=pool2, timeout=0.2
         )
     np.testing.assert_array_equal(np.asarray(x), x_np)
+
+
+def _sum_values(values):  # type: ignore[no-untyped-def]
+    return sum(values)
+
+
+def test_a_buffer_closes_right_after_its_call_is_cancelled_or_times_out() -> None:
+    """Issue 21: the view of a buffer waits on a busy worker's queue until it takes its
+    next task, so closing that buffer right after the call was cancelled (or timed out)
+    raised BufferInUseError. The worker's watchdog now takes such views off the queue."""
+    with sm.Pool(1) as pool:
+        flag = sm.zeros(1, dtype="int64")
+        blocker = pool.submit(wait_for_flag, flag)  # the only worker stays busy throughout
+        for round_ in range(20):
+            buf = sm.SharedBuffer(64)
+            queued = pool.submit(_sum_values, buf)
+            assert queued.cancel(), round_
+            buf.close()  # no BufferInUseError, no wait for the blocker
+            assert buf.closed
+            array = sm.arange(16, dtype="int64")
+            with pytest.raises(sm.TaskTimeoutError):
+                sm.map(add_one, array, pool=pool, timeout=0.05)
+            array.buffer.close()
+            assert array.buffer.closed
+        assert not blocker.done()
+        flag[0] = 1
+        assert blocker.result(timeout=10) is None
+        assert pool.submit(_sum_values, sm.arange(10, dtype="int64")).result(timeout=10) == 45

@@ -88,6 +88,15 @@ class CallFuture(Future[Any]):
                     self._state = RUNNING
             return bool(self._state == RUNNING)
 
+    def detach(self) -> None:
+        """Forget the call once the future is done (collector only).
+
+        The call holds this future and this future its call: kept, that cycle
+        (and the failed call's error, whose traceback holds the caller's frames
+        and so its arrays) lived until the next garbage collection.
+        """
+        self._call = None
+
     def _lock(self) -> Any:
         """The C lock inside the future's condition (see ``cancel``)."""
         return self._condition._lock  # type: ignore[attr-defined]

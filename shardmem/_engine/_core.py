@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import itertools
 import marshal
 import os
@@ -60,7 +61,7 @@ from shardmem._engine import _protocol as P  # noqa: N812
 from shardmem._engine._calls import COLLECTOR_NAME, Call, CallFuture, results
 from shardmem._engine._handoff import HAVE_EVENTFD, Arena, Waker, qcount, qget, qput, sched_yield
 from shardmem._engine._tasks import ViewSpec, encode_arg
-from shardmem._errors import ClosedError, PoolBrokenError, TaskCancelledError
+from shardmem._errors import ClosedError, PoolBrokenError, ResourceLimitError, TaskCancelledError
 
 __all__ = ["STOP_GRACE", "Core", "begin_exit"]
 
@@ -76,6 +77,10 @@ EVICT_BYTES = 64 << 20  # ... or as soon as they hold this many bytes
 EVICT_DELAY = 0.005  # ... or once no call is in flight and the oldest waited this long
 _TICK = 0.05  # longest single block of the collector (timers, a missed wake-up)
 SPARE_RECORDS = 8  # retired workers alive at once beyond the pool's size
+# Descriptors a fresh interpreter opens while it starts (getpath, site's .pth files): a
+# worker started with fewer to spare fails with InterpreterError after printing
+# "Too many open files" on stderr (issue 24), so it is not started at all.
+_BOOT_FDS = 8
 _EXIT_NOTICE = 1.0  # seconds close() waits for a stuck kernel before saying so on stderr
 _CLOSE = {"finish": 1, "drop": 2, "stop": 3}  # close requests, weakest first
 
@@ -135,6 +140,7 @@ class _Worker:
         self.control = interpreters.create_queue()
         self.evicts = interpreters.create_queue()
         self.stops = interpreters.create_queue()
+        self.leave = interpreters.create_queue()  # its leave ticket, once retired
         self.watch_r, self.watch_w = os.pipe()
         self.buffers: set[int] = set()
         # Kernels defined in it, least recently used first (at most P.KERNEL_CACHE).
@@ -146,6 +152,7 @@ class _Worker:
         self.release = threading.Event()  # the collector drained what it put: close it now
         self.retired_at = 0.0
         self.stuck = ""  # what it was running when retired
+        self.replaces: _Worker | None = None  # the retired worker whose rank it took
         self.fds_closed = False
 
 
@@ -268,6 +275,7 @@ class Core:
         the caller; what was made is closed by ``_release_fds`` as the collector ends.
         """
         try:
+            _check_headroom(2 + 4 * self.size, f"{self.size} worker(s)")
             self.main_waker = Waker(nonblocking=True)
             for _ in range(self.size):
                 self.wakers.append(Waker(nonblocking=False))
@@ -327,6 +335,7 @@ class Core:
                 CONTROL=w.control.id,
                 EVICTS=w.evicts.id,
                 STOPS=w.stops.id,
+                LEAVE=w.leave.id,
                 SHARED=self.shared.id,
                 RESULTS=self.results.id,
                 INBOXES=tuple(q.id for q in self.inboxes),
@@ -990,7 +999,9 @@ class Core:
     def _worker_event(self, tag: int, ready_id: int, message: tuple[Any, ...]) -> None:
         for w in self.workers:
             if w.ready_id == ready_id:
-                if tag == P.DIED:
+                if tag == P.DIED and w.replaces is not None and not w.ready:
+                    self._replacement_failed(w, message[3])
+                elif tag == P.DIED:
                     self._break(f"worker {w.rank} died:\n{message[3]}")
                 else:
                     w.ready = True
@@ -1039,11 +1050,17 @@ class Core:
             try:
                 values = results(call)
             except BaseException as exc:  # noqa: BLE001 - stored in the future
+                # Raised here, its traceback holds this frame, whose ``future`` holds it:
+                # a cycle that kept a failed call's arrays (and their memory) alive until
+                # the next garbage collection. These frames tell the user nothing.
+                exc.__traceback__ = None
                 _settle(future, exc=exc)
             else:
                 _settle(future, value=values[0] if call.single else values)
         finally:
             call.keep = None  # the pool may go now (see _serve_dropped)
+            if future is not None and future.done():
+                future.detach()
 
     # -- stopping -----------------------------------------------------------------------------
 
@@ -1100,28 +1117,19 @@ class Core:
                 continue
             if now < call.grace_end:
                 continue
-            labels, kept = [], 0
+            labels, refusals = [], []
             for w in running:
                 label = call.label(self.ctrl[w.current])
                 labels.append(f"{label} on worker {w.rank}")
-                kept += not self._retire(w, f"kernel {call.name!r} ({label})")
+                refusal = self._retire(w, f"kernel {call.name!r} ({label})")
+                if refusal is not None:
+                    refusals.append(refusal)
             self.stopping.pop(id(call), None)
             reason = call.stop_error
             if reason is None:  # stopped because a task failed: that failure is the error
                 self._complete(call)
                 continue
-            fate = (
-                f"{'that worker was' if len(labels) == 1 else 'those workers were'} replaced "
-                "by fresh ones and the pool is still usable"
-                if not kept
-                else f"{kept} of them keep their rank until the C call returns (too many "
-                "stuck workers to replace them all); the pool is still usable"
-            )
-            suffix = (
-                f"; {', '.join(labels)} did not stop within {STOP_GRACE:g} s of being asked "
-                f"(a long C call): {fate}"
-            )
-            self._complete(call, type(reason)(f"{reason}{suffix}"))
+            self._complete(call, _stuck_error(reason, labels, refusals))
 
     def _running(self, call: Call) -> list[_Worker]:
         """Workers running a kernel of ``call`` (not ones skipping its dropped tasks)."""
@@ -1134,37 +1142,76 @@ class Core:
             and ctrl[w.base + P.W_DECIDED] != -tid
         ]
 
-    def _retire(self, w: _Worker, what: str) -> bool:
+    def _retire(self, w: _Worker, what: str) -> str | None:
         """Replace ``w`` by a fresh worker; ``w`` ends its loop once its task returns.
 
-        False when every spare record is held by a stuck worker: ``w`` then
-        keeps its rank until its C call returns.
+        Returns why it could not (then ``w`` keeps its rank until its C call
+        returns): every spare record is held by a stuck worker, or the process
+        is at its limit of open files (a ResourceLimitError's message).
         """
         if not self.records:
-            return False
+            return "records"
         try:
+            _check_headroom(2 + _BOOT_FDS, "a fresh worker")
             fresh = self._new_worker(w.rank)
-        except OSError:  # out of file descriptors: it keeps its rank, as when out of records
-            return False
+        except OSError as exc:  # it keeps its rank, as when out of records
+            return _limit_message(exc, "a fresh worker")
+        fresh.replaces = w
+        qput(w.leave.id, 1)  # the ticket it takes to leave (see _replacement_failed)
         self.ctrl[w.base + P.W_RETIRED] = 1
         w.retired_at = time.monotonic()
         w.stuck = what
         self.retired.append(w)
+        self._stop_dropped(fresh)
+        self.workers[w.rank] = fresh
+        for call in {id(c): c for c in self.owner.values()}.values():
+            self._prepare(fresh, call)  # its tasks, on the shared queue or this rank's
+        self._move_tasks(w, fresh)
+        self._launch(fresh)
+        return None
+
+    def _stop_dropped(self, w: _Worker) -> None:
+        """Queue on ``w`` the stops of every call in flight that is stopped or done."""
         for call in {id(c): c for c in self.owner.values()}.values():
             future = call.future
             if (
                 call.stop_error is not None
                 or id(call) in self.stopping
                 or (future is not None and future.done())
-            ):  # its queued tasks must not run on the fresh worker either
-                self._queue_stop(fresh, call.first, call.first + len(call.outcomes) - 1)
-        self.workers[w.rank] = fresh
-        for call in {id(c): c for c in self.owner.values()}.values():
-            self._prepare(fresh, call)  # its tasks, on the shared queue or this rank's
-        while qcount(w.tasks.id):  # tasks queued for this rank move to the fresh worker
-            qput(fresh.tasks.id, qget(w.tasks.id)[0])
-        self._launch(fresh)
-        return True
+            ):  # its queued tasks must not run on ``w`` either
+                self._queue_stop(w, call.first, call.first + len(call.outcomes) - 1)
+
+    @staticmethod
+    def _move_tasks(source: _Worker, target: _Worker) -> None:
+        while qcount(source.tasks.id):  # tasks queued for this rank move along
+            qput(target.tasks.id, qget(source.tasks.id)[0])
+
+    def _replacement_failed(self, fresh: _Worker, text: str) -> None:
+        """A replacement's interpreter could not start (at the open-file limit, say).
+
+        Not a dead pool: the retired worker takes its rank back, unless it has
+        already taken its leave ticket (its C call returned in that instant and
+        it is ending); only then does the pool break.
+        """
+        old = fresh.replaces
+        assert old is not None
+        try:
+            qget(old.leave.id)  # whoever takes the ticket decides (see _poll_tasks)
+        except Exception:  # noqa: BLE001 - QueueEmpty: it is leaving
+            self._break(
+                f"worker {fresh.rank} could not be replaced and the worker it replaced has "
+                f"ended:\n{text}{_limit_hint()}"
+            )
+            return
+        self.workers[old.rank] = old
+        self.retired.remove(old)
+        self.retired.append(fresh)  # reaped (its record and descriptors freed) as it ended
+        self.ctrl[P.C_HEADER + old.rank] = old.base
+        self.ctrl[old.base + P.W_RETIRED] = 0
+        old.retired_at, old.stuck = 0.0, ""
+        self._stop_dropped(old)
+        self._move_tasks(fresh, old)
+        old.waker.wake()
 
     def _reap_retired(self) -> None:
         """Close retired workers whose loop has ended; their records become free."""
@@ -1370,3 +1417,74 @@ def _join(thread: threading.Thread | None) -> None:
     """Join in short steps so Ctrl-C reaches the main thread (it is not delivered in join)."""
     while thread is not None and thread.is_alive():
         thread.join(0.05)
+
+
+def _fd_limit() -> int | None:
+    """The soft limit of open files, or None where there is none (or it is unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _check_headroom(need: int, what: str) -> None:
+    """Raise EMFILE's OSError when fewer than ``need`` descriptors are left to open."""
+    limit = _fd_limit()
+    if limit is None or not os.path.isdir("/proc/self/fd"):
+        return
+    try:
+        used = len(os.listdir("/proc/self/fd")) - 1  # (less the listing's own)
+    except OSError:
+        used = limit  # (listing them needs a descriptor too)
+    if limit - used < need:
+        raise OSError(
+            errno.EMFILE, f"{what} needs about {need} free file descriptors, {limit - used} left"
+        )
+
+
+def _limit_hint() -> str:
+    limit = _fd_limit()
+    if limit is None:
+        return ""
+    return (
+        f" (the process may open {limit} files: RLIMIT_NOFILE; raise it with `ulimit -n`, "
+        "or close files and pools you no longer use)"
+    )
+
+
+def _limit_message(exc: OSError, what: str) -> str:
+    """Why ``what`` was refused by the system (descriptors, usually), and the fix."""
+    return (
+        f"could not start {what}: {exc.strerror or exc}; the process is at its limit of open "
+        f"files{_limit_hint()}"
+    )
+
+
+def _stuck_error(reason: BaseException, labels: list[str], refusals: list[str]) -> BaseException:
+    """``reason`` (a call's stop error) saying which workers did not stop and their fate."""
+    limits = [r for r in refusals if r != "records"]
+    if not refusals:
+        fate = (
+            f"{'that worker was' if len(labels) == 1 else 'those workers were'} replaced by "
+            "fresh ones and the pool is still usable"
+        )
+    else:
+        why = (
+            limits[0]
+            if limits
+            else f"too many stuck workers to replace them all: at most the pool's size + "
+            f"{SPARE_RECORDS} retired workers are alive at once"
+        )
+        fate = (
+            f"{len(refusals)} of them keep their rank until the C call returns ({why}); the "
+            "pool is still usable with the workers it has"
+        )
+    error = type(reason)(
+        f"{reason}; {', '.join(labels)} did not stop within {STOP_GRACE:g} s of being asked "
+        f"(a long C call): {fate}"
+    )
+    if limits:
+        error.__cause__ = ResourceLimitError(errno.EMFILE, limits[0])
+    return error

@@ -11,6 +11,8 @@ after ``prepare_main`` has bound:
                         after a task is taken, so whatever a task needs is there first)
     EVICTS              id of its eviction queue (served by the watchdog thread, even mid-task)
     STOPS               id of its stop queue: (lo, hi) ranges of task ids to skip or stop
+    LEAVE               id of its leave queue: once retired, it ends its loop only if it
+                        takes the ticket there (the pool takes it back to keep the worker)
     RESULTS             id of the results queue (workers -> main)
     INBOXES             ids of the barrier inbox queues, one per rank
     USE_EVENTFD         True: wake fds are eventfds; False: pipes
@@ -94,6 +96,10 @@ _BIG_TAKEN = BASE + W_BIG_TAKEN
 _views = {}  # buffer id -> memoryview of the whole buffer
 _evicted = set()  # ids of buffers evicted before their view arrived (dropped on arrival)
 _views_lock = _thread.allocate_lock()  # the compute thread and the watchdog both touch _views
+# CONTROL is read by the compute thread and, for the views on it, by the watchdog (see
+# _take_views), which keeps the other messages here, in order, for the compute thread.
+_control_lock = _thread.allocate_lock()
+_held_control = []
 _arena = []  # chunk index -> memoryview of a chunk of message slots (see _protocol.py)
 _kernels = {}  # kernel key -> (function, names it accepts from INJECTED)
 _kernel_files = {}  # kernel key -> the source file names it put in linecache
@@ -230,6 +236,12 @@ def _wait_for(poll, spin=SPIN):
 
 def _poll_tasks():
     if CTRL[_RETIRED]:
+        # Retired: leave, unless the pool took the ticket back first (its replacement
+        # could not start, so this worker keeps its rank). Whoever takes it decides.
+        try:
+            _get(LEAVE)
+        except Exception:  # noqa: BLE001 - QueueEmpty: the pool kept this worker
+            return None
         return (STOP,)
     # RUNNING is published before a task is taken: the pool counts the idle workers
     # that are awake (IDLE, not sleeping) as ones that will take a task it queues
@@ -244,7 +256,7 @@ def _poll_tasks():
         except Exception:  # noqa: BLE001 - another worker took it first (QueueEmpty)
             CTRL[_STATUS] = STATUS_IDLE
             return None
-    elif _count(CONTROL):
+    elif _held_control or _count(CONTROL):
         _drain_control()
         return None
     else:
@@ -256,15 +268,16 @@ def _poll_tasks():
 
 
 def _drain_control():
-    while _count(CONTROL):
-        message = _get(CONTROL)[0]
+    while True:
+        with _control_lock:
+            if _held_control:
+                message = _held_control.pop(0)
+            elif _count(CONTROL):
+                message = _get(CONTROL)[0]
+            else:
+                return
         if message[0] == BUFFER:
-            with _views_lock:
-                if message[1] in _evicted:  # its eviction overtook it
-                    _evicted.discard(message[1])
-                    message[2].release()
-                else:
-                    _views[message[1]] = message[2]
+            _take_view(message)
         elif message[0] == PATH:
             sys.path[:] = message[1]
         elif message[0] == FORGET:
@@ -275,6 +288,31 @@ def _drain_control():
             _arena[message[1]] = message[2]
         else:
             _handle_kernel(message)
+
+
+def _take_view(message):
+    with _views_lock:
+        if message[1] in _evicted:  # its eviction overtook it
+            _evicted.discard(message[1])
+            message[2].release()
+        else:
+            _views[message[1]] = message[2]
+
+
+def _take_views():
+    """Watchdog: take the views waiting on CONTROL (keeping the other messages in order).
+
+    A busy worker drains CONTROL only when it takes its next task; until then a
+    view there exports its buffer, and closing that buffer right after a call
+    that used it was cancelled or timed out raised BufferInUseError (issue 21).
+    """
+    with _control_lock:
+        while _count(CONTROL):
+            message = _get(CONTROL)[0]
+            if message[0] == BUFFER:
+                _take_view(message)
+            else:
+                _held_control.append(message)
 
 
 def _handle_kernel(message):
@@ -300,6 +338,7 @@ def _forget(key):
 
 def _evictions():
     """Drop cached views of closed buffers (the pool only asks when no call uses them)."""
+    _take_views()  # first: an evicted view still queued is released now
     while _count(EVICTS):
         _, token, ids = _get(EVICTS)[0]
         for buffer_id in (ids,) if type(ids) is int else ids:
@@ -544,7 +583,7 @@ def _run(message, slot):
     if stopped:
         outcome = (CANCELLED, task_id, RANK)
     elif _thread._count() > threads_before:  # this kernel started threads it left running
-        outcome = _failure(task_id, _stray_threads())
+        outcome = _failure(task_id, _stray_threads(message[2]))
     elif error is not None:
         outcome = _failure(task_id, error)
     else:
@@ -565,6 +604,9 @@ def _skip(task_id):
 _strays_pending = [False]  # the watchdog is stopping threads a kernel left running
 _stray_calls = [0, 0]  # kernels that left threads; how many of those the next task awaited
 _STRAYS_WAIT = 2.0  # seconds the next task waits for them to end (once per such kernel)
+# Names of kernels that left threads, each popped by the first of its threads to end
+# stopped (see _quiet_stopped_threads).
+_stray_warnings = []
 
 
 def _await_strays():
@@ -580,8 +622,12 @@ def _await_strays():
         sleep(0.001)
 
 
-def _stray_threads():
+def _stray_threads(key):
     """The kernel left threads running: ask the watchdog to stop them, and fail the task."""
+    fn = _kernels.get(key, (None,))[0]
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "?")
+    if name not in _stray_warnings:
+        _stray_warnings.append(name)
     _strays_pending[0] = True
     _stray_calls[0] += 1
     os.write(WATCH_W, b"t")
@@ -794,11 +840,44 @@ def _stop_strays(compute_thread):
     mine = {compute_thread, _thread.get_ident()}
     others = [t for t in sys._current_frames() if t not in mine]
     others = [t for t in others if not _shut_executor_of(t)]
+    if others:
+        _quiet_stopped_threads()
     for ident in others:
         _SET(ident, Cancelled)
     if others:
         _monitor(True)
     return _thread._count() > 1
+
+
+def _quiet_stopped_threads():
+    """A stopped thread ends with one warning naming the kernel, not a ``Cancelled`` traceback.
+
+    ``threading`` reports an exception that ends a thread through
+    ``threading.excepthook``, looked up when the thread ends: wrapped once
+    here (issue 24: one internal traceback per stray thread, at close or exit).
+    """
+    threading = sys.modules.get("threading")
+    if threading is None or getattr(threading.excepthook, "_shardmem", False):
+        return
+    previous = threading.excepthook
+
+    def hook(args):
+        if args.exc_type is not Cancelled:
+            previous(args)
+            return
+        try:
+            name = _stray_warnings.pop()  # (atomic: one thread of the kernel's prints)
+        except IndexError:
+            return
+        sys.stderr.write(
+            f"shardmem: RuntimeWarning: stopped a thread that kernel {name!r} "
+            f"left running after it returned (worker {RANK}); a kernel must join the "
+            "threads it starts before it returns\n"
+        )
+        sys.stderr.flush()
+
+    hook._shardmem = True
+    threading.excepthook = hook
 
 
 def _shut_executor_of(ident):
