@@ -48,13 +48,22 @@ class CallFuture(Future[Any]):
         self._call: Call | None = call
 
     def cancel(self) -> bool:
+        lock = self._lock()
+        try:
+            return self._cancel(lock)
+        except BaseException:
+            _let_go(lock)
+            raise
+
+    def _cancel(self, lock: Any) -> bool:
         call = self._call
         engine = None if call is None else call.engine
-        # Under the condition's own lock, a C RLock, whose ``with`` no KeyboardInterrupt
-        # can split; ``Condition.__enter__`` and Future's methods are Python code, where
-        # a Ctrl-C landing just after the acquire left the lock held and the collector
-        # hung on it (issue 21). So nothing here calls them.
-        with self._lock():
+        # Under the condition's own lock, a C RLock: ``Condition.__enter__`` and
+        # Future's methods are Python code, where a Ctrl-C landing just after the
+        # acquire left the lock held and the collector hung on it (issue 21). Even a
+        # C lock's ``with`` can be split (CPython checks for signals after the
+        # acquire's call, before the block begins): ``cancel`` lets go of it then.
+        with lock:
             state = self._state
             if state in (CANCELLED, CANCELLED_AND_NOTIFIED):
                 return True
@@ -62,16 +71,28 @@ class CallFuture(Future[Any]):
                 return False
             if engine is not None and call is not None and not engine.claim_cancel(call):
                 return False
-            # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
-            # executor's worker would tell them when it dequeues the call.
-            self._state = CANCELLED_AND_NOTIFIED
-            for waiter in self._waiters:
-                waiter.add_cancelled(self)
-            self._condition.notify_all()
+            self._mark_cancelled()
         self._invoke_callbacks()
         if engine is not None and call is not None:
             engine.request_cancel(call, None)
         return True
+
+    def _mark_cancelled(self) -> None:
+        # Waiters of concurrent.futures.wait/as_completed learn of it now, as an
+        # executor's worker would tell them when it dequeues the call.
+        self._state = CANCELLED_AND_NOTIFIED
+        for waiter in self._waiters:
+            waiter.add_cancelled(self)
+        self._condition.notify_all()
+
+    def finish_cancel(self) -> None:
+        """Collector: end as cancelled a future whose ``cancel()`` claimed the call's
+        tasks but was interrupted before it could say so (its tasks were dropped)."""
+        with self._condition:
+            if self._state != PENDING:
+                return
+            self._mark_cancelled()
+        self._invoke_callbacks()
 
     def running(self) -> bool:
         """True while a task of the call has started and the call has not finished.
@@ -80,13 +101,18 @@ class CallFuture(Future[Any]):
         kernel starts (read from the workers' records, so no message is waited for);
         a running call can no longer be cancelled.
         """
-        with self._lock():
-            if self._state == PENDING:
-                call = self._call
-                engine = None if call is None else call.engine
-                if engine is not None and call is not None and engine.call_started(call):
-                    self._state = RUNNING
-            return bool(self._state == RUNNING)
+        lock = self._lock()
+        try:
+            with lock:
+                if self._state == PENDING:
+                    call = self._call
+                    engine = None if call is None else call.engine
+                    if engine is not None and call is not None and engine.call_started(call):
+                        self._state = RUNNING
+                return bool(self._state == RUNNING)
+        except BaseException:
+            _let_go(lock)  # (see _cancel)
+            raise
 
     def detach(self) -> None:
         """Forget the call once the future is done (collector only).
@@ -130,6 +156,18 @@ class CallFuture(Future[Any]):
 
 
 COLLECTOR_NAME = "shardmem-collector"
+
+
+def _let_go(lock: Any) -> None:
+    """Release the future's lock if this thread still holds it after an interrupt.
+
+    A ``KeyboardInterrupt`` raised right after ``with lock:`` acquired the lock,
+    before its block began, leaves it held (the ``with`` never exits): the
+    collector then hung on that future for good (issue 21's cancel storm,
+    3 of 8 runs). No caller of ``cancel``/``running`` holds it on entry.
+    """
+    if lock._is_owned():
+        lock._release_save()
 
 
 class _CallbackThread:

@@ -1045,6 +1045,9 @@ class Core:
         try:
             if future is None or future.done():
                 return
+            if error is None and self._claimed_by_interrupted_cancel(call):
+                future.finish_cancel()
+                return
             if error is not None:
                 call.error = error
             try:
@@ -1061,6 +1064,16 @@ class Core:
             call.keep = None  # the pool may go now (see _serve_dropped)
             if future is not None and future.done():
                 future.detach()
+
+    @staticmethod
+    def _claimed_by_interrupted_cancel(call: Call) -> bool:
+        """A ``cancel()`` claimed the call (its tasks were dropped) but a Ctrl-C ended it
+        before it marked the future cancelled: the future still says PENDING."""
+        return (
+            call.claimed
+            and call.stop_error is None
+            and any(o is not None and o[0] == P.CANCELLED for o in call.outcomes)
+        )
 
     # -- stopping -----------------------------------------------------------------------------
 
