@@ -147,3 +147,38 @@ def test_a_replacement_that_cannot_start_gives_the_rank_back_to_the_stuck_worker
         if not ok:
             bad.append((rc, out[-1500:], err[-1500:]))
     assert not bad, f"{len(bad)} of {RUNS} runs failed; first: {bad[0]}"
+
+
+POOL_AT_LIMIT = """\
+import os, resource
+import shardmem as sm
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+used = len(os.listdir("/proc/self/fd")) - 1
+outcomes = []
+for room in range(40):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (used + room, hard))
+    try:
+        sm.Pool(2).close()
+        outcomes.append("started")
+    except sm.ResourceLimitError as exc:
+        assert "ulimit -n" in str(exc), exc
+        outcomes.append("refused")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+print(outcomes[0], outcomes[-1])
+"""
+
+
+def test_a_pool_at_the_limit_is_refused_without_a_word_on_stderr() -> None:
+    """Issue 24: a worker interpreter started near the limit printed CPython's own
+    "Too many open files" error (from getpath or a site .pth file) on stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_AT_LIMIT],
+        capture_output=True,
+        text=True,
+        timeout=HANG_TIMEOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["refused", "started"]
+    assert done.stderr == ""

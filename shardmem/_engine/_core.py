@@ -275,7 +275,7 @@ class Core:
         the caller; what was made is closed by ``_release_fds`` as the collector ends.
         """
         try:
-            _check_headroom(2 + 4 * self.size, f"{self.size} worker(s)")
+            _check_headroom(2 + 4 * self.size + _BOOT_FDS, f"{self.size} worker(s)")
             self.main_waker = Waker(nonblocking=True)
             for _ in range(self.size):
                 self.wakers.append(Waker(nonblocking=False))
