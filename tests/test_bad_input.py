@@ -893,3 +893,44 @@ def test_a_bad_pool_is_refused_on_empty_input_naming_the_function(
 def test_the_pool_error_names_the_function_called(name: str, call: Callable[[], object]) -> None:
     with pytest.raises(sm.ArgumentTypeError, match=rf"^{name}\(\): pool='fast'"):
         call()
+
+
+def k_copy(x, out):  # type: ignore[no-untyped-def]
+    for i in range(len(x)):
+        out[i] = x[i]
+
+
+def k_total(x):  # type: ignore[no-untyped-def]
+    return sum(x)
+
+
+def k_row(rows, out_row):  # type: ignore[no-untyped-def]
+    out_row[:] = rows[1]
+
+
+def k_any(x, out, **kw):  # type: ignore[no-untyped-def]
+    for i in range(len(x)):
+        out[i] = x[i] * kw.get("gain", 1)
+
+
+@pytest.mark.parametrize(
+    ("call", "pattern"),
+    [
+        (lambda p: sm.map(k_copy, sm.zeros(4), gain=2, pool=p), r"map\(\): kernel 'k_copy'.*gain"),
+        (lambda p: sm.reduce(k_total, sm.zeros(4), gain=2, pool=p), r"reduce\(\).*gain=2"),
+        (
+            lambda p: sm.stencil(k_row, sm.zeros((3, 3)), boundary="nearest", pool=p),
+            r"boundary= is spelled mode= here",
+        ),
+    ],
+)
+def test_a_keyword_the_kernel_does_not_take_is_refused_before_any_work(
+    call: Any, pattern: str, pool2: sm.Pool
+) -> None:
+    with pytest.raises(sm.ArgumentTypeError, match=pattern):
+        call(pool2)
+
+
+def test_a_kernel_taking_any_keyword_gets_them(pool2: sm.Pool) -> None:
+    got = sm.map(k_any, sm.arange(4, dtype="float64"), gain=3, pool=pool2)
+    assert got.tolist() == [0.0, 3.0, 6.0, 9.0]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import struct
 import sys
 from collections.abc import Sized
-from typing import SupportsFloat, SupportsIndex
 
 from shardmem._data.array import SharedArray, c_strides, check_shape, from_raw
 from shardmem._data.buffer import SharedBuffer, format_nbytes
@@ -15,6 +15,7 @@ from shardmem._data.convert import pack, to_raw
 from shardmem._data.dtypes import DType, as_dtype, as_float, check_scalar, result_dtype
 from shardmem._errors import (
     ArgumentTypeError,
+    DTypeError,
     InvalidArgumentError,
     OutOfMemoryError,
     ShapeError,
@@ -102,9 +103,12 @@ def full(
     shardmem.ValueOverflowError: value 300 does not fit uint8 (range 0..255); ...
     """
     if type(fill_value) not in (bool, int, float):  # NumPy scalars and other numbers
-        fill_value = _plain_number(fill_value)
-    kind = result_dtype([fill_value]) if dtype is None else as_dtype(dtype)
-    value = check_scalar(kind, fill_value)
+        fill_value = _plain_number(fill_value)  # type: ignore[assignment]
+    try:
+        kind = result_dtype([fill_value]) if dtype is None else as_dtype(dtype)
+        value = check_scalar(kind, fill_value)
+    except DTypeError as exc:
+        raise DTypeError(f"full(): fill_value: {exc}") from None
     result = zeros(shape, dtype=kind)
     pattern = struct.pack(kind.format, value)
     if result.size and any(pattern):
@@ -131,18 +135,18 @@ def _check_fits_memory(where: str, nbytes: int, what: str) -> None:
         )
 
 
-def _plain_number(value: object) -> bool | int | float:
-    if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "b":
-        return bool(value)
-    try:
-        if isinstance(value, str | bytes):
-            pass
-        elif isinstance(value, SupportsIndex):
-            return value.__index__()
-        elif isinstance(value, SupportsFloat):
-            return float(value)
-    except (TypeError, ValueError, OverflowError):  # e.g. a NumPy array of several values
-        pass
+def _plain_number(value: object) -> object:
+    """A NumPy scalar (or 0-d array) of a bool, int or float kind as the Python number it
+    holds; other numbers (complex, arrays) pass unchanged, for the dtype check to refuse;
+    what is not a number at all is refused here, by name."""
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind is not None:
+        if getattr(value, "shape", None) == () and kind in "biuf":
+            item = value.item()  # type: ignore[attr-defined]
+            return bool(item) if kind == "b" else item
+        return value
+    if isinstance(value, numbers.Number):
+        return value
     raise ArgumentTypeError(
         f"full(): fill_value={value!r} is a {type(value).__name__}; pass a bool, int or float"
     )
@@ -193,7 +197,7 @@ def arange(
             continue
         if isinstance(arg, bool) or not isinstance(arg, int | float):
             raise ArgumentTypeError(
-                f"arange(): {name}={arg!r} is a {type(arg).__name__}, not an int or float; "
+                f"arange(): {name}={arg!r} is not an int or float (a {type(arg).__name__}); "
                 "pass numbers"
             )
     if stop is None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import builtins
+import inspect
+import types
 from collections.abc import Callable, Sequence
 from typing import cast
 
 from shardmem._data.array import SharedArray
-from shardmem._engine import Pool, Task, execute, resolve_pool
+from shardmem._engine import Pool, Task, check_params, execute, resolve_pool
+from shardmem._errors import ArgumentTypeError
 from shardmem._progress import with_bar
 
-__all__ = ["check_pool", "run_tasks"]
+__all__ = ["check_pool", "refuse_unknown_keywords", "run_tasks"]
 
 
 def check_pool(pool: object, where: str) -> None:
@@ -21,6 +24,36 @@ def check_pool(pool: object, where: str) -> None:
     """
     if pool is not None:
         resolve_pool(pool, where=where)
+
+
+_OTHER_SPELLINGS = {"boundary": "mode", "depth": "radius"}  # Dask's names for stencil's own
+
+
+def refuse_unknown_keywords(kernel: object, params: dict[str, object], where: str) -> None:
+    """Refuse, before any work, keywords the kernel has no parameter for (naming them).
+
+    A keyword a call does not know goes to the kernel; one the kernel does not
+    take would fail in every worker. Kernels with ``**kwargs`` or without
+    inspectable code (wrappers, builtins) are not checked. Values that cannot
+    travel to a worker are refused first (``ShippingError``).
+    """
+    check_params(params)
+    code = getattr(kernel, "__code__", None)
+    if not isinstance(code, types.CodeType) or code.co_flags & inspect.CO_VARKEYWORDS:
+        return
+    names = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
+    refused = [k for k in params if k not in names]
+    if not refused:
+        return
+    spelled = [k for k in refused if k in _OTHER_SPELLINGS]
+    hints = [f"{k}= is spelled {_OTHER_SPELLINGS[k]}= here" for k in spelled]
+    hint = f" ({'; '.join(hints)})" if where == "stencil" and hints else ""
+    shown = ", ".join(f"{k}={params[k]!r}" for k in refused)
+    raise ArgumentTypeError(
+        f"{where}(): kernel {getattr(kernel, '__qualname__', kernel)!r} takes no keyword "
+        f"{shown}{hint}; keywords other than {where}()'s own go to the kernel: add the "
+        "parameter to the kernel or drop the keyword"
+    )
 
 
 def run_tasks(

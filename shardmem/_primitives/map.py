@@ -64,7 +64,7 @@ from shardmem._errors import (
     KernelContractError,
     ShapeError,
 )
-from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.blockwise import refuse_unknown_keywords, run_tasks
 from shardmem._primitives.kernels import map as _kernels_map
 from shardmem._primitives.planning import check_chunks, nonempty_rows
 from shardmem._primitives.split import record, workers_for
@@ -487,6 +487,7 @@ def map(
     # Checked before the empty case returns, so that a bad call fails on any data.
     if chunks is not None:
         check_chunks(chunks)
+    refuse_unknown_keywords(kernel, params, "map")
     params, seed, takes_rng = rng_options(kernel, seed, params, "map")
     if pool is not None:
         resolve_pool(pool, where="map")

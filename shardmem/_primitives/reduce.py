@@ -36,7 +36,7 @@ from shardmem._errors import (
     KernelContractError,
     ShapeError,
 )
-from shardmem._primitives.blockwise import check_pool, run_tasks
+from shardmem._primitives.blockwise import check_pool, refuse_unknown_keywords, run_tasks
 from shardmem._primitives.kernels.reduce import (
     axis_partial,
     divide_by,
@@ -301,6 +301,7 @@ def reduce(
             "reduce(): in_workers=True folds partials inside the workers with combine=, so "
             "pass it (e.g. combine=operator.add)"
         )
+    refuse_unknown_keywords(kernel, params, "reduce")
     params, seed, takes_rng = rng_options(kernel, seed, params, "reduce")
     if takes_rng and in_workers:
         raise InvalidArgumentError(

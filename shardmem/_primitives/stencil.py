@@ -42,7 +42,7 @@ from shardmem._errors import (
     ShardmemError,
     ValueOverflowError,
 )
-from shardmem._primitives.blockwise import run_tasks
+from shardmem._primitives.blockwise import refuse_unknown_keywords, run_tasks
 from shardmem._primitives.kernels import stencil as kernels
 from shardmem._primitives.kernels.borders import MODES
 from shardmem._primitives.planning import split_rows
@@ -220,6 +220,7 @@ def stencil(
     source = _as_source(src)
     channels = _check_channel_axis(channel_axis, source)
     checked = _check_options(radius, mode, cval, iterations)
+    refuse_unknown_keywords(kernel, params, "stencil")
     return _stencil(
         kernel,
         source,
