@@ -669,6 +669,7 @@ def _at_exit() -> None:
     """
     global _shutting_down
     _shutting_down = True
+    _count_exit_interrupts()
     interrupts = 0
     while True:
         try:
@@ -688,6 +689,35 @@ def _at_exit() -> None:
             if interrupts >= 2:
                 _end_now()
             interrupts = 1
+
+
+_exit_sigints = 0
+
+
+def _count_exit_interrupts() -> None:
+    """From here on, Ctrl-C at exit never raises: a handler counts it instead.
+
+    A ``KeyboardInterrupt`` can land anywhere in Python code, including inside
+    ``threading``'s waits (leaving a lock released twice) or in the handler of
+    the previous one; a flood of SIGINTs then escaped the exit hook and left
+    worker interpreters running into finalization. The handler runs the same
+    rule: the first says what exit waits for, a second ends the process.
+    (Only the main thread may set a handler; elsewhere the loop's
+    ``except KeyboardInterrupt`` keeps the rule.)
+    """
+    import signal
+
+    def on_sigint(signum: int, frame: object) -> None:
+        global _exit_sigints
+        _exit_sigints += 1
+        if _exit_sigints >= 2:
+            _end_now()
+        with contextlib.suppress(Exception):
+            _explain_exit_wait()
+
+    with contextlib.suppress(ValueError, OSError):  # not the main thread of the main interpreter
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, on_sigint)
 
 
 def _forget_default() -> None:
