@@ -283,12 +283,13 @@ def drop_storm(seed: int, seconds: float) -> int:
             os.kill(os.getpid(), signal.SIGINT)
 
     signal.signal(signal.SIGINT, on_sigint)
-    killer = threading.Thread(target=sender, name="drop-sender")
+    killer = threading.Thread(target=sender, name="drop-sender", daemon=True)
     killer.start()
     calls = interrupted = 0
     a = future = call = None
+    failures: list[str] = []
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and not failures:
         try:
             armed[0] = True
             a = sm.arange(256, dtype="int64")
@@ -302,16 +303,19 @@ def drop_storm(seed: int, seconds: float) -> int:
             del a, future, call  # the buffer's clean-up runs here, in the main thread
         except KeyboardInterrupt:
             interrupted += 1
+        except Exception as exc:  # noqa: BLE001 - reported below (an escape would hang exit)
+            failures.append(f"round {calls}: {exc!r}")
         finally:
             armed[0] = False
     stop.set()
     killer.join()
     import gc
 
-    a = future = None  # (an interrupted round leaves its array bound: it is still in use)
-    del a, future
+    # (an interrupted round leaves its array, future and call bound: the array in use)
+    a = future = call = None
+    del a, future, call
     gc.collect()
-    problems = check_pool(pool)
+    problems = [*failures, *check_pool(pool)]
     left = settle(pool)
     if left:
         problems.append(f"the pool still holds: {'; '.join(left)}")

@@ -282,10 +282,10 @@ class Pool(Executor):
         from shardmem._data.array import borrow_arguments
         from shardmem._progress import with_bar
 
+        kwargs = check_params(params)  # (a value no worker can receive: ShippingError first)
         check_run_keywords(kernel, params, progress)
         arrays, finish = borrow_arguments(arrays, "run")
         views = tuple(as_view(a, "run") for a in arrays)
-        kwargs = check_params(params)
         tasks = [Task(views, kwargs, rank=r, label=f"rank {r}") for r in range(self.size)]
         name = getattr(kernel, "__name__", "run")
         results = with_bar(
