@@ -142,7 +142,7 @@ def _plain_number(value: object) -> object:
     kind = getattr(getattr(value, "dtype", None), "kind", None)
     if kind is not None:
         if getattr(value, "shape", None) == () and kind in "biuf":
-            item = value.item()  # type: ignore[attr-defined]
+            item = value.item() if hasattr(value, "item") else value.tolist()  # type: ignore[attr-defined]
             return bool(item) if kind == "b" else item
         return value
     if isinstance(value, numbers.Number):
