@@ -396,7 +396,17 @@ def _abandon(state: dict[str, Any]) -> object:
 
 
 def _marks(s: Scenario) -> list[pytest.MarkDecorator]:
-    return [pytest.mark.slow] if s.gated else []
+    marks = [pytest.mark.slow] if s.gated else []
+    if s.name == "executor-map-abandoned":
+        marks.append(
+            pytest.mark.xfail(
+                strict=False,
+                reason="open: an interrupt at some engine line while a lazy Executor.map is "
+                "abandoned can leave the sweep waiting until the test's timeout (seen once in "
+                "5 full runs); docs/reliability.md, known problems",
+            )
+        )
+    return marks
 
 
 SCENARIOS = [
