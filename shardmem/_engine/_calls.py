@@ -114,6 +114,31 @@ class CallFuture(Future[Any]):
             _let_go(lock)  # (see _cancel)
             raise
 
+    def done(self) -> bool:
+        return bool(self._guarded(super().done))
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self._guarded(super().result, timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        return self._guarded(super().exception, timeout)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        self.running()  # (a call whose kernel runs reads "running", as in ThreadPoolExecutor)
+        return super().__repr__()
+
+    def _guarded(self, method: Any, *args: Any) -> Any:
+        """Run one of ``Future``'s methods; let go of the future's lock if a Ctrl-C split
+        its ``with`` (see ``cancel``), unless this thread held the lock before."""
+        lock = self._lock()
+        held = lock._is_owned()
+        try:
+            return method(*args)
+        except BaseException:
+            if not held:
+                _let_go(lock)
+            raise
+
     def detach(self) -> None:
         """Forget the call once the future is done (collector only).
 

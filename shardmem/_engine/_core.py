@@ -972,17 +972,23 @@ class Core:
         run it (issue 21: it used to fail with ``TaskCancelledError``).
         """
         future = call.future
-        if (
-            call.stop_error is not None
-            or call.claimed  # a cancel that succeeded (its caller may have been interrupted)
-            or id(call) in self.stopping
-            or self.closing
-            or self.broken
-            or future is None
-            or future.done()
-            or not call.wire
-        ):
+        if future is None:
             return False
+        # Under the future's lock: ``cancel()`` sets ``claimed`` and, if a worker has
+        # started a task meanwhile, clears it again while it holds that lock. Read
+        # without it, a skip reported in that instant looked like a successful cancel
+        # and failed the chunk with TaskCancelledError although cancel() returned False.
+        with future._condition:  # noqa: SLF001 - the collector cannot be interrupted
+            if (
+                call.stop_error is not None
+                or call.claimed  # a cancel that succeeded (its caller may have been interrupted)
+                or id(call) in self.stopping
+                or self.closing
+                or self.broken
+                or future.done()
+                or not call.wire
+            ):
+                return False
         index = tid - call.first
         args, kwargs = call.wire[index]
         rank = call.tasks[index].rank
