@@ -214,7 +214,7 @@ class _CallbackThread:
                     self._thread.start()
 
     def _loop(self) -> None:
-        from shardmem._engine._core import block_signals
+        from shardmem._engine._state import block_signals
 
         block_signals()
         while True:
