@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from shardmem._engine._calls import Call, CallFuture, kernel_seconds
+from shardmem._engine._calls import Call, CallFuture, _let_go, kernel_seconds
 from shardmem._engine._core import STOP_GRACE, Core, _live, begin_exit
 from shardmem._engine._handoff import sched_yield
 from shardmem._engine._protocol import INJECTED
@@ -530,7 +530,7 @@ def _worker_count(workers: int | None) -> int:
 # -- the default pool ----------------------------------------------------------------------------
 
 _default: Pool | None = None
-_default_lock = threading.Lock()
+_default_lock = threading.RLock()
 _shutting_down = False
 
 
@@ -575,23 +575,33 @@ def default_pool() -> Pool:
     True
     """
     global _default
-    with _default_lock:
-        if _default is None or _default.closed or _default.broken:
-            if _shutting_down:
-                raise ClosedError(
-                    "the interpreter is shutting down: the default pool is closed and no new "
-                    "one starts (finish shardmem calls before the program exits)"
-                )
-            if _default is not None:
-                _default.shutdown(wait=False, cancel_futures=True)
-            _default = Pool()
-        return _default
+    lock = _default_lock
+    try:
+        with lock:
+            if _default is None or _default.closed or _default.broken:
+                if _shutting_down:
+                    raise ClosedError(
+                        "the interpreter is shutting down: the default pool is closed and no "
+                        "new one starts (finish shardmem calls before the program exits)"
+                    )
+                if _default is not None:
+                    _default.shutdown(wait=False, cancel_futures=True)
+                _default = Pool()
+            return _default
+    except BaseException:
+        _let_go(lock)  # a Ctrl-C that split the with must not leave it held (see _ring_write)
+        raise
 
 
 def _close_default() -> None:
     global _default
-    with _default_lock:
-        pool, _default = _default, None
+    lock = _default_lock
+    try:
+        with lock:
+            pool, _default = _default, None
+    except BaseException:
+        _let_go(lock)
+        raise
     if pool is not None:
         pool._core.close(cancel=True)
 
@@ -647,7 +657,7 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     global _default_lock
-    _default_lock = threading.Lock()
+    _default_lock = threading.RLock()
     _pools.clear()  # the parent's pools: no worker of theirs exists in this process
 
 

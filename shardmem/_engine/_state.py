@@ -116,7 +116,7 @@ class EngineState:
         self.in_use: dict[int, int] = {}  # buffer id -> calls in flight that use it
 
         # -- stops (_stops.py): cancelling and stopping ---------------------------------------
-        self.ring_lock = threading.Lock()  # cancel() writes the ring from any thread
+        self.ring_lock = threading.RLock()  # cancel() writes the ring from any thread (_ring_write)
         self.stopping: dict[int, Call] = {}  # id(call) -> a call being stopped
 
         # -- evictions (_evictions.py): buffers the workers view ------------------------------

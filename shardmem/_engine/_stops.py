@@ -7,7 +7,7 @@ import os
 import time
 
 from shardmem._engine import _protocol as P  # noqa: N812
-from shardmem._engine._calls import Call
+from shardmem._engine._calls import Call, _let_go
 from shardmem._engine._handoff import qcount, qput, sched_yield
 from shardmem._engine._roster import _Worker
 from shardmem._engine._state import (
@@ -68,11 +68,24 @@ class Stops(EngineState):
         return not self._none_runs(workers, first, last) or self._started(call)
 
     def _ring_write(self, entry: int) -> None:
-        """Append ``entry`` to the cancel ring: its slot first, then the sequence number."""
-        with self.ring_lock:  # (several threads cancel at once; workers read in sequence)
-            seq = self.ctrl[P.C_CANCELS] + 1
-            self.ctrl[self.ring + seq % P.RING] = entry
-            self.ctrl[P.C_CANCELS] = seq
+        """Append ``entry`` to the cancel ring: its slot first, then the sequence number.
+
+        Several threads cancel at once, and workers read the ring in sequence: under
+        ``ring_lock``. A Ctrl-C can split a ``with`` (right after the acquire, or, for a
+        line-level interrupt, before ``__exit__`` runs: its call is on the ``with`` line
+        again), so the lock is let go of by hand then: held, the next ``cancel()`` on
+        this thread waited for itself for good (the interrupt sweep's abandoned
+        ``Executor.map``, about 1 run in 10).
+        """
+        lock = self.ring_lock
+        try:
+            with lock:
+                seq = self.ctrl[P.C_CANCELS] + 1
+                self.ctrl[self.ring + seq % P.RING] = entry
+                self.ctrl[P.C_CANCELS] = seq
+        except BaseException:
+            _let_go(lock)  # (nobody holds it on entry: it is taken only here)
+            raise
 
     def _started(self, call: Call) -> bool:
         """True when a task of ``call`` has finished its kernel (its outcome is on its way).
