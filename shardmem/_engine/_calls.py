@@ -32,7 +32,22 @@ if TYPE_CHECKING:
     from shardmem._engine._shipping import Kernel
     from shardmem._engine._tasks import Task
 
-__all__ = ["Call", "CallFuture", "results"]
+__all__ = ["Call", "CallFuture", "is_cancelled", "is_done", "results"]
+
+_DONE = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED})
+_CANCELLED = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED})
+
+
+def is_done(future: Future[Any]) -> bool:
+    """``future.done()`` for the collector: one read of its state, without the
+    future's lock (which orders nothing more for a single read) and without the
+    guard that callers' ``done()`` needs against Ctrl-C."""
+    return future._state in _DONE
+
+
+def is_cancelled(future: Future[Any]) -> bool:
+    """``future.cancelled()`` for the collector (see ``is_done``)."""
+    return future._state in _CANCELLED
 
 
 class CallFuture(Future[Any]):
@@ -161,7 +176,7 @@ class CallFuture(Future[Any]):
         call = self._call
         assert call is not None
         with self._condition:
-            if self.cancelled():
+            if self._state in _CANCELLED:
                 return False
             call.first = first
             call.outcomes = [None] * count

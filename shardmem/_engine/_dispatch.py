@@ -9,7 +9,7 @@ from shardmem._data.buffer import (
     SharedBuffer,
 )
 from shardmem._engine import _protocol as P  # noqa: N812
-from shardmem._engine._calls import Call, CallFuture, results
+from shardmem._engine._calls import Call, CallFuture, is_cancelled, is_done, results
 from shardmem._engine._handoff import qcount, qget, qput
 from shardmem._engine._state import (
     EngineState,
@@ -54,7 +54,7 @@ class Dispatch(EngineState):
     def _submit(self, call: Call, wire: list[tuple[tuple[object, ...], tuple[Any, ...]]]) -> None:
         future = call.future
         assert future is not None
-        if future.cancelled():
+        if is_cancelled(future):
             return
         if call.stop_error is not None:  # cancelled before it was queued
             self._complete(call)
@@ -131,7 +131,7 @@ class Dispatch(EngineState):
             if call is not None and (
                 call.stop_error is not None
                 or id(call) in self.stopping
-                or (call.future is not None and call.future.done())
+                or (call.future is not None and is_done(call.future))
             ):
                 backlog.popleft()  # stopped or cancelled before it was ever queued
                 self._record(call, (P.CANCELLED, tid, -1))
@@ -241,7 +241,7 @@ class Dispatch(EngineState):
                 or id(call) in self.stopping
                 or self.closing
                 or self.broken
-                or future.done()
+                or is_done(future)
                 or not call.wire
             ):
                 return False
@@ -294,7 +294,7 @@ class Dispatch(EngineState):
         self._unpin(call)
         future = call.future
         try:
-            if future is None or future.done():
+            if future is None or is_done(future):
                 return
             if error is None and self._claimed_by_interrupted_cancel(call):
                 future.finish_cancel()
@@ -313,7 +313,7 @@ class Dispatch(EngineState):
                 _settle(future, value=values[0] if call.single else values)
         finally:
             call.keep = None  # the pool may go now (see _serve_dropped)
-            if future is not None and future.done():
+            if future is not None and is_done(future):
                 future.detach()
 
     @staticmethod

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shardmem._engine import _protocol as P  # noqa: N812
-from shardmem._engine._calls import Call
+from shardmem._engine._calls import Call, is_done
 from shardmem._engine._handoff import HAVE_EVENTFD, Waker, qcount, qget, qput
 from shardmem._engine._state import (
     _BOOT_FDS,
@@ -303,7 +303,7 @@ class Roster(EngineState):
             if (
                 call.stop_error is not None
                 or id(call) in self.stopping
-                or (future is not None and future.done())
+                or (future is not None and is_done(future))
             ):  # its queued tasks must not run on ``w`` either
                 self._queue_stop(w, call.first, call.first + len(call.outcomes) - 1)
 

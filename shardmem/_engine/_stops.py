@@ -7,7 +7,7 @@ import os
 import time
 
 from shardmem._engine import _protocol as P  # noqa: N812
-from shardmem._engine._calls import Call, _let_go
+from shardmem._engine._calls import Call, _let_go, is_done
 from shardmem._engine._handoff import qcount, qput, sched_yield
 from shardmem._engine._roster import _Worker
 from shardmem._engine._state import (
@@ -139,7 +139,7 @@ class Stops(EngineState):
     def _stop(self, call: Call, error: BaseException | None) -> None:
         """Drop the call's queued tasks and stop its running ones (``error``: why)."""
         if call.first == 0:  # never queued: a submit request is ahead of this one, or none
-            if call.future is not None and call.future.done():
+            if call.future is not None and is_done(call.future):
                 return  # cancelled: its submit request (if any) is dropped when served
             call.stop_error = error or TaskCancelledError(f"{call.name}: cancelled")
             pending = list(self.requests)  # (one C call: callers may append meanwhile)
