@@ -1211,8 +1211,11 @@ class _SplitCondition(threading.Condition):
         lambda f: f.done(),
         lambda f: f.result(timeout=0.01),
         lambda f: f.exception(timeout=0.01),
+        lambda f: f.cancelled(),
+        lambda f: f.add_done_callback(lambda _: None),
+        repr,
     ],
-    ids=["done", "result", "exception"],
+    ids=["done", "result", "exception", "cancelled", "add_done_callback", "repr"],
 )
 def test_a_ctrl_c_splitting_the_futures_with_leaves_its_lock_free(wait: Any) -> None:
     """Ctrl-C right after a future method takes the future's lock: the lock is let go
@@ -1261,12 +1264,14 @@ def test_running_is_set_by_the_first_task_of_a_call_of_several() -> None:
 def test_a_cancel_that_fails_never_fails_the_chunk() -> None:
     """``cancel()`` of a map chunk (one call of several tasks) racing with its start: when
     it returns False, the chunk completes with its results, never ``TaskCancelledError``
-    (a worker may skip a task in the instant the cancel is tried; it is run again)."""
+    (a worker may skip a task in the instant the cancel is tried; it is run again), and
+    a second ``cancel()`` says False too (as for a running future)."""
     pool = get_pool(2)
     submit = pool._chunk_submitter(pack_callable(identity))
     refused = 0
     for i in range(2000):
-        future = submit(((i,), (i + 1,), (i + 2,), (i + 3,)))
+        size = 4 if i % 2 else 16  # (16: a worker skips more items than its record keeps)
+        future = submit(tuple((i + k,) for k in range(size)))
         call = future._call  # type: ignore[attr-defined]
         while call is not None and not call.first and not future.done():
             pass  # queued: its tasks may start any moment now (done: the future forgot it)
@@ -1274,7 +1279,8 @@ def test_a_cancel_that_fails_never_fails_the_chunk() -> None:
             pass
         if not future.cancel():
             refused += 1
-            assert future.result(timeout=30) == [i, i + 1, i + 2, i + 3]
+            assert not future.cancel(), "cancel() said False, then True"
+            assert future.result(timeout=30) == [i + k for k in range(size)]
         else:
             assert future.cancelled()
     assert refused > 0, "no cancel raced with a start"

@@ -734,6 +734,10 @@ def test_a_buffer_closes_right_after_its_call_is_cancelled_or_times_out() -> Non
     with sm.Pool(1) as pool:
         flag = sm.zeros(1, dtype="int64")
         blocker = pool.submit(wait_for_flag, flag)  # the only worker stays busy throughout
+        end = time.monotonic() + 30
+        while not blocker.running():  # (else a call queued for its rank could run first)
+            assert time.monotonic() < end, "the blocker never started"
+            time.sleep(0.001)
         for round_ in range(20):
             buf = sm.SharedBuffer(64)
             queued = pool.submit(_sum_values, buf)

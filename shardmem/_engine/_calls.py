@@ -85,6 +85,10 @@ class CallFuture(Future[Any]):
             if state in (RUNNING, FINISHED):
                 return False
             if engine is not None and call is not None and not engine.claim_cancel(call):
+                # One of its tasks runs (or may have: a worker that skipped several of a
+                # chunk's tasks can lose track of one). From now on the call runs to its
+                # end, every later cancel() says so too, and running() is True.
+                self._state = RUNNING
                 return False
             self._mark_cancelled()
         self._invoke_callbacks()
@@ -129,30 +133,63 @@ class CallFuture(Future[Any]):
             _let_go(lock)  # (see _cancel)
             raise
 
+    # done(), cancelled(), result(), exception(), add_done_callback() and repr() let go
+    # of the future's lock when a Ctrl-C splits the stdlib's ``with self._condition``
+    # (see ``cancel``). Each frame drops ``self`` on the way out, as ``Future.result``
+    # does: the error it raises is kept by the future, and its traceback holds these
+    # frames (a cycle that kept a failed call's arrays alive until the next garbage
+    # collection).
+
     def done(self) -> bool:
-        return bool(self._guarded(super().done))
+        try:
+            return bool(self._guarded(Future.done))
+        finally:
+            del self
 
     def result(self, timeout: float | None = None) -> Any:
-        return self._guarded(super().result, timeout)
+        try:
+            return self._guarded(Future.result, timeout)
+        finally:
+            del self
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        return self._guarded(super().exception, timeout)  # type: ignore[no-any-return]
-
-    def __repr__(self) -> str:
-        self.running()  # (a call whose kernel runs reads "running", as in ThreadPoolExecutor)
-        return super().__repr__()
+        try:
+            return self._guarded(Future.exception, timeout)  # type: ignore[no-any-return]
+        finally:
+            del self
 
     def _guarded(self, method: Any, *args: Any) -> Any:
-        """Run one of ``Future``'s methods; let go of the future's lock if a Ctrl-C split
-        its ``with`` (see ``cancel``), unless this thread held the lock before."""
+        """``method(self, *args)``, letting go of the future's lock if a Ctrl-C split its
+        ``with``, unless this thread held the lock before."""
         lock = self._lock()
         held = lock._is_owned()
         try:
-            return method(*args)
+            return method(self, *args)
         except BaseException:
             if not held:
                 _let_go(lock)
             raise
+        finally:
+            del self
+
+    def cancelled(self) -> bool:
+        try:
+            return bool(self._guarded(Future.cancelled))
+        finally:
+            del self
+
+    def add_done_callback(self, fn: Any) -> None:
+        try:
+            self._guarded(Future.add_done_callback, fn)
+        finally:
+            del self
+
+    def __repr__(self) -> str:
+        self.running()  # (a call whose kernel runs reads "running", as in ThreadPoolExecutor)
+        try:
+            return str(self._guarded(Future.__repr__))
+        finally:
+            del self
 
     def detach(self) -> None:
         """Forget the call once the future is done (collector only).

@@ -49,7 +49,7 @@ from typing import Any
 
 from shardmem._data.buffer import add_release_listener, remove_release_listener
 from shardmem._engine import _protocol as P  # noqa: N812
-from shardmem._engine._calls import COLLECTOR_NAME
+from shardmem._engine._calls import COLLECTOR_NAME, is_done
 from shardmem._engine._dispatch import Dispatch
 from shardmem._engine._evictions import Evictions
 from shardmem._engine._handoff import qcount, qput, sched_yield
@@ -315,7 +315,7 @@ class Core(Dispatch, Stops, Roster, Evictions):
         return True
 
     def _begin_close(self, how: str) -> None:
-        again, self.closing = self.closing, True
+        self.closing = True
         calls = list({id(c): c for c in self.owner.values()}.values())
         if how == "stop":
             for call in calls:
@@ -324,9 +324,16 @@ class Core(Dispatch, Stops, Roster, Evictions):
             for call in calls:
                 if call.future is not None and not self._running(call):
                     call.future.cancel()
-        if again:
-            return
-        for _ in self.workers:  # behind every queued task: each worker takes one
+
+    def _stop_workers(self) -> None:
+        """Tell each worker to end, behind every queued task (each takes one STOP).
+
+        Only once no call in flight is unfinished: until then a task that a worker
+        skipped for a cancel that then failed may have to run again (see _rerun),
+        and a worker that had taken its STOP could not run it.
+        """
+        self.workers_told = True
+        for _ in self.workers:
             if self.backlog:
                 self.backlog.append((0, None, (P.STOP,)))
             else:
@@ -338,6 +345,10 @@ class Core(Dispatch, Stops, Roster, Evictions):
         """True once closing and every worker (stuck ones included) has ended."""
         if not self.closing:
             return False
+        if not self.workers_told:
+            if any(c.future is not None and not is_done(c.future) for c in self.order):
+                return False
+            self._stop_workers()
         everyone = [*self.workers, *self.retired]
         if not all(w.exited.is_set() for w in everyone):
             return False

@@ -239,7 +239,7 @@ class Dispatch(EngineState):
                 call.stop_error is not None
                 or call.claimed  # a cancel that succeeded (its caller may have been interrupted)
                 or id(call) in self.stopping
-                or self.closing
+                or self.workers_told  # (never while a call is unfinished: see _stop_workers)
                 or self.broken
                 or is_done(future)
                 or not call.wire
