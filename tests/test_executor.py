@@ -1190,6 +1190,38 @@ def test_running_is_true_while_the_kernel_runs_as_with_thread_pool_executor() ->
     assert_idle(pool)
 
 
+@pytest.mark.parametrize("how", ["close", "shutdown_cancel_futures", "with", "shutdown_only"])
+def test_a_cancel_that_fails_then_close_still_returns_the_chunk(how: str) -> None:
+    """``cancel()`` of map chunks racing with their start, then the pool closed at once:
+    every chunk whose cancel returned False (or that shutdown's own cancel left running)
+    returns all its results. (A task a worker skipped in that instant used to be refused
+    its second run once the pool was closing: TaskCancelledError.)"""
+    for p in range(10):
+        pool = sm.Pool(2)
+        submit = pool._chunk_submitter(pack_callable(identity))
+        kept = []
+        for i in range(200):
+            base = (p * 200 + i) * 16
+            future = submit(tuple((base + k,) for k in range(16)))
+            call = future._call  # type: ignore[attr-defined]
+            while call is not None and not call.first and not future.done():
+                pass
+            for _ in range(i * 7 % 64):
+                pass
+            if how == "shutdown_only" or not future.cancel():
+                kept.append((future, [base + k for k in range(16)]))
+        if how == "close":
+            pool.close()
+        elif how == "with":
+            pool.__exit__(None, None, None)
+        else:
+            pool.shutdown(cancel_futures=True)
+        for future, want in kept:
+            if how == "shutdown_only" and future.cancelled():
+                continue
+            assert future.result(timeout=30) == want
+
+
 class _SplitCondition(threading.Condition):
     """A condition whose ``with`` is interrupted once right after the acquire, as a
     SIGINT can do between the lock's C call and the block (CPython checks for signals
