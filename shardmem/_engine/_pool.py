@@ -37,7 +37,7 @@ __all__ = ["Pool", "default_pool", "execute", "resolve_pool", "run", "stop", "su
 
 MAX_WORKERS = 4096  # barrier tokens carry the round (log2 of the size) in 6 bits
 _TICK = 0.05  # longest single wait of a caller (progress bars refresh this often)
-CALLER_SPIN = 0.0  # seconds a waiting caller polls its future before it blocks (see SPIN)
+CALLER_SPIN = 50e-6  # seconds a waiting caller polls its future before it blocks
 
 
 class Pool(Executor):

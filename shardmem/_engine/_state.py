@@ -34,16 +34,12 @@ if TYPE_CHECKING:
 
 from shardmem._errors import ResourceLimitError
 
-# Who sleeps decides the round trip on a busy machine. Every waiter polls once, then
-# blocks on its wake fd (or lock), and whoever gives it work wakes it: a woken thread
-# gets a core at once, while one that spins with sched_yield() beside another program
-# hands it the core for a whole time slice. With a CPU-bound process beside a Pool(2)
-# on 2 cores, a submit().result() round trip took 4.0-7.5 ms (median) with the former
-# 100 us (worker) and 50 us (collector, caller) yielding spins, and 52-99 us blocking at
-# once; a barrier every step ran 2 workers at 0.73x of one, and 1.52x blocking.
-SPIN = 0.0  # seconds a worker polls its queues (without yielding) before it blocks
-BARRIER_SPIN = 0.0  # ... the same at a barrier
-COLLECTOR_SPIN = 0.0  # seconds the collector polls before it blocks
+SPIN = 100e-6  # seconds a worker polls its queues before it blocks
+# A barrier waits without spinning (one poll, then it blocks): with another program on the
+# machine, a spinning waiter kept its peer off a core (2 workers at 0.73x of one, against
+# 1.52x blocking at once, in the same run).
+BARRIER_SPIN = 0.0
+COLLECTOR_SPIN = 50e-6  # seconds the collector polls before it blocks
 STOP_GRACE = 2.0  # seconds a running task has to stop before its worker is replaced
 EVICT_BATCH = 64  # dropped buffers evicted together at most
 EVICT_BYTES = 64 << 20  # ... or as soon as they hold this many bytes

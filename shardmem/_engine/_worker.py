@@ -214,11 +214,9 @@ def _wait_for(poll, spin=SPIN):
     item = poll()
     if item is not None:
         return item
-    # A short spin that never yields: sched_yield() beside a busy program hands it
-    # the core for a whole time slice, and a round trip then took 4-7 ms instead of
-    # ~50 us (a blocked worker is woken at once by the write to its wake fd).
     deadline = perf_counter() + spin
     while perf_counter() < deadline:
+        _yield()  # spin politely: a runnable thread (the main one, a peer) gets the core
         item = poll()
         if item is not None:
             return item
