@@ -351,6 +351,7 @@ class Core(Dispatch, Stops, Roster, Evictions):
             self._stop_workers()
         everyone = [*self.workers, *self.retired]
         if not all(w.exited.is_set() for w in everyone):
+            self._restop_sleepers()
             return False
         self._drain()
         self._fail_all(ClosedError("the pool was closed before this call finished"))

@@ -83,6 +83,7 @@ class _Worker:
         self.stuck = ""  # what it was running when retired
         self.replaces: _Worker | None = None  # the retired worker whose rank it took
         self.fds_closed = False
+        self.restop_at = 0.0  # when the pool may send it another STOP (see _restop_sleepers)
 
 
 class Roster(EngineState):
@@ -338,6 +339,26 @@ class Roster(EngineState):
         self._stop_dropped(old)
         self._move_tasks(fresh, old)
         old.waker.wake()
+
+    def _restop_sleepers(self) -> None:
+        """Closing, every worker told to end: one that sleeps idle with nothing queued for
+        it has lost its STOP (a closing pool whose stuck worker was replaced, then
+        interrupted, hung at exit about 1 run in 25): send it another, on its own queue.
+        An extra STOP is harmless; a worker ends at the first one it takes."""
+        if qcount(self.shared.id) or self.backlog:
+            return
+        ctrl, now = self.ctrl, time.monotonic()
+        for w in self.workers:
+            if (
+                not w.exited.is_set()
+                and ctrl[w.status] == P.STATUS_IDLE
+                and ctrl[w.sleeping]
+                and not qcount(w.tasks.id)
+                and now >= w.restop_at
+            ):
+                w.restop_at = now + 0.1
+                qput(w.tasks.id, (P.STOP,))
+                self._wake(w)
 
     def _reap_retired(self) -> None:
         """Close retired workers whose loop has ended; their records become free."""
