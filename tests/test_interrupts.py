@@ -153,6 +153,12 @@ def _engine_main_side() -> frozenset[types.CodeType]:
         Core.join,
         _core._join,
         _calls.CallFuture.cancel,
+        _calls.CallFuture._cancel,
+        _calls.CallFuture.running,
+        _calls.CallFuture.result,
+        _calls.CallFuture.exception,
+        _calls.CallFuture.done,
+        _calls.CallFuture._guarded,
         _map.map,
         _map.build_tasks,
         _map.make_plan,
@@ -612,8 +618,12 @@ def test_an_interrupt_at_any_line_of_the_cancel_ring_write_leaves_its_lock_free(
             assert _from_another_thread(other.cancel) is True, hook.fired
             gate_np[0] = 1
             assert [f.result(timeout=30) for f in busy] == [1, 1]
-            if not queued.cancelled():
-                assert queued.result(timeout=30) == 9
+            try:  # an interrupted cancel() may have taken effect (its tasks dropped) or not
+                value = queued.result(timeout=30)
+            except futures_base.CancelledError:
+                assert queued.cancelled()
+            else:
+                assert value == 9
             assert_idle(pool)
             if hook.fired is None:
                 assert n > 3, "the sweep covers nothing"
