@@ -454,21 +454,20 @@ def _clear(data: bytearray) -> bool:
 
     A view another interpreter held and released is let go of here through a
     pending call, which this interpreter runs at its next check between
-    bytecodes, possibly just after the releaser said it was done (issue 21's
-    ``close()`` right after a cancelled call failed in about 1 run in 4 once the
-    engine stopped polling). So a buffer still viewed gets a few such checks
-    (a Python call each) and 1 ms sleeps before it counts as in use.
+    bytecodes, possibly just after the releaser said it was done (issue 21:
+    ``close()`` right after a cancelled call could fail so). A buffer still
+    viewed gets a few such checks (a Python call each) 1 ms apart before it
+    counts as in use.
     """
     for attempt in range(_RELEASE_TRIES):
+        if attempt:
+            _checkpoint()
+            time.sleep(0.001)
         try:
             data.clear()
         except BufferError:
-            if attempt + 1 == _RELEASE_TRIES:
-                return False
-            _checkpoint()
-            time.sleep(0.001)
-        else:
-            return True
+            continue
+        return True
     return False
 
 

@@ -80,7 +80,7 @@ class CallFuture(Future[Any]):
         # acquire's call, before the block begins): ``cancel`` lets go of it then.
         with lock:
             state = self._state
-            if state in (CANCELLED, CANCELLED_AND_NOTIFIED):
+            if state in _CANCELLED:
                 return True
             if state in (RUNNING, FINISHED):
                 return False
