@@ -484,6 +484,98 @@ def test_map_matches_builtin_map(
     assert list(pool.map(abs, values, chunksize=chunksize)) == list(map(abs, values))
 
 
+# Pool.map with the defaults sends its items in chunks (one task each): the promises
+# are Executor.map's all the same, item by item.
+
+
+def fail_at(x, bad):  # type: ignore[no-untyped-def]
+    if x == bad:
+        raise ValueError("bad item", x)
+    return x * 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    count=st.integers(min_value=0, max_value=3000),
+    where=st.floats(min_value=0, max_value=1.2),
+    workers=st.integers(min_value=1, max_value=3),
+)
+def test_map_yields_every_result_before_the_failing_item(
+    count: int, where: float, workers: int
+) -> None:
+    pool = get_pool(workers)
+    bad = int(count * where)  # (count or more: nothing fails)
+    results = pool.map(fail_at, range(count), itertools.repeat(bad))
+    got = []
+    if bad >= count:
+        got.extend(results)
+        assert got == [x * 3 for x in range(count)]
+        return
+    with pytest.raises(ValueError, match="bad item") as info:
+        got.extend(results)
+    assert got == [x * 3 for x in range(bad)]
+    assert info.value.args == ("bad item", bad)
+    assert f"map item {bad})" in str(info.value.__cause__)
+    assert next(results, "end") == "end"
+    assert pool.submit(add, 2, 3).result(timeout=WAIT) == 5
+
+
+def unsendable_at(x, bad):  # type: ignore[no-untyped-def]
+    return threading.Lock() if x == bad else x
+
+
+def test_map_result_that_cannot_travel_fails_at_its_item(pool: sm.Pool) -> None:
+    results = pool.map(unsendable_at, range(600), itertools.repeat(450))
+    got = []
+    with pytest.raises(TypeError, match="cannot be sent back"):
+        got.extend(results)
+    assert got == list(range(450))
+
+
+def test_map_of_large_items_and_results(pool: sm.Pool) -> None:
+    items = [f"{i:06d}" * 1000 for i in range(700)]
+    assert list(pool.map(str.upper, items)) == [s.upper() for s in items]
+    assert list(pool.map(len, items)) == [6000] * 700
+    assert list(pool.map(identity, [(i, [i], {"k": i}) for i in range(500)])) == [
+        (i, [i], {"k": i}) for i in range(500)
+    ]
+
+
+def touch(path: str) -> str:
+    time.sleep(0.01)
+    Path(path).touch()
+    return path
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_map_closed_early_runs_no_item_not_started(tmp_path: Path, workers: int) -> None:
+    # Executor.map: closing its iterator cancels the calls that have not started.
+    paths = [str(tmp_path / f"{i}") for i in range(300)]
+    with sm.Pool(workers) as pool:
+        results = pool.map(touch, paths)
+        assert next(results) == paths[0]
+        results.close()  # type: ignore[attr-defined]
+    ran = len(list(tmp_path.iterdir()))
+    assert 1 <= ran < len(paths)
+    assert next(results, "end") == "end"
+
+
+def test_map_chunk_sizes_grow_then_shrink_and_cover_every_item() -> None:
+    from shardmem._engine._pool import _MAP_CHUNK, _map_chunks
+
+    for count in (0, 1, 7, 100, 1000, 100_000):
+        for workers in (1, 2, 16):
+            sizes = list(_map_chunks(count, workers))
+            assert sum(sizes) == count
+            assert all(1 <= s <= _MAP_CHUNK for s in sizes)
+            if count:
+                assert sizes[0] == 1
+                assert sizes[-1] <= max(1, count // (4 * workers))
+    # Slow items: the first result after one item, the last chunks one item each.
+    assert list(_map_chunks(40, 2))[:3] == [1, 2, 4]
+    assert list(_map_chunks(40, 2))[-3:] == [1, 1, 1]
+
+
 # -- shutdown --------------------------------------------------------------------------------
 
 

@@ -303,6 +303,16 @@ class Call:
     keep: Any = None  # the Pool, held until the call completes (a pool nobody else holds)
     wire: list[Any] = field(default_factory=list)  # each task's encoded arguments, once queued
     claimed: bool = False  # a cancel() announced its task ids (and did not take them back)
+    each: bool = False  # a chunk of Pool.map: one task calls the kernel once per item
+
+    @property
+    def inject_code(self) -> int:
+        """What a worker binds or does besides calling the kernel (P.INJECT_*)."""
+        if self.each:
+            return P.INJECT_EACH
+        if not self.inject:
+            return 0
+        return P.INJECT_GANG if self.gang else P.INJECT_RANK
 
     @property
     def name(self) -> str:
@@ -344,9 +354,10 @@ def decode(value: object) -> object:
     return value
 
 
-def error_of(call: Call, message: tuple[Any, ...]) -> BaseException:
+def error_of(call: Call, message: tuple[Any, ...], where: str | None = None) -> BaseException:
+    """The exception a FAILED message stands for (``where``: the task, when not its label)."""
     _, tid, rank, exc_type, text, remote, payload = message
-    where = call.label(tid)
+    where = where or call.label(tid)
     if exc_type == P.SETUP_FAILED:
         lines = str(text).strip().splitlines() or [""]
         hint = ""

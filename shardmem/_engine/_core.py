@@ -68,6 +68,7 @@ from shardmem._errors import ClosedError, PoolBrokenError
 
 __all__ = ["STOP_GRACE", "Core", "begin_exit", "block_signals"]
 
+_START_POLL = 0.0005  # seconds between looks at the workers while a pool starts
 _EXIT_NOTICE = 1.0  # seconds close() waits for a stuck kernel before saying so on stderr
 _CLOSE = {"finish": 1, "drop": 2, "stop": 3}  # close requests, weakest first
 
@@ -114,7 +115,7 @@ class Core(Dispatch, Stops, Roster, Evictions):
                 if time.monotonic() > deadline:
                     self.broken = self.broken or "timed out"
                     break
-                self.finished.wait(0.005)
+                time.sleep(_START_POLL)  # (no lock: an interrupted wait cannot keep one)
             if self.start_error is not None or self.broken or self.finished.is_set():
                 self.close(cancel=True)
                 if self.start_error is not None:

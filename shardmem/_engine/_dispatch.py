@@ -82,7 +82,7 @@ class Dispatch(EngineState):
         for w in targets:
             self._prepare(w, call)
         key, first = call.kernel.key, call.first
-        inject = (P.INJECT_GANG if call.gang else P.INJECT_RANK) if call.inject else 0
+        inject = call.inject_code
         self.kernel_calls[key] = self.kernel_calls.get(key, 0) + 1
         call.holds_kernel = True
         backlog = self.backlog
@@ -248,8 +248,7 @@ class Dispatch(EngineState):
         index = tid - call.first
         args, kwargs = call.wire[index]
         rank = call.tasks[index].rank
-        inject = (P.INJECT_GANG if call.gang else P.INJECT_RANK) if call.inject else 0
-        message = (P.TASK, tid, call.kernel.key, args, kwargs, call.first, inject)
+        message = (P.TASK, tid, call.kernel.key, args, kwargs, call.first, call.inject_code)
         call.outcomes[index] = None
         self.owner[tid] = call
         if self.backlog or not self._send(tid, rank, message):

@@ -16,12 +16,20 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from shardmem._engine._calls import Call, CallFuture, _let_go, kernel_seconds
+from shardmem._engine._calls import Call, CallFuture, _let_go, error_of, kernel_seconds
 from shardmem._engine._core import STOP_GRACE, Core, _live, begin_exit
 from shardmem._engine._handoff import sched_yield
-from shardmem._engine._protocol import INJECTED
+from shardmem._engine._protocol import A_VALUE, INJECTED
 from shardmem._engine._shipping import Kernel, kernel_name, pack
-from shardmem._engine._tasks import Task, as_view, check_params, view_of
+from shardmem._engine._tasks import (
+    _SCALARS,
+    Encoded,
+    RandomSeed,
+    Task,
+    as_view,
+    check_params,
+    view_of,
+)
 from shardmem._errors import (
     ArgumentTypeError,
     ClosedError,
@@ -216,6 +224,10 @@ class Pool(Executor):
         bounds how many calls are queued ahead of the consumer. ``chunksize``
         groups that many items under one future (less bookkeeping per item).
 
+        With neither ``timeout`` nor ``buffersize``, items travel in chunks of
+        up to 256, one task each, and the results are still given item by item:
+        every result before a failing item, then that item's exception.
+
         Examples
         --------
         >>> import shardmem as sm
@@ -225,6 +237,8 @@ class Pool(Executor):
         """
         if not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1:
             raise InvalidArgumentError(f"chunksize={chunksize!r} must be an int >= 1")
+        if chunksize == 1 and timeout is None and buffersize is None:
+            return self._map_in_chunks(fn, iterables)
         if chunksize == 1:
             return super().map(fn, *iterables, timeout=timeout, buffersize=buffersize)
         if buffersize is not None:
@@ -237,6 +251,39 @@ class Pool(Executor):
         submit = self._chunk_submitter(packed)
         results = _lazy_map(submit, chunks, timeout=timeout, buffersize=buffersize)
         return _flatten(results)
+
+    def _map_in_chunks(
+        self, fn: Callable[..., Any], iterables: tuple[Iterable[Any], ...]
+    ) -> Iterator[Any]:
+        """``Executor.map`` with the items sent in chunks, each one task (see ``_map_chunks``).
+
+        What the caller sees is ``Executor.map``'s: results in order, the first
+        failure raised at its own item after the results before it, the calls not
+        yet started cancelled when the iterator is closed. Only when results
+        arrive differs: a chunk's together. Items with a SharedArray or
+        SharedBuffer (shared, not copied) go one call each, as ``submit`` sends them.
+        """
+        items = list(zip(*iterables, strict=False))
+        if not items:
+            return iter(())
+        scalars = all(type(a) in _SCALARS for item in items for a in item)
+        if not scalars and not all(_travels_plain(a) for item in items for a in item):
+            return _lazy_map(
+                lambda args: self.submit(fn, *args), iter(items), timeout=None, buffersize=None
+            )
+        packed = pack_callable(fn)
+        chunks: list[tuple[CallFuture, Call, int]] = []
+        start = 0
+        for size in _map_chunks(len(items), self.size):
+            chunk = tuple(items[start : start + size])
+            arg = Encoded((A_VALUE, chunk)) if scalars else chunk  # (checked: no need to again)
+            label = f"map items {start}..{start + size - 1}"
+            call = Call(packed, [Task((arg,), label=label)], gang=False, single=True, each=True)
+            chunks.append((_start(self, call), call, start))
+            start += size
+        del items
+        chunks.reverse()
+        return _each_results(chunks)
 
     def _chunk_submitter(self, packed: Kernel) -> Callable[[tuple[Any, ...]], Future[Any]]:
         def submit(chunk: tuple[Any, ...]) -> Future[Any]:
@@ -319,6 +366,44 @@ def _start(pool: Pool, call: Call) -> CallFuture:
     except BaseException:
         core.request_cancel(call, TaskCancelledError(f"{call.name}: interrupted"))
         raise
+
+
+_MAP_CHUNK = 256  # items per task at most in Pool.map
+
+
+def _map_chunks(count: int, workers: int) -> Iterator[int]:
+    """The chunk sizes of a ``Pool.map`` over ``count`` items.
+
+    Doubling from one item (the first result comes as early as one call's),
+    then at most ``_MAP_CHUNK``, and never more than a quarter of what is left
+    per worker (guided self-scheduling): the last chunks are small, so that
+    slow items keep every worker busy to the end.
+    """
+    left, grow = count, 1
+    while left:
+        size = max(1, min(grow, _MAP_CHUNK, -(-left // (4 * workers))))
+        yield size
+        left -= size
+        grow *= 2
+
+
+def _travels_plain(value: object) -> bool:
+    """Can ``value`` go inside a map chunk (anything but a shared array or buffer)?"""
+    return type(value) in _SCALARS or (view_of(value) is value and type(value) is not RandomSeed)
+
+
+def _each_results(chunks: list[tuple[CallFuture, Call, int]]) -> Generator[Any]:
+    """The results of map chunks in order (``chunks`` reversed: the next one last)."""
+    try:
+        while chunks:
+            future, call, start = chunks.pop()
+            done, failure = future.result()
+            yield from done
+            if failure is not None:
+                raise error_of(call, failure, where=f"map item {start + len(done)}")
+    finally:
+        for future, _, _ in chunks:
+            future.cancel()
 
 
 def _chunked(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[Any, ...]]:

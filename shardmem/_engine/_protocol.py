@@ -11,7 +11,8 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
 
     (TASK, task_id, kernel_key, args, kwargs, call_id, inject)
                                       args: each a plain scalar or a tagged tuple (A_* below);
-                                      inject: 0, INJECT_RANK or INJECT_GANG (below)
+                                      inject: 0, INJECT_RANK, INJECT_GANG or INJECT_EACH
+                                      (below)
     (KERNEL, key, blob)               on the control queue; blob: marshal of the kernel's spec
                                       (a worker that cannot define it fails its tasks with
                                       SETUP_FAILED)
@@ -130,6 +131,10 @@ SETUP_FAILED = "KernelSetupError"
 INJECTED = ("rank", "size", "barrier")
 INJECT_RANK = 1  # a TASK's inject: bind rank and size
 INJECT_GANG = 2  # ... and barrier (a gang call: every rank runs one task)
+# A chunk of ``Pool.map``: args is one tuple of argument tuples; the kernel is called once
+# per item and the task's value is ``(results, None)``, or ``(results before the first
+# failure, that failure as a FAILED message)``.
+INJECT_EACH = 3
 
 # Message slots (see above). Slot number: chunk << CHUNK_SHIFT | index in the chunk.
 SLOT_BYTES = 256

@@ -13,7 +13,16 @@ from shardmem._engine import _protocol as P  # noqa: N812
 from shardmem._engine._shipping import _is_plain, as_plain, cloudpickle_module
 from shardmem._errors import ArgumentTypeError, InvalidArgumentError, ShippingError
 
-__all__ = ["RandomSeed", "Task", "ViewSpec", "as_view", "check_params", "encode_arg", "view_of"]
+__all__ = [
+    "Encoded",
+    "RandomSeed",
+    "Task",
+    "ViewSpec",
+    "as_view",
+    "check_params",
+    "encode_arg",
+    "view_of",
+]
 
 _SCALARS = (int, float, str, bytes, bool, type(None))
 
@@ -43,6 +52,12 @@ class Task:
     label: str = ""
 
 
+class Encoded(NamedTuple):
+    """An argument already in the form it travels in (``encode_arg`` passes it on)."""
+
+    wire: object
+
+
 class RandomSeed(int):
     """An argument that arrives in the worker as ``random.Random(seed)``: a stream per task."""
 
@@ -55,6 +70,8 @@ def encode_arg(value: object) -> object:
         return value
     if type(value) is RandomSeed:
         return (P.A_RANDOM, int(value))
+    if type(value) is Encoded:
+        return value.wire
     if isinstance(value, ViewSpec):
         return (P.A_VIEW, value.buffer.id, value.offset, value.nbytes, value.format, value.shape)
     value = as_plain(value)  # (NumPy scalars: a worker cannot unpickle them)

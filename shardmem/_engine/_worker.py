@@ -648,6 +648,8 @@ def _call(message):
         if fn is None:
             raise KernelSetupError(wanted)
         args = [_arg(v) for v in args]
+        if inject == INJECT_EACH:
+            return _each(fn, args[0]), None
         kw = {k: _arg(v) for k, v in kwargs} if kwargs else {}
         if inject:
             for name in wanted:
@@ -674,6 +676,50 @@ def _call(message):
         return None, exc
 
 
+class _Chunk:
+    """What a chunk of ``Pool.map`` did: its results, up to the exception that stopped it."""
+
+    def __init__(self, done, exc):
+        self.done = done
+        self.exc = exc
+
+
+def _each(fn, items):
+    """A chunk of ``Pool.map``: ``fn(*item)`` for each item, in order, up to a failure."""
+    done = []
+    append = done.append
+    try:
+        for item in items:
+            append(fn(*item))
+    except Cancelled:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the caller raises it at this item
+        return _Chunk(tuple(done), exc)
+    return _Chunk(tuple(done), None)
+
+
+def _chunk_outcome(task_id, chunk, took):
+    """``(results, None)`` or ``(results before the failure, FAILED message)``, encoded.
+
+    A result that cannot be sent back fails at its own item, as it would alone.
+    """
+    try:
+        return _chunk_message(task_id, chunk.done, chunk.exc, took)
+    except _UnsendableError:
+        pass
+    for index, value in enumerate(chunk.done):
+        try:
+            _encode(value)
+        except _UnsendableError as error:
+            return _chunk_message(task_id, chunk.done[:index], TypeError(str(error)), took)
+    raise _UnsendableError("the results of this chunk cannot be sent back together")
+
+
+def _chunk_message(task_id, done, exc, took):
+    failure = None if exc is None else _failure(task_id, exc)
+    return (DONE, task_id, RANK, _encode((done, failure)), took)
+
+
 def _close_stop_window(task_id):
     # Dekker-style hand-shake with the watchdog: it raises BUSY, fences, then
     # reads CURRENT; we clear CURRENT, fence, then read BUSY. Either it sees
@@ -688,6 +734,11 @@ def _close_stop_window(task_id):
 
 
 def _success(task_id, value, took):
+    if type(value) is _Chunk:  # (encoded here: outside the window a stop can land in)
+        try:
+            return _chunk_outcome(task_id, value, took)
+        except _UnsendableError as exc:
+            return _failure(task_id, TypeError(str(exc)))
     if value is not None and type(value) not in _PLAIN:
         try:
             value = _encode(value)
