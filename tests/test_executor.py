@@ -42,7 +42,7 @@ from plain_values import Point, make_point
 from pools import get_pool
 
 import shardmem as sm
-from shardmem._engine._pool import pack_callable
+from shardmem._engine._pool import _MAP_CHUNK, _map_chunks, pack_callable
 
 WAIT = 30.0  # seconds a test waits for a result before it counts as hung
 
@@ -560,9 +560,75 @@ def test_map_closed_early_runs_no_item_not_started(tmp_path: Path, workers: int)
     assert next(results, "end") == "end"
 
 
-def test_map_chunk_sizes_grow_then_shrink_and_cover_every_item() -> None:
-    from shardmem._engine._pool import _MAP_CHUNK, _map_chunks
+def bump(d: dict[str, int]) -> int:
+    d["n"] += 1
+    return d["n"]
 
+
+_grown: list[int] = []
+
+
+def grow(i: int) -> list[int]:
+    _grown.append(i)
+    return _grown
+
+
+def test_map_items_and_results_travel_on_their_own(pool: sm.Pool) -> None:
+    shared = {"n": 0}
+    assert list(pool.map(bump, [shared] * 40)) == [1] * 40  # as submit: a copy each
+    assert shared == {"n": 0}
+    results = list(pool.map(grow, range(40)))  # each as it was when its item returned
+    assert [got[-1] for got in results] == list(range(40))  # not a later item's state
+
+
+def leave_thread_at(i: int, bad: int) -> int:
+    if i == bad:
+        import threading
+
+        threading.Thread(target=time.sleep, args=(0.5,)).start()
+    return i
+
+
+def test_map_kernel_leaving_a_thread_fails_at_its_item(pool: sm.Pool) -> None:
+    got = []
+    with pytest.raises(RuntimeError, match="thread"):
+        got.extend(pool.map(leave_thread_at, range(60), itertools.repeat(22)))
+    assert got == list(range(22))
+    assert pool.submit(add, 1, 2).result(timeout=WAIT) == 3
+
+
+def test_map_shutdown_cancel_futures_starts_no_further_item(tmp_path: Path) -> None:
+    paths = [str(tmp_path / f"{i}") for i in range(400)]
+    pool = sm.Pool(2)
+    results = pool.map(touch, paths)
+    got = [next(results)]
+    pool.shutdown(wait=True, cancel_futures=True)
+    ran = len(list(tmp_path.iterdir()))
+    with pytest.raises(cf.CancelledError):
+        got.extend(results)
+    assert ran < len(paths)
+    assert len(list(tmp_path.iterdir())) == ran  # nothing started after shutdown returned
+    assert got == paths[: len(got)]
+
+
+def slow_between(i: int, lo: int, hi: int) -> tuple[int, int]:
+    import _thread
+
+    if lo <= i < hi:
+        time.sleep(0.005)
+    return i, _thread.get_native_id()  # the worker's own thread
+
+
+def test_map_shares_a_run_of_slow_items_between_workers(pool: sm.Pool) -> None:
+    # Items 255..510 travel as one chunk: a piece that runs out of time sends its rest
+    # back, split, so both workers take part in the slow run, as they would item by item.
+    assert next(itertools.islice(_map_chunks(5000, 2), 8, None)) == 256
+    results = list(pool.map(slow_between, range(5000), *map(itertools.repeat, (255, 511))))
+    assert [i for i, _ in results] == list(range(5000))
+    assert len({who for i, who in results if 255 <= i < 511}) == 2
+
+
+def test_map_chunk_sizes_grow_then_shrink_and_cover_every_item() -> None:
     for count in (0, 1, 7, 100, 1000, 100_000):
         for workers in (1, 2, 16):
             sizes = list(_map_chunks(count, workers))

@@ -303,13 +303,19 @@ class Call:
     keep: Any = None  # the Pool, held until the call completes (a pool nobody else holds)
     wire: list[Any] = field(default_factory=list)  # each task's encoded arguments, once queued
     claimed: bool = False  # a cancel() announced its task ids (and did not take them back)
-    each: bool = False  # a chunk of Pool.map: one task calls the kernel once per item
+    each: int = 0  # a chunk of Pool.map (P.INJECT_EACH...): one task, the kernel once per item
+    # A call whose tasks are chunks of the caller's tasks (``execute`` with many): the
+    # caller's tasks, and where each chunk starts among them (the last: their count).
+    items: list[Task] | None = None
+    starts: list[int] = field(default_factory=list)
 
     @property
     def inject_code(self) -> int:
         """What a worker binds or does besides calling the kernel (P.INJECT_*)."""
         if self.each:
-            return P.INJECT_EACH
+            return self.each
+        if self.items is not None:
+            return P.INJECT_TASKS
         if not self.inject:
             return 0
         return P.INJECT_GANG if self.gang else P.INJECT_RANK
@@ -318,11 +324,23 @@ class Call:
     def name(self) -> str:
         return self.kernel.name
 
-    def label(self, tid: int) -> str:
+    def label(self, tid: int, item: int | None = None) -> str:
+        """The task ``tid`` (``item``: the caller's task at that index in chunk ``tid``)."""
         index = tid - self.first
+        if item is not None and self.items is not None and 0 <= index < len(self.starts) - 1:
+            index = self.starts[index] + item
+            task = self.items[index] if index < len(self.items) else None
+            return (task.label if task is not None else "") or f"task {index}"
         if 0 <= index < len(self.tasks):
             return self.tasks[index].label or f"task {index}"
         return f"task {tid}"
+
+    def weight(self, tid: int) -> int:
+        """How many of the caller's tasks task ``tid`` stands for (a chunk: its size)."""
+        index = tid - self.first
+        if self.items is None or not 0 <= index < len(self.starts) - 1:
+            return 1
+        return self.starts[index + 1] - self.starts[index]
 
 
 def results(call: Call) -> list[object]:
@@ -356,8 +374,8 @@ def decode(value: object) -> object:
 
 def error_of(call: Call, message: tuple[Any, ...], where: str | None = None) -> BaseException:
     """The exception a FAILED message stands for (``where``: the task, when not its label)."""
-    _, tid, rank, exc_type, text, remote, payload = message
-    where = where or call.label(tid)
+    _, tid, rank, exc_type, text, remote, payload = message[:7]
+    where = where or call.label(tid, message[7] if len(message) > 7 else None)
     if exc_type == P.SETUP_FAILED:
         lines = str(text).strip().splitlines() or [""]
         hint = ""

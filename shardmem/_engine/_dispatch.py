@@ -213,7 +213,7 @@ class Dispatch(EngineState):
             return
         call.outcomes[tid - call.first] = message
         call.unreported -= 1
-        call.completed += 1
+        call.completed += call.weight(tid)
         if call.unreported == 0:
             self._finish(call)
         elif tag == P.FAILED and id(call) not in self.stopping:

@@ -5,29 +5,34 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import marshal
 import os
 import pickle
+import queue
 import sys
 import threading
 import time
 import types
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from typing import Any
 
-from shardmem._engine._calls import Call, CallFuture, _let_go, error_of, kernel_seconds
+from shardmem._engine import _protocol as P  # noqa: N812
+from shardmem._engine._calls import Call, CallFuture, _let_go, decode, error_of, kernel_seconds
 from shardmem._engine._core import STOP_GRACE, Core, _live, begin_exit
 from shardmem._engine._handoff import sched_yield
-from shardmem._engine._protocol import A_VALUE, INJECTED
+from shardmem._engine._protocol import INJECTED
 from shardmem._engine._shipping import Kernel, kernel_name, pack
 from shardmem._engine._tasks import (
     _SCALARS,
     Encoded,
     RandomSeed,
     Task,
+    ViewSpec,
     as_view,
     check_params,
+    encode_arg,
     view_of,
 )
 from shardmem._errors import (
@@ -175,7 +180,11 @@ class Pool(Executor):
         core.close(drop_queued=cancel_futures, wait=False)
         if cancel_futures:  # before returning, as the standard executors do
             for call in core.calls_in_flight():
-                if call.future is not None:
+                if call.future is None:
+                    continue
+                if call.each:  # a running chunk of Pool.map stops before its next item
+                    stop_between_items(call.future, call)
+                else:
                     call.future.cancel()  # (False for a call that runs or ran: it finishes)
         if wait:
             core.join()  # (interrupted, the pool stays closing: see __exit__)
@@ -258,10 +267,11 @@ class Pool(Executor):
         """``Executor.map`` with the items sent in chunks, each one task (see ``_map_chunks``).
 
         What the caller sees is ``Executor.map``'s: results in order, the first
-        failure raised at its own item after the results before it, the calls not
-        yet started cancelled when the iterator is closed. Only when results
-        arrive differs: a chunk's together. Items with a SharedArray or
-        SharedBuffer (shared, not copied) go one call each, as ``submit`` sends them.
+        failure raised at its own item after the results before it, and when the
+        iterator is closed no item starts any more (a running chunk stops between
+        two items). Each item's arguments and result travel on their own, as
+        ``submit`` sends them. Items with a SharedArray or SharedBuffer (shared,
+        not copied) go one call each.
         """
         items = list(zip(*iterables, strict=False))
         if not items:
@@ -271,19 +281,14 @@ class Pool(Executor):
             return _lazy_map(
                 lambda args: self.submit(fn, *args), iter(items), timeout=None, buffersize=None
             )
-        packed = pack_callable(fn)
-        chunks: list[tuple[CallFuture, Call, int]] = []
+        run = _MapRun(self, pack_callable(fn), scalars)
+        results = run.results()
         start = 0
         for size in _map_chunks(len(items), self.size):
-            chunk = tuple(items[start : start + size])
-            arg = Encoded((A_VALUE, chunk)) if scalars else chunk  # (checked: no need to again)
-            label = f"map items {start}..{start + size - 1}"
-            call = Call(packed, [Task((arg,), label=label)], gang=False, single=True, each=True)
-            chunks.append((_start(self, call), call, start))
+            run.first.append(run.send(start, items[start : start + size]))
             start += size
-        del items
-        chunks.reverse()
-        return _each_results(chunks)
+        run.first.reverse()
+        return results
 
     def _chunk_submitter(self, packed: Kernel) -> Callable[[tuple[Any, ...]], Future[Any]]:
         def submit(chunk: tuple[Any, ...]) -> Future[Any]:
@@ -392,18 +397,125 @@ def _travels_plain(value: object) -> bool:
     return type(value) in _SCALARS or (view_of(value) is value and type(value) is not RandomSeed)
 
 
-def _each_results(chunks: list[tuple[CallFuture, Call, int]]) -> Generator[Any]:
-    """The results of map chunks in order (``chunks`` reversed: the next one last)."""
-    try:
-        while chunks:
-            future, call, start = chunks.pop()
-            done, failure = future.result()
-            yield from done
-            if failure is not None:
-                raise error_of(call, failure, where=f"map item {start + len(done)}")
-    finally:
-        for future, _, _ in chunks:
-            future.cancel()
+class _Piece:
+    """Consecutive items of a map sent as one task; where its rest went if it stopped early."""
+
+    __slots__ = ("call", "future", "rest", "start", "wire")
+
+    def __init__(self, start: int, wire: tuple[Any, ...]) -> None:
+        self.start = start
+        self.wire = wire
+        self.rest: queue.SimpleQueue[_Piece | None] = queue.SimpleQueue()
+        self.call: Call
+        self.future: CallFuture
+
+
+class _MapRun:
+    """One ``Pool.map`` in chunks: sends pieces, splits the rest of a long one, yields results.
+
+    A worker ends a piece once it has run for ``P.EACH_BUDGET`` seconds and reports
+    the results it has: the rest is sent again (from the callback thread, so that
+    it runs whether or not anyone iterates), split in one piece per worker, so a run
+    of slow items is shared by every worker instead of held by the one that took it.
+    """
+
+    def __init__(self, pool: Pool, packed: Kernel, scalars: bool) -> None:
+        self.pool = pool
+        self.packed = packed
+        self.each = P.INJECT_EACH if scalars else P.INJECT_EACH_ENCODED
+        self.first: list[_Piece] = []  # the pieces sent at first, the next one last
+        self.sent: list[_Piece] = []  # every piece sent (stopped if the map is closed)
+        self.closed = False
+
+    def send(self, start: int, items: Sequence[Any], *, wire: bool = False) -> _Piece:
+        """Send items ``start``... as one task (``wire``: already as they travel)."""
+        if wire or self.each == P.INJECT_EACH:  # (plain scalars travel as they are)
+            data = tuple(items)
+        else:  # each item on its own: an object two items share arrives as two copies
+            encoded: list[Any] = [tuple(encode_arg(a) for a in item) for item in items]
+            data = tuple(marshal.dumps(args) for args in encoded)
+        piece = _Piece(start, data)
+        label = f"map items {start}..{start + len(data) - 1}"
+        call = Call(self.packed, [Task((Encoded((P.A_VALUE, data)),), label=label)], gang=False)
+        call.single, call.each = True, self.each
+        piece.call = call
+        self.sent.append(piece)
+        piece.future = _start(self.pool, call)
+        piece.future.add_done_callback(lambda _, piece=piece: self._went(piece))
+        return piece
+
+    def _went(self, piece: _Piece) -> None:
+        """A piece ended (callback thread): send the rest of one that ran out of time."""
+        future = piece.future
+        if future.cancelled() or future.exception() is not None:
+            return
+        done, _, stopped = future.result()
+        if stopped != P.EACH_BUDGET:
+            return
+        try:
+            start = piece.start + len(done)
+            rest = piece.wire[len(done) :]
+            for size in _split(len(rest), self.pool.size):
+                if self.closed:
+                    break
+                piece.rest.put(self.send(start, rest[:size], wire=True))
+                start, rest = start + size, rest[size:]
+        except BaseException as exc:  # noqa: BLE001 - raised to the consumer at that item
+            failed = _Piece(start, ())
+            failed.future = CallFuture(piece.call)
+            failed.future.set_exception(exc)
+            piece.rest.put(failed)
+        finally:
+            piece.rest.put(None)
+            if self.closed:  # (closed meanwhile: results() may not have seen these)
+                for sent in list(self.sent):
+                    stop_between_items(sent.future, sent.call)
+
+    def results(self) -> Generator[Any]:
+        """Every item's result in order; the first failure raised at its own item."""
+        try:
+            first = self.first
+            while first:
+                yield from self._results(first[-1])
+                first.pop()
+        finally:
+            self.closed = True
+            for piece in list(self.sent):
+                stop_between_items(piece.future, piece.call)
+            self.sent.clear()
+
+    def _results(self, piece: _Piece) -> Generator[Any]:
+        done, failure, stopped = piece.future.result()
+        for value in done:
+            yield decode(value)
+        if failure is not None:
+            raise error_of(piece.call, failure, where=f"map item {piece.start + len(done)}")
+        if stopped == P.EACH_BUDGET:
+            while (rest := _take(piece.rest)) is not None:
+                yield from self._results(rest)
+        elif stopped:  # (the pool was shut down with cancel_futures=True)
+            raise CancelledError
+
+
+def stop_between_items(future: CallFuture, call: Call) -> None:
+    """Cancel a map chunk, or stop it before its next item if it runs (from any thread)."""
+    if not future.cancel() and not future.done() and call.engine is not None:
+        call.engine.stop_between_items(call)
+
+
+def _split(count: int, parts: int) -> list[int]:
+    """``count`` items in at most ``parts`` pieces, as even as can be."""
+    parts = max(1, min(parts, count))
+    return [count // parts + (i < count % parts) for i in range(parts)]
+
+
+def _take(pieces: queue.SimpleQueue[_Piece | None]) -> _Piece | None:
+    """The next piece sent for the rest of a piece (in slices: Ctrl-C gets through)."""
+    while True:
+        try:
+            return pieces.get(timeout=_TICK)
+        except queue.Empty:
+            continue
 
 
 def _chunked(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[Any, ...]]:
@@ -501,7 +613,10 @@ def execute(
         )
     packed = pack(kernel)
     deadline = None if timeout is None else time.monotonic() + _check_timeout(timeout)
-    call = Call(packed, list(tasks), gang=gang)
+    chunked = None if gang else _task_chunks(tasks, pool.size)
+    call = Call(packed, list(tasks) if chunked is None else chunked[0], gang=gang)
+    if chunked is not None:
+        call.items, call.starts = list(tasks), chunked[1]
     call.keep = pool
     core = pool._core
     future = call.future = CallFuture(call)
@@ -531,7 +646,44 @@ def execute(
         raise
     if timing is not None:
         timing.append(kernel_seconds(call))
+    if chunked is not None:
+        return [decode(value) for (chunk,) in values for value in chunk]
     return values  # type: ignore[no-any-return]
+
+
+_CHUNK_TASKS_FROM = 8  # tasks per worker from which a call's tasks travel in chunks
+
+
+def _task_chunks(tasks: Sequence[Task], workers: int) -> tuple[list[Task], list[int]] | None:
+    """A call of many tasks as fewer tasks, each a chunk of them (sized as map's chunks).
+
+    Each chunk carries its tasks' encoded arguments, and one view of each buffer
+    they use (so that the pool shares and pins it). ``(chunks, starts)``, or None
+    for a call of few tasks or of tasks pinned to ranks.
+    """
+    if len(tasks) < _CHUNK_TASKS_FROM * workers or any(t.rank is not None for t in tasks):
+        return None
+    chunks, starts, start = [], [0], 0
+    for size in _map_chunks(len(tasks), workers):
+        part = tasks[start : start + size]
+        items = tuple(
+            (
+                tuple(encode_arg(v) for v in t.views),
+                tuple((k, encode_arg(v)) for k, v in t.kwargs),
+            )
+            for t in part
+        )
+        views = {
+            v.buffer.id: v
+            for t in part
+            for v in (*t.views, *(v for _, v in t.kwargs))
+            if isinstance(v, ViewSpec)
+        }
+        label = f"tasks {start}..{start + size - 1}"
+        chunks.append(Task((Encoded((P.A_VALUE, items)), *views.values()), label=label))
+        start += size
+        starts.append(start)
+    return chunks, starts
 
 
 def _parameters(kernel: Callable[..., object]) -> tuple[str, ...]:

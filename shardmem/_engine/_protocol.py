@@ -11,8 +11,8 @@ Main -> worker (a worker's own queue, or the pool's shared queue)::
 
     (TASK, task_id, kernel_key, args, kwargs, call_id, inject)
                                       args: each a plain scalar or a tagged tuple (A_* below);
-                                      inject: 0, INJECT_RANK, INJECT_GANG or INJECT_EACH
-                                      (below)
+                                      inject: 0, INJECT_RANK, INJECT_GANG, INJECT_EACH or
+                                      INJECT_TASKS (below)
     (KERNEL, key, blob)               on the control queue; blob: marshal of the kernel's spec
                                       (a worker that cannot define it fails its tasks with
                                       SETUP_FAILED)
@@ -131,10 +131,22 @@ SETUP_FAILED = "KernelSetupError"
 INJECTED = ("rank", "size", "barrier")
 INJECT_RANK = 1  # a TASK's inject: bind rank and size
 INJECT_GANG = 2  # ... and barrier (a gang call: every rank runs one task)
-# A chunk of ``Pool.map``: args is one tuple of argument tuples; the kernel is called once
-# per item and the task's value is ``(results, None)``, or ``(results before the first
-# failure, that failure as a FAILED message)``.
+# A chunk of ``Pool.map``: args is one tuple of items, each a tuple of arguments, as they
+# are (INJECT_EACH: plain scalars only) or encoded as a task's and marshalled, one bytes
+# per item (INJECT_EACH_ENCODED). The
+# kernel is called once per item and the task's value is ``(results, failure, stopped)``:
+# each result encoded as a task's value, the FAILED message of the item that ended the
+# chunk (or None), and whether and why it stopped early (EACH_STOPPED, EACH_BUDGET).
 INJECT_EACH = 3
+INJECT_EACH_ENCODED = 5
+EACH_STOPPED = 1  # a map chunk's ``stopped``: its id was put on the cancel ring
+EACH_BUDGET = 2  # ... it ran EACH_SECONDS and reports what it has (the pool sends the rest)
+EACH_SECONDS = 0.02
+# A chunk of one call's tasks (``execute`` with many): args is one tuple of
+# ``(args, kwargs)`` pairs, each encoded as a task's; rank and size are bound as for
+# INJECT_RANK. The task's value is ``(results,)``; a failure is a FAILED message with one
+# more item, the index in the chunk of the task that failed.
+INJECT_TASKS = 4
 
 # Message slots (see above). Slot number: chunk << CHUNK_SHIFT | index in the chunk.
 SLOT_BYTES = 256

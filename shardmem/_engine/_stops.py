@@ -59,6 +59,18 @@ class Stops(EngineState):
         call.claimed = False
         return False
 
+    def stop_between_items(self, call: Call) -> None:
+        """Ask a running chunk of ``Pool.map`` to stop before its next item (any thread).
+
+        Its task ids go on the cancel ring, which a map chunk reads between two
+        items; it then reports the results it has and that it stopped. Nothing is
+        claimed: the call finishes as any other (a worker lapped on the ring misses
+        it and runs the chunk to its end).
+        """
+        if call.first > 0 and call.outcomes:
+            first, last = call.first, call.first + len(call.outcomes) - 1
+            self._ring_write(first << P.RING_SHIFT | min(last - first, (1 << P.RING_SHIFT) - 1))
+
     def call_started(self, call: Call) -> bool:
         """True once a task of ``call`` runs or ran its kernel (from any thread)."""
         if call.first <= 0 or not call.outcomes:

@@ -582,7 +582,8 @@ def _run(message, slot):
         sys.set_int_max_str_digits(_INT_DIGITS)
     if stopped:
         outcome = (CANCELLED, task_id, RANK)
-    elif _thread._count() > threads_before:  # this kernel started threads it left running
+    elif type(value) is not _Chunk and _thread._count() > threads_before:
+        # This kernel started threads it left running (a chunk checks after each item).
         outcome = _failure(task_id, _stray_threads(message[2]))
     elif error is not None:
         outcome = _failure(task_id, error)
@@ -647,9 +648,9 @@ def _call(message):
         fn, wanted = entry
         if fn is None:
             raise KernelSetupError(wanted)
+        if inject >= INJECT_EACH:  # a chunk: its items are decoded one by one
+            return _each(fn, _arg(args[0]), inject, wanted, task_id=_task_id, key=key), None
         args = [_arg(v) for v in args]
-        if inject == INJECT_EACH:
-            return _each(fn, args[0]), None
         kw = {k: _arg(v) for k, v in kwargs} if kwargs else {}
         if inject:
             for name in wanted:
@@ -677,47 +678,76 @@ def _call(message):
 
 
 class _Chunk:
-    """What a chunk of ``Pool.map`` did: its results, up to the exception that stopped it."""
+    """What a chunk did: its results (each encoded), up to the failure that ended it."""
 
-    def __init__(self, done, exc):
+    def __init__(self, done, exc, stopped, inject):
         self.done = done
         self.exc = exc
+        self.stopped = stopped  # 0, EACH_STOPPED or EACH_BUDGET (see _protocol.py)
+        self.inject = inject
 
 
-def _each(fn, items):
-    """A chunk of ``Pool.map``: ``fn(*item)`` for each item, in order, up to a failure."""
+def _each(fn, items, inject, wanted, *, task_id, key):
+    """A chunk: ``fn`` called for each item, in order, up to a failure.
+
+    INJECT_EACH: map items as they are (``fn(*item)``); INJECT_EACH_ENCODED: map
+    items whose arguments are encoded as a task's; INJECT_TASKS: ``(args,
+    kwargs)`` of a call's tasks, with rank and size bound as for INJECT_RANK.
+    Each result is encoded at once (a later item cannot change it), and an item
+    that fails, leaves a thread running or returns what cannot be sent back ends
+    the chunk there, as it would end its own call. A map chunk also stops between
+    two items when its task id is put on the cancel ring (its iterator was closed),
+    or once it has run for EACH_SECONDS (the pool sends the rest again, split).
+    """
     done = []
     append = done.append
+    threads = _thread._count()
+    stoppable = inject != INJECT_TASKS
+    deadline = perf_counter() + EACH_SECONDS
     try:
         for item in items:
-            append(fn(*item))
+            if stoppable and done:
+                if CTRL[C_CANCELS] != _seen_cancels[0] and _cancelled(task_id):
+                    return _Chunk(tuple(done), None, EACH_STOPPED, inject)
+                if perf_counter() > deadline:
+                    return _Chunk(tuple(done), None, EACH_BUDGET, inject)
+            if inject == INJECT_EACH:
+                value = fn(*item)
+            elif inject == INJECT_EACH_ENCODED:  # (marshalled one by one: no shared objects)
+                value = fn(*[_arg(v) for v in marshal.loads(item)])
+            else:
+                args, kwargs = item
+                kw = {k: _arg(v) for k, v in kwargs} if kwargs else {}
+                for name in wanted:
+                    if name == "rank" and name not in kw:
+                        kw[name] = RANK
+                    elif name == "size" and name not in kw:
+                        kw[name] = SIZE
+                value = fn(*[_arg(v) for v in args], **kw)
+            if _thread._count() > threads:
+                return _Chunk(tuple(done), _stray_threads(key), 0, inject)
+            append(value if value is None or type(value) in _PLAIN else _encode(value))
     except Cancelled:
         raise
+    except _UnsendableError as exc:
+        return _Chunk(tuple(done), TypeError(str(exc)), 0, inject)
     except BaseException as exc:  # noqa: BLE001 - the caller raises it at this item
-        return _Chunk(tuple(done), exc)
-    return _Chunk(tuple(done), None)
+        return _Chunk(tuple(done), exc, 0, inject)
+    return _Chunk(tuple(done), None, 0, inject)
 
 
 def _chunk_outcome(task_id, chunk, took):
-    """``(results, None)`` or ``(results before the failure, FAILED message)``, encoded.
+    """A chunk's outcome (its results are encoded already: plain values and tuples).
 
-    A result that cannot be sent back fails at its own item, as it would alone.
+    Map items: ``(results, FAILED message or None, stopped)``. Tasks: ``((results,),)``,
+    or the FAILED message of the task that failed, with its index in the chunk.
     """
-    try:
-        return _chunk_message(task_id, chunk.done, chunk.exc, took)
-    except _UnsendableError:
-        pass
-    for index, value in enumerate(chunk.done):
-        try:
-            _encode(value)
-        except _UnsendableError as error:
-            return _chunk_message(task_id, chunk.done[:index], TypeError(str(error)), took)
-    raise _UnsendableError("the results of this chunk cannot be sent back together")
-
-
-def _chunk_message(task_id, done, exc, took):
-    failure = None if exc is None else _failure(task_id, exc)
-    return (DONE, task_id, RANK, _encode((done, failure)), took)
+    failure = None if chunk.exc is None else _failure(task_id, chunk.exc)
+    if chunk.inject != INJECT_TASKS:
+        return (DONE, task_id, RANK, (chunk.done, failure, chunk.stopped), took)
+    if failure is not None:
+        return (*failure, len(chunk.done))
+    return (DONE, task_id, RANK, (chunk.done,), took)
 
 
 def _close_stop_window(task_id):
@@ -734,11 +764,8 @@ def _close_stop_window(task_id):
 
 
 def _success(task_id, value, took):
-    if type(value) is _Chunk:  # (encoded here: outside the window a stop can land in)
-        try:
-            return _chunk_outcome(task_id, value, took)
-        except _UnsendableError as exc:
-            return _failure(task_id, TypeError(str(exc)))
+    if type(value) is _Chunk:
+        return _chunk_outcome(task_id, value, took)
     if value is not None and type(value) not in _PLAIN:
         try:
             value = _encode(value)
