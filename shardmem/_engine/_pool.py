@@ -441,7 +441,7 @@ class _MapRun:
         piece.call = call
         self.sent.append(piece)
         piece.future = _start(self.pool, call)
-        piece.future.add_done_callback(lambda _, piece=piece: self._went(piece))
+        piece.future.add_done_callback(_WhenDone(self, piece))
         return piece
 
     def _went(self, piece: _Piece) -> None:
@@ -495,6 +495,26 @@ class _MapRun:
                 yield from self._results(rest)
         elif stopped:  # (the pool was shut down with cancel_futures=True)
             raise CancelledError
+
+
+class _WhenDone:
+    """A piece's done callback: holds the map (and its pool) only until the piece ends.
+
+    A function would keep them in a cycle (piece, future, callback) that only the
+    garbage collector breaks: a pool nobody holds would stay open until then.
+    """
+
+    __slots__ = ("piece", "run")
+
+    def __init__(self, run: _MapRun, piece: _Piece) -> None:
+        self.run: _MapRun | None = run
+        self.piece: _Piece | None = piece
+
+    def __call__(self, _: object) -> None:
+        run, piece = self.run, self.piece
+        self.run = self.piece = None
+        if run is not None and piece is not None:
+            run._went(piece)
 
 
 def stop_between_items(future: CallFuture, call: Call) -> None:
