@@ -581,6 +581,22 @@ def test_map_items_and_results_travel_on_their_own(pool: sm.Pool) -> None:
     assert [got[-1] for got in results] == list(range(40))  # not a later item's state
 
 
+def lower_limit_at_zero(i: int) -> int:
+    if i == 0:
+        sys.setrecursionlimit(60)
+        sys.set_int_max_str_digits(700)
+    return sys.getrecursionlimit() * 10_000 + sys.get_int_max_str_digits()
+
+
+def test_map_item_sees_no_limit_an_earlier_item_set() -> None:
+    # As from one task to the next: a chunk restores the limits after each item.
+    pool = get_pool(1)
+    untouched = pool.submit(lower_limit_at_zero, 1).result(timeout=WAIT)
+    assert list(pool.map(lower_limit_at_zero, range(1, 9))) == [untouched] * 8
+    got = list(pool.map(lower_limit_at_zero, range(50)))
+    assert got[1:] == [untouched] * 49
+
+
 def leave_thread_at(i: int, bad: int) -> int:
     if i == bad:
         import threading

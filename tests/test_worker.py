@@ -67,8 +67,21 @@ def test_two_tasks_queued_together_run_at_once_on_two_workers(via_map: bool, rou
                 pool2.submit(rendezvous, flags, me=1, other=0),
             ]
             got = [f.result(timeout=60) for f in futures]
-        assert got == [True, True]
+        assert got == [True, True], _engine_state(pool2)
         np.testing.assert_array_equal(np.asarray(flags), [1, 1])
+
+
+def _engine_state(pool: sm.Pool) -> str:
+    """What each worker's record says now (to tell why a task was not taken)."""
+    from shardmem._engine import _protocol as P  # noqa: N812
+    from shardmem._engine._handoff import qcount
+
+    core = pool._core
+    ctrl = core.ctrl
+    fields = {"sleeping": P.W_SLEEPING, "status": P.W_STATUS, "current": P.W_CURRENT}
+    fields |= {"big_sent": P.W_BIG_SENT, "big_taken": P.W_BIG_TAKEN}
+    workers = [{k: ctrl[w.base + v] for k, v in fields.items()} for w in core.workers]
+    return f"workers {workers}; shared queue {qcount(core.shared.id)}; retired {core.retired}"
 
 
 def _rendezvous_by_index(flags: memoryview, me: int, other: int) -> bool:

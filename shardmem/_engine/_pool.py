@@ -484,17 +484,31 @@ class _MapRun:
                 stop_between_items(piece.future, piece.call)
             self.sent.clear()
 
-    def _results(self, piece: _Piece) -> Generator[Any]:
-        done, failure, stopped = piece.future.result()
-        for value in done:
-            yield decode(value)
-        if failure is not None:
-            raise error_of(piece.call, failure, where=f"map item {piece.start + len(done)}")
-        if stopped == P.EACH_BUDGET:
-            while (rest := _take(piece.rest)) is not None:
-                yield from self._results(rest)
-        elif stopped:  # (the pool was shut down with cancel_futures=True)
-            raise CancelledError
+    def _results(self, first: _Piece) -> Generator[Any]:
+        """The results of ``first``, then of the pieces its rest went to, in order.
+
+        A loop over a stack of the rest queues being read, not a recursion: a long
+        run of slow items on one worker is handed back once per item.
+        """
+        reading: list[queue.SimpleQueue[_Piece | None]] = []
+        piece: _Piece | None = first
+        while True:
+            if piece is not None:
+                done, failure, stopped = piece.future.result()
+                for value in done:
+                    yield decode(value)
+                if failure is not None:
+                    where = f"map item {piece.start + len(done)}"
+                    raise error_of(piece.call, failure, where=where)
+                if stopped == P.EACH_BUDGET:
+                    reading.append(piece.rest)
+                elif stopped:  # (the pool was shut down with cancel_futures=True)
+                    raise CancelledError
+            if not reading:
+                return
+            piece = _take(reading[-1])
+            if piece is None:  # every piece of that rest has been read
+                reading.pop()
 
 
 class _WhenDone:

@@ -576,10 +576,7 @@ def _run(message, slot):
                 _skip(task_id)
     # Restored first: a kernel that lowered the recursion limit must not break the
     # code that reports its outcome (importing traceback, pickling).
-    if sys.getrecursionlimit() != _RECURSION_LIMIT:  # one kernel's setting is not the next's
-        sys.setrecursionlimit(_RECURSION_LIMIT)
-    if sys.get_int_max_str_digits() != _INT_DIGITS:
-        sys.set_int_max_str_digits(_INT_DIGITS)
+    _restore_settings()
     if stopped:
         outcome = (CANCELLED, task_id, RANK)
     elif type(value) is not _Chunk and _thread._count() > threads_before:
@@ -592,6 +589,14 @@ def _run(message, slot):
     del value, error
     CTRL[_COMPLETED] += 1
     _reply(outcome, slot)
+
+
+def _restore_settings():
+    """Undo what a kernel changed of the interpreter's limits: one's is not the next's."""
+    if sys.getrecursionlimit() != _RECURSION_LIMIT:
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+    if sys.get_int_max_str_digits() != _INT_DIGITS:
+        sys.set_int_max_str_digits(_INT_DIGITS)
 
 
 def _skip(task_id):
@@ -724,6 +729,7 @@ def _each(fn, items, inject, wanted, *, task_id, key):
                     elif name == "size" and name not in kw:
                         kw[name] = SIZE
                 value = fn(*[_arg(v) for v in args], **kw)
+            _restore_settings()
             if _thread._count() > threads:
                 return _Chunk(tuple(done), _stray_threads(key), 0, inject)
             append(value if value is None or type(value) in _PLAIN else _encode(value))
