@@ -8,7 +8,6 @@ import itertools
 import marshal
 import os
 import pickle
-import queue
 import sys
 import threading
 import time
@@ -285,9 +284,8 @@ class Pool(Executor):
         results = run.results()
         start = 0
         for size in _map_chunks(len(items), self.size):
-            run.first.append(run.send(start, items[start : start + size]))
+            run.pieces.insert(0, run.send(start, items[start : start + size]))
             start += size
-        run.first.reverse()
         return results
 
     def _chunk_submitter(self, packed: Kernel) -> Callable[[tuple[Any, ...]], Future[Any]]:
@@ -373,7 +371,7 @@ def _start(pool: Pool, call: Call) -> CallFuture:
         raise
 
 
-_MAP_CHUNK = 256  # items per task at most in Pool.map
+_MAP_CHUNK = 64  # items per task at most in Pool.map
 
 
 def _map_chunks(count: int, workers: int) -> Iterator[int]:
@@ -398,158 +396,61 @@ def _travels_plain(value: object) -> bool:
 
 
 class _Piece:
-    """Consecutive items of a map sent as one task; where its rest went if it stopped early."""
+    """Consecutive items of a map, sent as one task."""
 
-    __slots__ = ("call", "future", "rest", "start", "wire")
+    __slots__ = ("call", "future", "start")
 
-    def __init__(self, start: int, wire: tuple[Any, ...]) -> None:
+    def __init__(self, start: int, call: Call, future: CallFuture) -> None:
         self.start = start
-        self.wire = wire
-        self.rest: queue.SimpleQueue[_Piece | None] = queue.SimpleQueue()
-        self.call: Call
-        self.future: CallFuture
+        self.call = call
+        self.future = future
 
 
 class _MapRun:
-    """One ``Pool.map`` in chunks: sends pieces, splits the rest of a long one, yields results.
-
-    A worker ends a piece once it has run for ``P.EACH_BUDGET`` seconds and reports
-    the results it has: the rest is sent again (from the callback thread, so that
-    it runs whether or not anyone iterates), split in one piece per worker, so a run
-    of slow items is shared by every worker instead of held by the one that took it.
-    """
+    """One ``Pool.map`` in chunks: sends its pieces, yields their results item by item."""
 
     def __init__(self, pool: Pool, packed: Kernel, scalars: bool) -> None:
         self.pool = pool
         self.packed = packed
         self.each = P.INJECT_EACH if scalars else P.INJECT_EACH_ENCODED
-        self.first: list[_Piece] = []  # the pieces sent at first, the next one last
-        self.sent: list[_Piece] = []  # every piece sent (stopped if the map is closed)
-        self.closed = False
+        self.pieces: list[_Piece] = []  # the pieces not read yet, the next one last
 
-    def send(self, start: int, items: Sequence[Any], *, wire: bool = False) -> _Piece:
-        """Send items ``start``... as one task (``wire``: already as they travel)."""
-        if wire or self.each == P.INJECT_EACH:  # (plain scalars travel as they are)
+    def send(self, start: int, items: Sequence[Any]) -> _Piece:
+        """Send items ``start``... as one task."""
+        if self.each == P.INJECT_EACH:  # (plain scalars travel as they are)
             data = tuple(items)
         else:  # each item on its own: an object two items share arrives as two copies
             encoded: list[Any] = [tuple(encode_arg(a) for a in item) for item in items]
             data = tuple(marshal.dumps(args) for args in encoded)
-        piece = _Piece(start, data)
         label = f"map items {start}..{start + len(data) - 1}"
         call = Call(self.packed, [Task((Encoded((P.A_VALUE, data)),), label=label)], gang=False)
         call.single, call.each = True, self.each
-        piece.call = call
-        self.sent.append(piece)
-        piece.future = _start(self.pool, call)
-        piece.future.add_done_callback(_WhenDone(self, piece))
-        return piece
-
-    def _went(self, piece: _Piece) -> None:
-        """A piece ended (callback thread): send the rest of one that ran out of time."""
-        future = piece.future
-        if future.cancelled() or future.exception() is not None:
-            return
-        done, _, stopped = future.result()
-        if stopped != P.EACH_BUDGET:
-            return
-        try:
-            start = piece.start + len(done)
-            rest = piece.wire[len(done) :]
-            for size in _split(len(rest), self.pool.size):
-                if self.closed:
-                    break
-                piece.rest.put(self.send(start, rest[:size], wire=True))
-                start, rest = start + size, rest[size:]
-        except BaseException as exc:  # noqa: BLE001 - raised to the consumer at that item
-            failed = _Piece(start, ())
-            failed.future = CallFuture(piece.call)
-            failed.future.set_exception(exc)
-            piece.rest.put(failed)
-        finally:
-            piece.rest.put(None)
-            if self.closed:  # (closed meanwhile: results() may not have seen these)
-                for sent in list(self.sent):
-                    stop_between_items(sent.future, sent.call)
+        return _Piece(start, call, _start(self.pool, call))
 
     def results(self) -> Generator[Any]:
         """Every item's result in order; the first failure raised at its own item."""
+        pieces = self.pieces
         try:
-            first = self.first
-            while first:
-                yield from self._results(first[-1])
-                first.pop()
-        finally:
-            self.closed = True
-            for piece in list(self.sent):
-                stop_between_items(piece.future, piece.call)
-            self.sent.clear()
-
-    def _results(self, first: _Piece) -> Generator[Any]:
-        """The results of ``first``, then of the pieces its rest went to, in order.
-
-        A loop over a stack of the rest queues being read, not a recursion: a long
-        run of slow items on one worker is handed back once per item.
-        """
-        reading: list[queue.SimpleQueue[_Piece | None]] = []
-        piece: _Piece | None = first
-        while True:
-            if piece is not None:
+            while pieces:
+                piece = pieces[-1]
                 done, failure, stopped = piece.future.result()
+                pieces.pop()
                 for value in done:
                     yield decode(value)
                 if failure is not None:
                     where = f"map item {piece.start + len(done)}"
                     raise error_of(piece.call, failure, where=where)
-                if stopped == P.EACH_BUDGET:
-                    reading.append(piece.rest)
-                elif stopped:  # (the pool was shut down with cancel_futures=True)
+                if stopped:  # (the pool was shut down with cancel_futures=True)
                     raise CancelledError
-            if not reading:
-                return
-            piece = _take(reading[-1])
-            if piece is None:  # every piece of that rest has been read
-                reading.pop()
-
-
-class _WhenDone:
-    """A piece's done callback: holds the map (and its pool) only until the piece ends.
-
-    A function would keep them in a cycle (piece, future, callback) that only the
-    garbage collector breaks: a pool nobody holds would stay open until then.
-    """
-
-    __slots__ = ("piece", "run")
-
-    def __init__(self, run: _MapRun, piece: _Piece) -> None:
-        self.run: _MapRun | None = run
-        self.piece: _Piece | None = piece
-
-    def __call__(self, _: object) -> None:
-        run, piece = self.run, self.piece
-        self.run = self.piece = None
-        if run is not None and piece is not None:
-            run._went(piece)
+        finally:
+            for piece in pieces:
+                stop_between_items(piece.future, piece.call)
 
 
 def stop_between_items(future: CallFuture, call: Call) -> None:
     """Cancel a map chunk, or stop it before its next item if it runs (from any thread)."""
     if not future.cancel() and not future.done() and call.engine is not None:
         call.engine.stop_between_items(call)
-
-
-def _split(count: int, parts: int) -> list[int]:
-    """``count`` items in at most ``parts`` pieces, as even as can be."""
-    parts = max(1, min(parts, count))
-    return [count // parts + (i < count % parts) for i in range(parts)]
-
-
-def _take(pieces: queue.SimpleQueue[_Piece | None]) -> _Piece | None:
-    """The next piece sent for the rest of a piece (in slices: Ctrl-C gets through)."""
-    while True:
-        try:
-            return pieces.get(timeout=_TICK)
-        except queue.Empty:
-            continue
 
 
 def _chunked(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[Any, ...]]:

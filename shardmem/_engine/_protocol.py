@@ -136,12 +136,11 @@ INJECT_GANG = 2  # ... and barrier (a gang call: every rank runs one task)
 # per item (INJECT_EACH_ENCODED). The
 # kernel is called once per item and the task's value is ``(results, failure, stopped)``:
 # each result encoded as a task's value, the FAILED message of the item that ended the
-# chunk (or None), and whether and why it stopped early (EACH_STOPPED, EACH_BUDGET).
+# chunk (or None), and whether it stopped early (EACH_STOPPED: its id was put on the cancel
+# ring between two items).
 INJECT_EACH = 3
 INJECT_EACH_ENCODED = 5
 EACH_STOPPED = 1  # a map chunk's ``stopped``: its id was put on the cancel ring
-EACH_BUDGET = 2  # ... it ran EACH_SECONDS and reports what it has (the pool sends the rest)
-EACH_SECONDS = 0.02
 # A chunk of one call's tasks (``execute`` with many): args is one tuple of
 # ``(args, kwargs)`` pairs, each encoded as a task's; rank and size are bound as for
 # INJECT_RANK. The task's value is ``(results,)``; a failure is a FAILED message with one

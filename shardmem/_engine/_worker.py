@@ -688,7 +688,7 @@ class _Chunk:
     def __init__(self, done, exc, stopped, inject):
         self.done = done
         self.exc = exc
-        self.stopped = stopped  # 0, EACH_STOPPED or EACH_BUDGET (see _protocol.py)
+        self.stopped = stopped  # 0 or EACH_STOPPED (see _protocol.py)
         self.inject = inject
 
 
@@ -701,21 +701,16 @@ def _each(fn, items, inject, wanted, *, task_id, key):
     Each result is encoded at once (a later item cannot change it), and an item
     that fails, leaves a thread running or returns what cannot be sent back ends
     the chunk there, as it would end its own call. A map chunk also stops between
-    two items when its task id is put on the cancel ring (its iterator was closed),
-    or once it has run for EACH_SECONDS (the pool sends the rest again, split).
+    two items when its task id is put on the cancel ring (its iterator was closed).
     """
     done = []
     append = done.append
     threads = _thread._count()
     stoppable = inject != INJECT_TASKS
-    deadline = perf_counter() + EACH_SECONDS
     try:
         for item in items:
-            if stoppable and done:
-                if CTRL[C_CANCELS] != _seen_cancels[0] and _cancelled(task_id):
-                    return _Chunk(tuple(done), None, EACH_STOPPED, inject)
-                if perf_counter() > deadline:
-                    return _Chunk(tuple(done), None, EACH_BUDGET, inject)
+            if stoppable and CTRL[C_CANCELS] != _seen_cancels[0] and _cancelled(task_id):
+                return _Chunk(tuple(done), None, EACH_STOPPED, inject)
             if inject == INJECT_EACH:
                 value = fn(*item)
             elif inject == INJECT_EACH_ENCODED:  # (marshalled one by one: no shared objects)
