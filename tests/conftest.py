@@ -6,11 +6,13 @@ import contextlib
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import interpreters
 
 import pytest
-from pools import close_all, get_pool, open_pools
+from engine_state import leftovers
+from pools import close_all, discard, get_pool, open_pools
 
 import shardmem as sm
 
@@ -30,6 +32,27 @@ def _close_session_pools() -> Iterator[None]:
 def pool2() -> sm.Pool:
     """A shared two-worker pool."""
     return get_pool(2)
+
+
+@pytest.fixture(autouse=True)
+def _session_pools_left_idle() -> Iterator[None]:
+    """Fail a test that leaves a session pool with work in flight, and replace that pool.
+
+    Work still draining gets 10 s. A pool left busy after that (a kernel spinning on
+    a flag the failed test never set) is stopped and dropped, so the next test gets
+    a fresh one: one failure stays one failure, not every later test on that pool.
+    """
+    yield
+    busy = []
+    for pool in open_pools():
+        end = time.monotonic() + 10.0
+        while (left := leftovers(pool)) and time.monotonic() < end:
+            time.sleep(0.005)
+        if left:
+            busy.append(f"{pool!r}: {'; '.join(left)}")
+            discard(pool)
+            pool._core.close(cancel=True)  # stops the running kernels too
+    assert not busy, f"the test left session pools busy (now replaced): {busy}"
 
 
 def _snapshot() -> tuple[set[int], set[int]]:

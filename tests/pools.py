@@ -20,6 +20,13 @@ def open_pools() -> list[sm.Pool]:
     return [p for p in _pools.values() if not p.closed]
 
 
+def discard(pool: sm.Pool) -> None:
+    """Forget a session pool: the next ``get_pool`` of its size starts a new one."""
+    for workers, known in list(_pools.items()):
+        if known is pool:
+            del _pools[workers]
+
+
 def close_all() -> None:
     """Close every session pool."""
     for pool in _pools.values():

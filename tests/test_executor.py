@@ -1450,17 +1450,20 @@ def test_a_ctrl_c_splitting_the_futures_with_leaves_its_lock_free(wait: Any) -> 
 def test_running_is_set_by_the_first_task_of_a_call_of_several() -> None:
     """A map chunk of several items is RUNNING from its first item on."""
     pool = get_pool(2)
+    assert_idle(pool)  # (an earlier test's dropped tasks drain in the background)
     flag = sm.zeros(2, dtype="uint8")
     flag_np = np.asarray(flag)
     results = pool.map(block, [flag, flag], chunksize=2)  # one call, two tasks
-    _until(lambda: flag_np[1] == 1)
-    core_calls = pool._core.calls_in_flight()
-    assert len(core_calls) == 1
-    assert core_calls[0].future is not None
-    future = core_calls[0].future
-    _until(future.running)
-    assert not future.cancel()
-    flag_np[0] = 1
+    try:
+        _until(lambda: flag_np[1] == 1)
+        core_calls = pool._core.calls_in_flight()
+        assert len(core_calls) == 1, core_calls
+        assert core_calls[0].future is not None
+        future = core_calls[0].future
+        _until(future.running)
+        assert not future.cancel()
+    finally:
+        flag_np[0] = 1  # (failing, the blocked kernels must not keep the pool busy)
     assert list(results) == ["released", "released"]
     assert not future.running()
     assert future.done()
