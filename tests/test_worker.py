@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pools import get_pool
@@ -34,6 +35,37 @@ def test_a_fresh_worker_has_not_imported_pickle_or_collections() -> None:
     assert "collections" not in modules
     assert "_worker" not in modules  # the loop runs as code, never imported by name
     assert "marshal" in modules  # (the list is real: the loop's own imports are there)
+
+
+def test_a_c_function_travels_by_name_without_pickle_in_the_worker() -> None:
+    # abs, math.fsum and operator.add are sent by name, as pickle would send them, but
+    # the worker looks them up itself: importing pickle there costs ~1 MiB per worker.
+    import math
+    import operator
+
+    with sm.Pool(1) as pool:
+        assert pool.submit(abs, -3).result(timeout=60) == 3
+        assert list(pool.map(math.fsum, [[0.1] * 10, [1.0, 2.0]])) == [1.0, 3.0]
+        assert pool.submit(operator.add, 2, 5).result(timeout=60) == 7
+        modules = pool.submit(loaded_modules).result(timeout=60)
+        assert "pickle" not in modules
+        assert "math" in modules  # imported by name, as unpickling would have
+        # Any other callable still travels by pickle, and works the same.
+        assert pool.submit(int.from_bytes, b"\x01\x00", "little").result(timeout=60) == 1
+        assert pool.submit(str.upper, "ab").result(timeout=60) == "AB"
+
+
+def test_a_c_function_of_a_module_a_worker_cannot_import_fails_its_task() -> None:
+    # NumPy's C functions name a module that cannot load in a subinterpreter: the task
+    # fails with a ShippingError that says so, as when the function travelled by pickle,
+    # and the pool goes on.
+    from numpy._core import _multiarray_umath as umath
+
+    fn = umath.normalize_axis_index
+    with sm.Pool(1) as pool:
+        with pytest.raises(sm.ShippingError, match="does not support loading in subinterpreters"):
+            pool.submit(fn, 1, 3).result(timeout=60)
+        assert pool.submit(abs, -1).result(timeout=60) == 1
 
 
 def test_a_worker_sees_the_callers_sys_path(pool2: sm.Pool) -> None:

@@ -230,18 +230,24 @@ class Roster(EngineState):
 
         A woken worker keeps its sleeping flag until it runs again, so waking
         "the first sleeper" for each of two quick puts would wake the same one
-        twice and leave the other asleep (``_wake`` clears the flag).
+        twice and leave the other asleep (``_wake`` clears the flag). A worker
+        still flagged but RUNNING took a task in its last poll before sleeping:
+        it needs no wake-up. One flagged and IDLE may be about to take one the
+        same way; a worker that takes a shared task with more queued behind it
+        wakes a sleeping peer (``_pass_on`` in _worker.py), so no task waits
+        for a wake-up that went to the wrong worker.
         """
         ctrl = self.ctrl
+        queued = qcount(self.shared.id)  # first: a worker counted awake below polls after it
         awake = 0
         for w in self.workers:
             if not ctrl[w.sleeping] and ctrl[w.status] == P.STATUS_IDLE:
                 awake += 1
-        count = min(count, qcount(self.shared.id) - awake)
+        count = min(count, queued - awake)
         for w in self.workers:
             if count <= 0:
                 return
-            if ctrl[w.sleeping]:
+            if ctrl[w.sleeping] and ctrl[w.status] == P.STATUS_IDLE:
                 self._wake(w)
                 count -= 1
 

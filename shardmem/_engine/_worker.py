@@ -256,6 +256,8 @@ def _poll_tasks():
         except Exception:  # noqa: BLE001 - another worker took it first (QueueEmpty)
             CTRL[_STATUS] = STATUS_IDLE
             return None
+        if SIZE > 1 and _count(SHARED):
+            _pass_on()
     elif _held_control or _count(CONTROL):
         _drain_control()
         return None
@@ -265,6 +267,24 @@ def _poll_tasks():
     # draining CONTROL now (not before the poll) guarantees they are here.
     _drain_control()
     return message
+
+
+def _pass_on():
+    """Wake one sleeping idle peer: this worker took a shared task and more are queued.
+
+    The pool wakes one sleeper per task it queues, but a worker that goes to
+    sleep just as a task arrives may take it in its last poll while still
+    showing its sleeping flag: the pool's wake-up then reaches it, not the
+    peer that sleeps on. Whoever takes a task with more behind it passes the
+    wake-up on, so every queued task has a worker awake for it.
+    """
+    for step in range(1, SIZE):
+        peer = (RANK + step) % SIZE
+        record = CTRL[C_HEADER + peer]
+        if CTRL[record + W_SLEEPING] and CTRL[record + W_STATUS] == STATUS_IDLE:
+            CTRL[record + W_SLEEPING] = 0  # the next pass-on goes to another
+            _wake(WAKE_FDS[peer])
+            return
 
 
 def _drain_control():
@@ -454,6 +474,10 @@ def _take(token):
 
 def _define(key, blob):
     spec = marshal.loads(blob)
+    if spec[0] == "builtin":  # a module's C function, by name (as pickle sends it)
+        __import__(spec[1])
+        _kernels[key] = (getattr(sys.modules[spec[1]], spec[2]), ())
+        return
     if spec[0] == "pickle":  # a callable that is not a Python function (a builtin, an instance)
         import pickle
 
@@ -656,16 +680,8 @@ def _call(message):
         if inject >= INJECT_EACH:  # a chunk: its items are decoded one by one
             return _each(fn, _arg(args[0]), inject, wanted, task_id=_task_id, key=key), None
         args = [_arg(v) for v in args]
-        kw = {k: _arg(v) for k, v in kwargs} if kwargs else {}
-        if inject:
-            for name in wanted:
-                if name not in kw:
-                    if name == "rank":
-                        kw[name] = RANK
-                    elif name == "size":
-                        kw[name] = SIZE
-                    elif inject == INJECT_GANG:  # only where every rank runs one task
-                        kw[name] = _Barrier(call)
+        # (the barrier only where every rank runs one task of the call)
+        kw = _keywords(kwargs, wanted if inject else (), call if inject == INJECT_GANG else None)
         return fn(*args, **kw), None
     except Cancelled:
         raise
@@ -680,6 +696,21 @@ def _call(message):
             except Exception:  # noqa: BLE001 - a broken exception is reported as it is
                 pass
         return None, exc
+
+
+def _keywords(kwargs, wanted, gang_call):
+    """A task's keyword arguments, with the ``wanted`` names it did not pass bound:
+    ``rank``, ``size``, and (for a gang call, ``gang_call`` its id) the barrier."""
+    kw = {k: _arg(v) for k, v in kwargs} if kwargs else {}
+    for name in wanted:
+        if name not in kw:
+            if name == "rank":
+                kw[name] = RANK
+            elif name == "size":
+                kw[name] = SIZE
+            elif gang_call is not None:
+                kw[name] = _Barrier(gang_call)
+    return kw
 
 
 class _Chunk:
@@ -717,13 +748,7 @@ def _each(fn, items, inject, wanted, *, task_id, key):
                 value = fn(*[_arg(v) for v in marshal.loads(item)])
             else:
                 args, kwargs = item
-                kw = {k: _arg(v) for k, v in kwargs} if kwargs else {}
-                for name in wanted:
-                    if name == "rank" and name not in kw:
-                        kw[name] = RANK
-                    elif name == "size" and name not in kw:
-                        kw[name] = SIZE
-                value = fn(*[_arg(v) for v in args], **kw)
+                value = fn(*[_arg(v) for v in args], **_keywords(kwargs, wanted, None))
             _restore_settings()
             if _thread._count() > threads:
                 return _Chunk(tuple(done), _stray_threads(key), 0, inject)
