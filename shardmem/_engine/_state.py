@@ -35,10 +35,10 @@ if TYPE_CHECKING:
 from shardmem._errors import ResourceLimitError
 
 SPIN = 100e-6  # seconds a worker polls its queues before it blocks
-# A barrier waits without spinning (one poll, then it blocks): with another program on the
-# machine, a spinning waiter kept its peer off a core (2 workers at 0.73x of one, against
-# 1.52x blocking at once, in the same run).
-BARRIER_SPIN = 0.0
+# The longest a barrier wait polls before it blocks. Each worker adapts it (_worker.py,
+# _barrier_wait): a fixed spin lost to one worker beside another program (a spinning
+# waiter kept its peer off a core: 0.73x of one worker, against 1.52x blocking at once).
+BARRIER_SPIN = 50e-6
 COLLECTOR_SPIN = 50e-6  # seconds the collector polls before it blocks
 STOP_GRACE = 2.0  # seconds a running task has to stop before its worker is replaced
 EVICT_BATCH = 64  # dropped buffers evicted together at most

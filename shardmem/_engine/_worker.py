@@ -427,7 +427,7 @@ class _Barrier:
             _put(INBOXES[peer], _token_int(self.call, self.generation, rnd), -1)
             if CTRL[CTRL[C_HEADER + peer] + W_SLEEPING]:
                 _wake(WAKE_FDS[peer])
-            _wait_for(self._token_poller((self.call, self.generation, rnd)), BARRIER_SPIN)
+            _barrier_wait(self._token_poller((self.call, self.generation, rnd)))
             step, rnd = step * 2, rnd + 1
 
     @staticmethod
@@ -447,6 +447,42 @@ class _Barrier:
             return None
 
         return poll
+
+
+# How long the next barrier wait polls before it blocks: adapted to what the last waits
+# found. On an idle machine the peers arrive within microseconds and a short poll saves
+# a wake-up each (~25 us); beside another program a peer is often off its core, a poll
+# only keeps it off longer, and the waits block at once. [seconds, waits left before the
+# next try when polling is off]
+_barrier_spin = [BARRIER_SPIN, 0]
+_BARRIER_SPIN_MIN = BARRIER_SPIN / 16
+_BARRIER_RETRY = 64  # blocked waits before a short poll is tried again
+
+
+def _barrier_wait(poll):
+    """Wait for a barrier token: poll for up to the adapted spin, then block.
+
+    A wait the poll ended doubles the next spin (up to BARRIER_SPIN); one that
+    had to block halves it, and below BARRIER_SPIN / 16 the waits block at once
+    for the next _BARRIER_RETRY barriers before a short poll is tried again.
+    """
+    spin, skip = _barrier_spin
+    if spin:
+        deadline = perf_counter() + spin
+        while True:
+            if poll() is not None:
+                _barrier_spin[0] = min(spin * 2, BARRIER_SPIN)
+                return
+            if perf_counter() >= deadline:
+                break
+            _yield()
+        spin /= 2
+        _barrier_spin[:] = [spin, 0] if spin >= _BARRIER_SPIN_MIN else [0, _BARRIER_RETRY]
+    elif skip:
+        _barrier_spin[1] = skip - 1
+    elif BARRIER_SPIN:
+        _barrier_spin[0] = _BARRIER_SPIN_MIN
+    _wait_for(poll, 0)
 
 
 def _token_int(call, generation, rnd):
