@@ -36,22 +36,29 @@ def pool2() -> sm.Pool:
 
 @pytest.fixture(autouse=True)
 def _session_pools_left_idle() -> Iterator[None]:
-    """Fail a test that leaves a session pool with work in flight, and replace that pool.
+    """Fail a test that leaves a session pool or the default pool busy; replace that pool.
 
     Work still draining gets 10 s. A pool left busy after that (a kernel spinning on
     a flag the failed test never set) is stopped and dropped, so the next test gets
     a fresh one: one failure stays one failure, not every later test on that pool.
     """
     yield
+    from shardmem._engine import _pool
+
     busy = []
-    for pool in open_pools():
+    default = _pool._default
+    pools = [*open_pools(), *([default] if default is not None and not default.closed else [])]
+    for pool in pools:
         end = time.monotonic() + 10.0
         while (left := leftovers(pool)) and time.monotonic() < end:
             time.sleep(0.005)
         if left:
             busy.append(f"{pool!r}: {'; '.join(left)}")
-            discard(pool)
-            pool._core.close(cancel=True)  # stops the running kernels too
+            if pool is default:
+                _pool._close_default()  # the next sm.* call starts a fresh default pool
+            else:
+                discard(pool)
+                pool._core.close(cancel=True)  # stops the running kernels too
     assert not busy, f"the test left session pools busy (now replaced): {busy}"
 
 

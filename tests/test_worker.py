@@ -68,6 +68,23 @@ def test_a_c_function_of_a_module_a_worker_cannot_import_fails_its_task() -> Non
         assert pool.submit(abs, -1).result(timeout=60) == 1
 
 
+def test_a_c_function_that_is_not_its_modules_attribute_is_refused_as_pickle_refuses_it() -> None:
+    # Only a function that its module really holds under its name travels by name: a
+    # bound C method of a module object with no usable __name__, or one whose
+    # __module__ names another module, is left to pickle, which refuses it at submit.
+    import types
+
+    nameless = types.ModuleType("scratch")
+    del nameless.__name__
+    odd = types.ModuleType("scratch2")
+    odd.__name__ = ["not", "a", "name"]  # type: ignore[assignment]
+    with sm.Pool(1) as pool:
+        for fn in (nameless.__dir__, odd.__dir__):
+            with pytest.raises(sm.ShippingError, match="pickle refused it"):
+                pool.submit(fn)
+        assert pool.submit(abs, -2).result(timeout=60) == 2
+
+
 def test_a_worker_sees_the_callers_sys_path(pool2: sm.Pool) -> None:
     assert list(pool2.submit(worker_path).result(timeout=60)) == sys.path
 

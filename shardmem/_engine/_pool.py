@@ -193,8 +193,9 @@ class Pool(Executor):
         """Schedule ``fn(*args, **kwargs)`` on a free worker; return its future.
 
         Python functions travel as code (so functions from notebook cells,
-        ``python -c`` and unguarded scripts work); other callables (builtins,
-        callable instances) by pickle. SharedArrays arrive as flat
+        ``python -c`` and unguarded scripts work); a module's C functions
+        (``pow``, ``math.fsum``) by name; other callables (callable
+        instances, ``functools.partial``) by pickle. SharedArrays arrive as flat
         zero-copy views; numbers, strings and bytes as they are; other
         arguments and the result by pickle.
 
@@ -520,7 +521,9 @@ def _builtin_name(fn: object) -> tuple[str, str] | None:
     """
     if type(fn) is not types.BuiltinFunctionType or not isinstance(fn.__self__, types.ModuleType):
         return None
-    module, name = fn.__self__.__name__, fn.__name__
+    module, name = getattr(fn.__self__, "__name__", None), fn.__name__
+    if type(module) is not str or getattr(fn, "__module__", None) != module:
+        return None  # (pickle decides: it looks the function up by __module__)
     if sys.modules.get(module) is not fn.__self__ or getattr(fn.__self__, name, None) is not fn:
         return None
     return module, name

@@ -250,12 +250,18 @@ def _poll_tasks():
         CTRL[_STATUS] = STATUS_RUNNING
         message = _get(TASKS)[0]
     elif _count(SHARED):
-        CTRL[_STATUS] = STATUS_RUNNING
-        try:
-            message = _get(SHARED)[0]
-        except Exception:  # noqa: BLE001 - another worker took it first (QueueEmpty)
-            CTRL[_STATUS] = STATUS_IDLE
-            return None
+        while True:
+            CTRL[_STATUS] = STATUS_RUNNING
+            try:
+                message = _get(SHARED)[0]
+                break
+            except Exception:  # noqa: BLE001 - another worker took it first (QueueEmpty)
+                CTRL[_STATUS] = STATUS_IDLE
+            # A task queued while this worker showed RUNNING woke nobody for it (the pool
+            # counted this worker as one taking a task): look again after showing IDLE.
+            # The pool puts, then reads the flags; this writes IDLE, then counts.
+            if not _count(SHARED):
+                return None
         if SIZE > 1 and _count(SHARED):
             _pass_on()
     elif _held_control or _count(CONTROL):
