@@ -70,8 +70,8 @@ def test_a_c_function_of_a_module_a_worker_cannot_import_fails_its_task() -> Non
 
 def test_a_c_function_that_is_not_its_modules_attribute_is_refused_as_pickle_refuses_it() -> None:
     # Only a function that its module really holds under its name travels by name: a
-    # bound C method of a module object with no usable __name__, or one whose
-    # __module__ names another module, is left to pickle, which refuses it at submit.
+    # bound C method of a module object with no usable __name__ is left to pickle,
+    # which refuses it at submit (before, reading the name raised from submit).
     import types
 
     nameless = types.ModuleType("scratch")
